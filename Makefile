@@ -1,0 +1,53 @@
+# Every entry point of the course. The first target that needs Python creates .venv
+# (again whenever pyproject.toml or constraints.txt is newer than the last install).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# nbgrader's commands call other console scripts (alembic): keep the venv first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+# Notebooks and tests run on the CPU the same way on every machine.
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# 2 cores on CI: one torch thread per pytest worker keeps workers from fighting.
+JOBS ?= 2
+
+.PHONY: help venv test lint build demo lab bench clean
+
+help:
+	@echo "make demo   build the course and grade a demo class (the main job)"
+	@echo "make test   the whole test suite (unit, sync, nbval, grading round-trip)"
+	@echo "make build  regenerate release/ and solutions/ from source/"
+	@echo "make lab    JupyterLab on the student notebooks in release/"
+	@echo "make bench  execution time of every solution notebook (median of 3)"
+	@echo "make lint   ruff on the Python code"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider solutions
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+build: $(STAMP)
+	$(BIN)/python -m grader build
+
+demo: $(STAMP)
+	$(BIN)/python -m grader demo
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=release
+
+bench: $(STAMP)
+	$(BIN)/python bench/notebook_times.py
+
+clean:
+	rm -rf $(VENV) grading .pytest_cache .ruff_cache

@@ -1,0 +1,272 @@
+"""`python -m grader autograde`: every submission, N at a time, scored as nbgrader scores it.
+
+Per submission, in three steps:
+
+1. main process: the student and the submission go into the gradebook, and nbgrader's
+   sanitizing preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec,
+   OverwriteCells, CheckCellMetadata) restore the locked cells and the hidden tests into a
+   private working copy that holds only this notebook and the assignment's files;
+2. a worker process (grader.worker) executes and scores that copy, with a per-cell and a
+   per-notebook timeout; workers never open the gradebook, so any number of them can run
+   (and the same runner could hand them to a cluster);
+3. main process: nbgrader's SaveAutoGrades and AssignLatePenalties write the grades, and
+   the executed notebook goes to autograded/ as `nbgrader autograde` would leave it.
+
+A submission already graded at its current timestamp is skipped unless `force`, so a run
+that was killed is completed by running it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
+from nbgrader.utils import find_all_files
+from tqdm.auto import tqdm
+
+from grader.course_config import CourseConfig
+from grader.execute import QUIET_ENVIRONMENT
+from grader.gradebook import check_assignments, coursedir_config, db_url
+from grader.worker import mark_not_run
+
+STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
+SANITIZE = (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
+SAVE = (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata)
+# Past the worker's own notebook timeout, the time it may take to stop the kernel and report.
+GRACE_S = 60
+
+
+@dataclass
+class Outcome:
+    student: str
+    assignment: str
+    status: str
+    message: str = ""
+    timestamp: str | None = None
+
+
+def status_path(course: CourseConfig, student: str, assignment: str) -> Path:
+    return course.root / "status" / student / f"{assignment}.json"
+
+
+def read_status(course: CourseConfig, student: str, assignment: str) -> Outcome | None:
+    path = status_path(course, student, assignment)
+    if not path.exists():
+        return None
+    return Outcome(**json.loads(path.read_text()))
+
+
+def write_status(course: CourseConfig, outcome: Outcome) -> None:
+    path = status_path(course, outcome.student, outcome.assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outcome.__dict__))
+    tmp.replace(path)  # atomic: a killed run leaves the old status or the new one
+
+
+def submissions(course: CourseConfig, assignments: list[str]) -> list[tuple[str, str]]:
+    """(student, assignment) of every submission folder of the named assignments."""
+    root = course.root / "submitted"
+    found = []
+    for student_dir in sorted(p for p in root.glob("*") if p.is_dir()):
+        for assignment in assignments:
+            if (student_dir / assignment).is_dir():
+                found.append((student_dir.name, assignment))
+    return found
+
+
+def submitted_timestamp(course: CourseConfig, student: str, assignment: str) -> str | None:
+    stamp = course.root / "submitted" / student / assignment / "timestamp.txt"
+    return stamp.read_text().strip() if stamp.exists() else None
+
+
+def autograde(
+    course: CourseConfig,
+    assignments: list[str] | None = None,
+    *,
+    jobs: int | None = None,
+    cell_timeout: int | None = None,
+    notebook_timeout: int = 900,
+    force: bool = False,
+    progress: bool = True,
+) -> list[Outcome]:
+    """Grade every submission of the assignments (all by default) that needs grading."""
+    assignments = check_assignments(course, assignments or [])
+    jobs = jobs or os.cpu_count() or 1
+    cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
+    todo = []
+    for student, assignment in submissions(course, assignments):
+        stamp = submitted_timestamp(course, student, assignment)
+        done = read_status(course, student, assignment)
+        if force or done is None or done.timestamp != stamp:
+            todo.append((student, assignment, stamp))
+    start = time.perf_counter()
+    outcomes = []
+    bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running = {}
+        for student, assignment, stamp in todo:
+            prepared = _prepare(course, student, assignment, stamp)
+            if isinstance(prepared, Outcome):
+                outcomes.append(_finish(course, prepared, bar))
+                continue
+            future = pool.submit(_run_worker, course, prepared, cell_timeout, notebook_timeout)
+            running[future] = (student, assignment, stamp, prepared)
+        for future in as_completed(running):
+            student, assignment, stamp, notebook = running[future]
+            result = future.result()
+            outcome = _save(course, student, assignment, stamp, notebook, result)
+            outcomes.append(_finish(course, outcome, bar))
+    bar.close()
+    counts = Counter(o.status for o in outcomes)
+    parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+    skipped = len(submissions(course, assignments)) - len(todo)
+    print(
+        f"Autograded {len(outcomes)} submission(s) in {time.perf_counter() - start:.0f} s "
+        f"with {jobs} job(s): {parts or 'nothing to do'}"
+        + (f"; {skipped} already graded (use --force to grade again)" if skipped else ""),
+        flush=True,
+    )
+    return outcomes
+
+
+def _finish(course: CourseConfig, outcome: Outcome, bar) -> Outcome:
+    write_status(course, outcome)
+    bar.update(1)
+    return outcome
+
+
+def _work_dir(course: CourseConfig, student: str, assignment: str) -> Path:
+    return course.root / "work" / assignment / student
+
+
+def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | None):
+    """Step 1: gradebook rows and a sanitized working copy; an Outcome when it cannot run."""
+    config = coursedir_config(course)
+    with Gradebook(db_url(course), course.course_id) as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student, timestamp=stamp)
+    submitted = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
+    if not submitted.exists():
+        return _zero(course, student, assignment, stamp, "missing",
+                     f"no {assignment}.ipynb in the submission")
+    try:
+        nb = nbformat.read(str(submitted), as_version=4)
+    except Exception as error:  # nbformat raises several kinds for unreadable files
+        return _zero(course, student, assignment, stamp, "invalid",
+                     f"not a readable notebook: {type(error).__name__}: {error}")
+    resources = _resources(course, student, assignment)
+    try:
+        for preprocessor in SANITIZE:
+            nb, resources = preprocessor(config=config)(nb, resources)
+    except Exception as error:  # nbgrader raises plain exceptions for broken metadata
+        return _zero(course, student, assignment, stamp, "invalid",
+                     f"nbgrader could not restore the notebook's cells: {error}")
+    work = _work_dir(course, student, assignment)
+    if work.exists():
+        shutil.rmtree(work)
+    _copy_assignment_files(course, assignment, work)
+    notebook = work / f"{assignment}.ipynb"
+    nbformat.write(nb, str(notebook))
+    return notebook
+
+
+def _resources(course: CourseConfig, student: str, assignment: str) -> dict:
+    return {
+        "nbgrader": {
+            "student": student,
+            "assignment": assignment,
+            "notebook": assignment,
+            "db_url": db_url(course),
+        }
+    }
+
+
+def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) -> None:
+    """The assignment's files other than notebooks, from source/, as nbgrader copies them."""
+    source = course.root / "source" / assignment
+    target.mkdir(parents=True, exist_ok=True)
+    for name in find_all_files(str(source), course.config.CourseDirectory.get(
+            "ignore", [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]) + ["*.ipynb"]):
+        dest = target / Path(name).relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(name, dest)
+
+
+def _run_worker(course: CourseConfig, notebook: Path, cell_timeout: int, notebook_timeout: int):
+    """Step 2, in a thread that only waits: the worker process executes and scores."""
+    result_file = notebook.with_suffix(".result.json")
+    result_file.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update(QUIET_ENVIRONMENT)
+    command = [
+        sys.executable, "-m", "grader.worker", str(notebook), str(result_file),
+        "--cell-timeout", str(cell_timeout), "--notebook-timeout", str(notebook_timeout),
+        "--config", str(course.config_file),
+    ]
+    process = subprocess.Popen(
+        command, env=env, cwd=notebook.parent, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=notebook_timeout + GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return {"status": "timeout", "scores": {},
+                "message": f"the notebook ran longer than {notebook_timeout} s and was stopped"}
+    if process.returncode != 0 or not result_file.exists():
+        last = (stderr or "").strip().splitlines()[-1:] or ["no message"]
+        return {"status": "crashed", "scores": {},
+                "message": f"the grading worker failed: {last[0]}"}
+    return json.loads(result_file.read_text())
+
+
+def _save(course, student, assignment, stamp, notebook: Path, result: dict) -> Outcome:
+    """Step 3: nbgrader saves the grades; the notebook goes where nbgrader puts it."""
+    config = coursedir_config(course)
+    nb = nbformat.read(str(notebook), as_version=4)
+    if not result.get("scores") and result["status"] != "graded":
+        mark_not_run(nb, result["message"], completed=set())  # the worker died before it could
+    resources = _resources(course, student, assignment)
+    for preprocessor in SAVE:
+        nb, resources = preprocessor(config=config)(nb, resources)
+    target = course.root / "autograded" / student / assignment
+    if target.exists():
+        shutil.rmtree(target)
+    _copy_assignment_files(course, assignment, target)
+    nbformat.write(nb, str(target / f"{assignment}.ipynb"))
+    shutil.rmtree(notebook.parent, ignore_errors=True)
+    return Outcome(student, assignment, result["status"], result.get("message", ""), stamp)
+
+
+def _zero(course, student, assignment, stamp, status, message) -> Outcome:
+    """A submission that cannot run: its grades are 0 and it is marked."""
+    with Gradebook(db_url(course), course.course_id) as gb:
+        submission = gb.find_submission(assignment, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+    return Outcome(student, assignment, status, message, stamp)

@@ -1,0 +1,108 @@
+"""`python -m grader build`: release/ and solutions/ from source/.
+
+release/   nbgrader's generate_assignment, unchanged (stubs, no hidden tests, checksums).
+solutions/ source with the solution delimiters and the hidden tests removed, executed so
+           that students can read the plots later. Only what changes on every run
+           (timings, kernel versions) is left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from nbgrader.converters import GenerateAssignment
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
+
+from grader import notebooks as nbs
+from grader.course_config import CourseConfig
+from grader.execute import execute
+from grader.validate import SourceError, check_course, source_assignments
+
+log = logging.getLogger("grader.build")
+
+
+def build(
+    course: CourseConfig,
+    assignments: list[str] | None = None,
+    *,
+    release=True,
+    solutions=True,
+    execute_solutions=True,
+) -> None:
+    """Check source/, then regenerate release/ and solutions/ (of every assignment by default)."""
+    available = source_assignments(course)
+    unknown = [a for a in assignments or [] if a not in available]
+    if unknown:
+        raise ValueError(f"no assignment {unknown} in source/; there are {available}")
+    problems = check_course(course, assignments)
+    if problems:
+        raise SourceError(problems)
+    for assignment in assignments or available:
+        if release:
+            log.info("release/%s", assignment)
+            generate_release(course, assignment)
+        if solutions:
+            log.info("solutions/%s", assignment)
+            generate_solution(course, assignment, execute_it=execute_solutions)
+
+
+def generate_release(course: CourseConfig, assignment: str, db_url: str | None = None) -> None:
+    """nbgrader generate_assignment for one assignment.
+
+    With `db_url` the assignment and its cells are recorded in that gradebook for
+    autograding. Without it a throwaway gradebook is used: nbgrader's SaveCells writes one
+    even with --no-db, and the committed release/ must not leave a gradebook.db behind.
+    """
+    if db_url is None:
+        with tempfile.TemporaryDirectory(prefix="grader-build-") as scratch:
+            generate_release(course, assignment, db_url=f"sqlite:///{scratch}/gradebook.db")
+        return
+    config = copy.deepcopy(course.config)
+    config.CourseDirectory.db_url = db_url
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    app = GenerateAssignment(coursedir=coursedir, config=config)
+    app.force = True
+    app.create_assignment = True
+    app.log.setLevel(logging.WARNING)
+    app.start()
+
+
+def solution_notebook(source_path: Path):
+    """The solution view of a source notebook, not yet executed."""
+    nb = nbs.read(source_path)
+    nb, _ = ClearOutput().preprocess(nb, {})
+    nb, _ = ClearHiddenTests().preprocess(nb, {})
+    for cell in nb.cells:
+        if nbs.is_solution(cell) and cell.cell_type == "code":
+            cell.source = nbs.strip_solution_delimiters(cell.source)
+    return nb
+
+
+def generate_solution(course: CourseConfig, assignment: str, *, execute_it=True) -> Path:
+    """solutions/<assignment>/: the solution notebook, executed, and the assignment's files."""
+    source_dir = course.root / "source" / assignment
+    out_dir = course.root / "solutions" / assignment
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    shutil.copytree(
+        source_dir, out_dir, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints")
+    )
+    source_path = source_dir / f"{assignment}.ipynb"
+    nb = solution_notebook(source_path)
+    language_info = copy.deepcopy(nb.metadata.get("language_info"))
+    if execute_it:
+        execute(nb, cwd=out_dir)
+    # The kernel writes its exact version here; keep the source's so builds agree across machines.
+    if language_info is None:
+        nb.metadata.pop("language_info", None)
+    else:
+        nb.metadata["language_info"] = language_info
+    out_path = out_dir / f"{assignment}.ipynb"
+    nbs.write(nb, out_path)
+    return out_path

@@ -1,0 +1,65 @@
+"""The course's configuration, read from nbgrader_config.py at the repository root.
+
+nbgrader and the grader read the same file, so the assignment list, the course id and
+the timeouts are written down once.
+"""
+
+from __future__ import annotations
+
+import copy
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = "nbgrader_config.py"
+
+
+@dataclass
+class CourseConfig:
+    """What the grader needs to know about the course.
+
+    root: the course folder (source/, release/, solutions/ live here).
+    assignments: assignment ids in the lecture's order.
+    config: nbgrader's traitlets configuration, with CourseDirectory.root set to `root`.
+    """
+
+    root: Path
+    assignments: list[str]
+    config: Config
+    config_file: Path
+
+    @property
+    def course_id(self) -> str:
+        return self.config.CourseDirectory.course_id
+
+
+def load_config(root: Path | str = REPO_ROOT) -> CourseConfig:
+    """Read `root/nbgrader_config.py` and return the course configuration."""
+    root = Path(root).resolve()
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the course root must hold nbgrader's {CONFIG_FILE}."
+        )
+    config = Config()
+    namespace = runpy.run_path(str(path), init_globals={"get_config": lambda: config})
+    assignments = list(namespace.get("ASSIGNMENTS", []))
+    if not assignments:
+        raise ValueError(f"{path} defines no ASSIGNMENTS list.")
+    config.CourseDirectory.root = str(root)
+    return CourseConfig(root=root, assignments=assignments, config=config, config_file=path)
+
+
+def with_root(course: CourseConfig, root: Path | str) -> CourseConfig:
+    """The same course configuration, for a course folder somewhere else (a grading folder)."""
+    config = copy.deepcopy(course.config)
+    config.merge(Config({"CourseDirectory": {"root": str(Path(root).resolve())}}))
+    return CourseConfig(
+        root=Path(root).resolve(),
+        assignments=course.assignments,
+        config=config,
+        config_file=course.config_file,
+    )

@@ -1,0 +1,48 @@
+"""Executing notebooks the same way everywhere: the build, the benchmark, the tests."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbclient
+from nbformat import NotebookNode
+
+# Set in every kernel the course starts: no progress bars (they would write timings to
+# stderr and into the committed solutions) and a plotting backend without a screen.
+QUIET_ENVIRONMENT = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+@contextmanager
+def quiet_environment():
+    """Temporarily set QUIET_ENVIRONMENT; kernels started inside inherit it."""
+    saved = {key: os.environ.get(key) for key in QUIET_ENVIRONMENT}
+    os.environ.update(QUIET_ENVIRONMENT)
+    # The inline backend is what a student sees; an inherited Agg would hide the plots.
+    backend = os.environ.pop("MPLBACKEND", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if backend is not None:
+            os.environ["MPLBACKEND"] = backend
+
+
+def execute(nb: NotebookNode, cwd: Path, timeout: int = 600) -> NotebookNode:
+    """Run every cell in a fresh python3 kernel started in `cwd`; raise on the first error."""
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+        record_timing=False,  # timestamps would change the solutions on every build
+        store_widget_state=False,
+    )
+    with quiet_environment():
+        client.execute()
+    return nb

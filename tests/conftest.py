@@ -1,0 +1,79 @@
+"""Shared fixtures: the real course, and a tiny course built in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.course_config import REPO_ROOT, load_config
+
+MINI = "01_perceptron"  # the tiny course reuses a real assignment id of nbgrader_config.py
+
+
+def nbgrader_cell(source: str, grade_id: str, *, solution=False, points=None, kind="code"):
+    """A cell with nbgrader metadata, as the create-assignment toolbar writes it."""
+    cell = new_code_cell(source) if kind == "code" else new_markdown_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
+    if points is not None:
+        cell.metadata["nbgrader"]["points"] = points
+    return cell
+
+
+def mini_cells():
+    """One exercise worth 2 points: a solution cell and a test cell with a hidden test."""
+    return [
+        new_markdown_cell("# A tiny assignment"),
+        new_code_cell("import numpy as np"),
+        new_markdown_cell("### Exercise 1.1: Square (2 points)"),
+        nbgrader_cell(
+            'def square(x):\n    """Return x squared."""\n'
+            "    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+            "square",
+            solution=True,
+        ),
+        nbgrader_cell(
+            '"""Check that square squares."""\nassert square(3) == 9, "square(3) should be 9"\n'
+            "### BEGIN HIDDEN TESTS\nassert square(-2) == 4, \"square(-2) should be 4\"\n"
+            "### END HIDDEN TESTS",
+            "test_square",
+            points=2,
+        ),
+        new_code_cell("print(square(4))"),
+    ]
+
+
+def write_notebook(path: Path, cells) -> Path:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture
+def mini_course(tmp_path):
+    """A course root in tmp_path with the repo's nbgrader_config.py and one tiny notebook."""
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    write_notebook(tmp_path / "source" / MINI / f"{MINI}.ipynb", mini_cells())
+    return load_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def repo_course():
+    return load_config(REPO_ROOT)

@@ -1,0 +1,45 @@
+"""The build makes release/ with nbgrader and executed solutions/, the same every time."""
+
+from __future__ import annotations
+
+from conftest import MINI
+
+from grader import notebooks as nbs
+from grader.build import build
+
+
+def cell_with_id(nb, grade_id):
+    return next(c for c in nb.cells if nbs.nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def test_release_has_stubs_and_no_hidden_tests(mini_course):
+    build(mini_course, solutions=False)
+    nb = nbs.read(mini_course.root / "release" / MINI / f"{MINI}.ipynb")
+    answer = cell_with_id(nb, "square").source
+    assert "raise NotImplementedError()" in answer and "x * x" not in answer
+    assert 'def square(x):\n    """Return x squared."""' in answer
+    test = cell_with_id(nb, "test_square").source
+    assert "square(3) == 9" in test and "square(-2)" not in test and "HIDDEN" not in test
+
+
+def test_solutions_keep_answers_drop_delimiters_and_hidden_tests_and_are_executed(mini_course):
+    build(mini_course, release=False)
+    nb = nbs.read(mini_course.root / "solutions" / MINI / f"{MINI}.ipynb")
+    answer = cell_with_id(nb, "square").source
+    assert "return x * x" in answer and "SOLUTION" not in answer
+    test = cell_with_id(nb, "test_square").source
+    assert "square(3) == 9" in test and "square(-2)" not in test and "HIDDEN" not in test
+    assert nb.cells[-1].outputs[0]["text"] == "16\n"
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
+    assert all("execution" not in c.metadata for c in nb.cells)
+    assert nb.metadata["language_info"] == {"name": "python"}
+
+
+def test_building_twice_changes_nothing(mini_course):
+    build(mini_course)
+    paths = sorted((mini_course.root / "release").rglob("*.ipynb")) + sorted(
+        (mini_course.root / "solutions").rglob("*.ipynb")
+    )
+    first = {p: p.read_bytes() for p in paths}
+    build(mini_course)
+    assert {p: p.read_bytes() for p in paths} == first

@@ -1,0 +1,35 @@
+"""Grading round-trip with nbgrader for every assignment.
+
+The source notebook handed in as a student's work gets every point of every graded
+cell; the untouched release notebook gets zero on every graded cell, and grading it
+finishes without error.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import gradebook
+from grader.course_config import REPO_ROOT, load_config
+from grader.validate import source_assignments
+
+COURSE = load_config(REPO_ROOT)
+
+
+@pytest.mark.parametrize("assignment", source_assignments(COURSE))
+def test_source_gets_every_point_and_release_none(assignment, tmp_path):
+    course = gradebook.prepare(COURSE, tmp_path, [assignment])
+    notebook = f"{assignment}/{assignment}.ipynb"
+    gradebook.submit(course, "reference", assignment, REPO_ROOT / "source" / notebook)
+    gradebook.submit(course, "blank", assignment, REPO_ROOT / "release" / notebook)
+    gradebook.autograde(course, assignment, "reference")
+    gradebook.autograde(course, assignment, "blank")
+    grades = gradebook.grades(course)
+    reference = {g.grade_id: (g.points, g.max_points) for g in grades if g.student == "reference"}
+    blank = {g.grade_id: g.points for g in grades if g.student == "blank"}
+    assert reference, f"{assignment} has no graded cells"
+    lost = {k: v for k, v in reference.items() if v[0] != v[1]}
+    assert not lost, f"the reference solution of {assignment} loses points in {lost}"
+    passing = {k: v for k, v in blank.items() if v != 0}
+    assert not passing, f"test cells of {assignment} pass on the untouched stub: {passing}"
+    assert set(blank) == set(reference)

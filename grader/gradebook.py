@@ -113,7 +113,9 @@ def check_course_id(course: CourseConfig) -> None:
             f"{path} is not an nbgrader gradebook ({error}); move it away or choose another "
             "--workdir"
         ) from None
-    others = [i for i in ids if i != course.course_id]
+    # nbgrader's preprocessors open the gradebook without a course id, which adds
+    # 'default_course'; any other id is a different course.
+    others = [i for i in ids if i not in (course.course_id, "default_course")]
     if others:
         raise GraderError(
             f"{path} belongs to course {others[0]!r}, not {course.course_id!r}; "

@@ -1,0 +1,447 @@
+"""Data sets of the course: truth tables, 2-D toy sets, scikit-learn's digits, MNIST.
+
+Every function that draws random numbers takes an explicit ``rng: np.random.Generator``
+(make one with ``course.set_seed(seed)`` or ``np.random.default_rng(seed)``), so that a
+notebook gives the same data on every run and on every machine.
+"""
+
+import gzip
+import hashlib
+import http.client
+import itertools
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def _and(*x: int) -> bool:
+    return all(x)
+
+
+def _or(*x: int) -> bool:
+    return any(x)
+
+
+def _nand(*x: int) -> bool:
+    return not all(x)
+
+
+def _nor(*x: int) -> bool:
+    return not any(x)
+
+
+def _xor(*x: int) -> bool:
+    # With n inputs XOR is the parity: true when an odd number of inputs is 1.
+    return sum(x) % 2 == 1
+
+
+def _xnor(*x: int) -> bool:
+    return sum(x) % 2 == 0
+
+
+BOOLEAN_FUNCTIONS: dict[str, Callable[..., bool]] = {
+    "AND": _and,
+    "OR": _or,
+    "NAND": _nand,
+    "NOR": _nor,
+    "XOR": _xor,
+    "XNOR": _xnor,
+}
+"""Boolean functions by name; each takes its inputs as separate 0/1 ints, any number of them."""
+
+
+def boolean_inputs(num_inputs: int) -> np.ndarray:
+    """All combinations of `num_inputs` binary inputs, in counting order.
+
+    Parameters
+    ----------
+    num_inputs : int
+        Number of inputs n >= 1.
+
+    Returns
+    -------
+    X : (2**n, n) float64 array
+        Row i holds the binary digits of i, most significant first:
+        for n = 2 the rows are [0, 0], [0, 1], [1, 0], [1, 1].
+    """
+    if num_inputs < 1:
+        raise ValueError(f"num_inputs must be at least 1, got {num_inputs}")
+    return np.array(list(itertools.product((0.0, 1.0), repeat=num_inputs)), dtype=np.float64)
+
+
+def truth_table(fn: str | Callable[..., object], num_inputs: int = 2):
+    """Inputs and outputs of a boolean function.
+
+    Parameters
+    ----------
+    fn : str or callable
+        A name from `BOOLEAN_FUNCTIONS` (case-insensitive, e.g. ``"xor"``), or a callable
+        that takes the n inputs as separate ints 0/1 and returns something truthy.
+    num_inputs : int
+        Number of inputs n.
+
+    Returns
+    -------
+    X : (2**n, n) float64 array
+        All input combinations, as in `boolean_inputs`.
+    y : (2**n,) int64 array
+        The output 0 or 1 for each row of X.
+    """
+    if isinstance(fn, str):
+        try:
+            fn = BOOLEAN_FUNCTIONS[fn.upper()]
+        except KeyError:
+            known = ", ".join(BOOLEAN_FUNCTIONS)
+            raise ValueError(f"unknown boolean function {fn!r}; known: {known}") from None
+    X = boolean_inputs(num_inputs)
+    y = np.array([1 if fn(*(int(v) for v in row)) else 0 for row in X], dtype=np.int64)
+    return X, y
+
+
+def _balanced_labels(num_points: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    # Equal class sizes (up to one point), in random order so that a minibatch taken
+    # from the front of the data is not all one class.
+    return rng.permutation(np.arange(num_points) % num_classes).astype(np.int64)
+
+
+def blobs(num_points: int, rng: np.random.Generator, *, margin: float = 0.5, spread: float = 1.0):
+    """Two linearly separable clusters in the plane.
+
+    A random line is drawn first; each class is a Gaussian cloud on its own side of the
+    line, and points that land closer than `margin` to the line are drawn again. So the
+    two classes are separable, with every point at least `margin` away from that line.
+
+    Parameters
+    ----------
+    num_points : int
+        Number of points n; the classes differ in size by at most one.
+    rng : np.random.Generator
+    margin : float
+        Smallest distance of any point from the separating line.
+    spread : float
+        Standard deviation of each cloud along each axis.
+
+    Returns
+    -------
+    X : (n, 2) float64 array
+    y : (n,) int64 array of 0/1
+    """
+    if margin < 0 or spread <= 0:
+        raise ValueError("margin must be >= 0 and spread > 0")
+    angle = rng.uniform(0, 2 * np.pi)
+    normal = np.array([np.cos(angle), np.sin(angle)])
+    anchor = rng.uniform(-1, 1, size=2)  # a point on the line, so it need not pass through 0
+    # Centres 2 standard deviations beyond the margin: few points need redrawing.
+    offset = margin + 2 * spread
+    y = _balanced_labels(num_points, 2, rng)
+    sign = np.where(y == 1, 1.0, -1.0)
+    X = np.empty((num_points, 2))
+    todo = np.arange(num_points)
+    while todo.size:
+        centres = anchor + (sign[todo] * offset)[:, None] * normal
+        X[todo] = centres + spread * rng.standard_normal((todo.size, 2))
+        signed_distance = (X[todo] - anchor) @ normal
+        todo = todo[sign[todo] * signed_distance < margin]
+    return X, y
+
+
+def xor_points(num_points: int, rng: np.random.Generator, *, noise: float = 0.15):
+    """Noisy points around the corners of the unit square, labelled by XOR.
+
+    Parameters
+    ----------
+    num_points : int
+        Number of points n; the four corners get equally many points (up to one).
+    rng : np.random.Generator
+    noise : float
+        Standard deviation of the Gaussian noise added to each coordinate.
+
+    Returns
+    -------
+    X : (n, 2) float64 array
+        Points near (0, 0), (0, 1), (1, 0), (1, 1).
+    y : (n,) int64 array
+        1 near (0, 1) and (1, 0), 0 near (0, 0) and (1, 1).
+    """
+    corner = rng.permutation(np.arange(num_points) % 4)
+    bits = boolean_inputs(2)[corner]
+    X = bits + noise * rng.standard_normal((num_points, 2))
+    y = (bits[:, 0] != bits[:, 1]).astype(np.int64)
+    return X, y
+
+
+def spiral(num_points: int, rng: np.random.Generator, *, noise: float = 0.1, turns: float = 1.5):
+    """Two interleaved spiral arms, one per class.
+
+    Each arm winds `turns` times around the origin, from near the centre out to
+    radius 1; the second arm is the first rotated by half a turn. No straight line
+    separates the classes, while a small multi-layer network can.
+
+    Parameters
+    ----------
+    num_points : int
+        Number of points n; half of them (up to one) in each class.
+    rng : np.random.Generator
+    noise : float
+        Standard deviation of the Gaussian noise added to each coordinate, as a fraction
+        of the distance between neighbouring arms (which is 1 / (2 * turns + 1 / 2)).
+        At 0.1 the arms are clean; at 0.5 points of both classes mix.
+    turns : float
+        How many times each arm winds around the origin.
+
+    Returns
+    -------
+    X : (n, 2) float32 array
+        Points roughly inside [-1, 1]^2.
+    y : (n,) int64 array of 0/1
+    """
+    if turns <= 0:
+        raise ValueError(f"turns must be positive, got {turns}")
+    y = _balanced_labels(num_points, 2, rng)
+    # The arms start at radius r0 on opposite sides of the origin, 2 * r0 apart, which is
+    # also the radial gap between the arms further out: the classes never touch.
+    gap = 1 / (2 * turns + 0.5)
+    r0 = gap / 2
+    # sqrt makes the points about evenly spaced along the arm instead of crowding the centre.
+    t = np.sqrt(rng.uniform(0, 1, size=num_points))
+    radius = r0 + (1 - r0) * t
+    angle = 2 * np.pi * turns * t + np.pi * y
+    X = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    X += noise * gap * rng.standard_normal((num_points, 2))
+    return X.astype(np.float32), y
+
+
+def load_digits(seed: int = 0, test_fraction: float = 0.25):
+    """scikit-learn's bundled 8x8 handwritten digits, split into training and test sets.
+
+    1797 images of the digits 0-9 (no download needed). With the default split there are
+    1347 training and 450 test images, each class in the same proportion in both.
+
+    Parameters
+    ----------
+    seed : int
+        `random_state` of the stratified split.
+    test_fraction : float
+        Fraction of the images in the test set.
+
+    Returns
+    -------
+    X_train : (n_train, 64) float32 array
+        Pixel intensities in [0, 1]; row k is image k flattened row by row.
+    X_test : (n_test, 64) float32 array
+    y_train : (n_train,) int64 array of digits 0-9
+    y_test : (n_test,) int64 array
+    """
+    from sklearn.datasets import load_digits as sklearn_load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = sklearn_load_digits()
+    # The raw pixels count ink from 0 to 16.
+    X = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_fraction, random_state=seed, stratify=y
+    )
+    return X_train, X_test, y_train, y_test
+
+
+def one_hot(y, num_classes: int, dtype=np.float64) -> np.ndarray:
+    """One-hot encoding of class labels.
+
+    Parameters
+    ----------
+    y : (n,) int array
+        Labels in 0 .. num_classes - 1.
+    num_classes : int
+    dtype : numpy dtype
+        Type of the result.
+
+    Returns
+    -------
+    Y : (n, num_classes) array
+        ``Y[i, y[i]] = 1``, all other entries 0.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be a 1-D array of labels, got shape {y.shape}")
+    if y.size and (not np.all(y == np.round(y)) or y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"labels must be integers in 0 .. {num_classes - 1}")
+    Y = np.zeros((y.size, num_classes), dtype=dtype)
+    Y[np.arange(y.size), y.astype(np.int64)] = 1
+    return Y
+
+
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+"""Base URLs tried in order by `load_mnist`."""
+
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+"""The four MNIST files and their published MD5 checksums."""
+
+# Element types of the IDX format, by the third byte of the magic number; big-endian.
+_IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an array from a file in the IDX format of MNIST, gzipped or not.
+
+    The magic number at the start of the file gives the element type (its third byte)
+    and the number of dimensions (its fourth byte); the sizes of the dimensions follow
+    as big-endian 32-bit integers, then the data.
+
+    Parameters
+    ----------
+    path : str or Path
+        An IDX file, e.g. ``train-images-idx3-ubyte`` or ``train-images-idx3-ubyte.gz``.
+
+    Returns
+    -------
+    array of the shape and element type stated in the file, in native byte order:
+    (60000, 28, 28) uint8 for the MNIST training images, (60000,) uint8 for their labels.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
+        content = f.read()
+    if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (magic number {content[:4].hex()})")
+    dtype = _IDX_DTYPES[content[2]]
+    ndim = content[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(n) for n in np.frombuffer(content, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(content) - header != expected:
+        raise ValueError(
+            f"{path} is truncated or corrupt: shape {shape} needs {expected} bytes of data, "
+            f"the file has {len(content) - header}"
+        )
+    data = np.frombuffer(content, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url: str, destination: Path, timeout: float = 60.0) -> None:
+    """Copy `url` to the file `destination`."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(destination, "wb") as f:
+        shutil.copyfileobj(response, f)
+
+
+def _fetch_verified(name: str, md5: str, destination: Path) -> None:
+    # Download to a temporary file in the same folder and rename it only when the checksum
+    # matches, so an interrupted download never leaves a half file under the real name.
+    problems = []
+    for mirror in MNIST_MIRRORS:
+        url = mirror + name
+        with tempfile.NamedTemporaryFile(dir=destination.parent, suffix=".part", delete=False) as t:
+            partial = Path(t.name)
+        try:
+            _download(url, partial)
+            actual = _md5(partial)
+            if actual == md5:
+                partial.replace(destination)
+                return
+            problems.append(f"{url}: checksum mismatch (MD5 {actual}, expected {md5})")
+        except (OSError, http.client.HTTPException) as error:
+            problems.append(f"{url}: {error}")
+        finally:
+            partial.unlink(missing_ok=True)
+    raise RuntimeError(
+        f"could not download {name} with a correct checksum:\n  "
+        + "\n  ".join(problems)
+        + f"\nCheck your internet connection, or download the file yourself from one of "
+        f"these addresses into {destination.parent} and call load_mnist again."
+    )
+
+
+def load_mnist(root, *, download: bool = True, flatten: bool = True):
+    """The MNIST handwritten digits (28x28 pixels), downloaded once into `root`.
+
+    The four files of `MNIST_FILES` are looked for in `root`; missing ones are
+    downloaded from the first of `MNIST_MIRRORS` that works, and every file is checked
+    against its published MD5 checksum. No notebook of the course needs MNIST: it is an
+    option for those who want the bigger data set on their own machine.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder for the files; created if needed.
+    download : bool
+        Whether to download missing files. With False, missing files raise
+        FileNotFoundError.
+    flatten : bool
+        Whether to return each image as a 784-vector (like `load_digits`) instead of
+        a 28x28 array.
+
+    Returns
+    -------
+    X_train : (60000, 784) float32 array, or (60000, 28, 28) when not `flatten`
+        Pixel intensities in [0, 1].
+    X_test : (10000, 784) float32 array, or (10000, 28, 28)
+    y_train : (60000,) int64 array of digits 0-9
+    y_test : (10000,) int64 array
+
+    Raises
+    ------
+    FileNotFoundError
+        When files are missing and `download` is False.
+    RuntimeError
+        When a download fails, or a file has the wrong checksum on every mirror.
+    ValueError
+        When a file already in `root` has the wrong checksum.
+    """
+    root = Path(root)
+    missing = [name for name in MNIST_FILES if not (root / name).exists()]
+    if missing and not download:
+        raise FileNotFoundError(
+            f"MNIST files missing in {root}: {', '.join(missing)}. Call load_mnist with "
+            f"download=True, or copy them there from {MNIST_MIRRORS[0]}"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        _fetch_verified(name, MNIST_FILES[name], root / name)
+    for name, md5 in MNIST_FILES.items():
+        if name not in missing and _md5(root / name) != md5:
+            raise ValueError(
+                f"{root / name} is corrupt or incomplete (its MD5 checksum is not {md5}): "
+                "delete it and call load_mnist again to download it anew"
+            )
+
+    def images(name):
+        X = read_idx(root / name).astype(np.float32) / 255.0
+        return X.reshape(len(X), -1) if flatten else X
+
+    def labels(name):
+        return read_idx(root / name).astype(np.int64)
+
+    return (
+        images("train-images-idx3-ubyte.gz"),
+        images("t10k-images-idx3-ubyte.gz"),
+        labels("train-labels-idx1-ubyte.gz"),
+        labels("t10k-labels-idx1-ubyte.gz"),
+    )

@@ -1,0 +1,274 @@
+"""Tests of course/data.py. None of them uses the network."""
+
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC
+
+from course import data
+from course.data import (
+    BOOLEAN_FUNCTIONS,
+    blobs,
+    boolean_inputs,
+    load_digits,
+    load_mnist,
+    one_hot,
+    read_idx,
+    spiral,
+    truth_table,
+    xor_points,
+)
+
+SEEDS = [0, 1, 2, 3, 4]
+
+
+def test_boolean_inputs_in_counting_order():
+    np.testing.assert_array_equal(boolean_inputs(1), [[0], [1]])
+    np.testing.assert_array_equal(boolean_inputs(2), [[0, 0], [0, 1], [1, 0], [1, 1]])
+    X = boolean_inputs(4)
+    assert X.shape == (16, 4) and X.dtype == np.float64
+    # Row i read as a binary number, most significant digit first, is i.
+    np.testing.assert_array_equal(X @ [8, 4, 2, 1], np.arange(16))
+    with pytest.raises(ValueError):
+        boolean_inputs(0)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("AND", [0, 0, 0, 1]),
+        ("OR", [0, 1, 1, 1]),
+        ("NAND", [1, 1, 1, 0]),
+        ("NOR", [1, 0, 0, 0]),
+        ("XOR", [0, 1, 1, 0]),
+        ("XNOR", [1, 0, 0, 1]),
+    ],
+)
+def test_truth_tables_of_two_inputs(name, expected):
+    X, y = truth_table(name)
+    np.testing.assert_array_equal(X, boolean_inputs(2))
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(truth_table(name.lower())[1], expected)
+    assert BOOLEAN_FUNCTIONS[name](0, 1) == bool(expected[1])
+
+
+def test_truth_tables_of_three_inputs_and_of_a_callable():
+    X, y = truth_table("and", 3)
+    assert X.shape == (8, 3)
+    np.testing.assert_array_equal(y, [0] * 7 + [1])
+    np.testing.assert_array_equal(truth_table("OR", 3)[1], [0] + [1] * 7)
+    np.testing.assert_array_equal(truth_table("XOR", 3)[1], X.sum(axis=1) % 2)
+    np.testing.assert_array_equal(truth_table("XNOR", 3)[1], 1 - X.sum(axis=1) % 2)
+    # x1 AND NOT x2, given as a function of ints
+    _, y = truth_table(lambda a, b: a and not b)
+    np.testing.assert_array_equal(y, [0, 0, 1, 0])
+    _, y = truth_table(lambda a, b, c: a + b + c >= 2, num_inputs=3)
+    np.testing.assert_array_equal(y, [0, 0, 0, 1, 0, 1, 1, 1])
+
+
+def test_truth_table_of_an_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="IMPLIES.*AND, OR, NAND, NOR, XOR, XNOR"):
+        truth_table("IMPLIES")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("margin", [0.1, 0.5, 1.0])
+def test_blobs_are_separable_with_the_margin(seed, margin):
+    X, y = blobs(201, np.random.default_rng(seed), margin=margin)
+    assert X.shape == (201, 2) and X.dtype == np.float64
+    assert y.dtype == np.int64 and set(np.unique(y)) == {0, 1}
+    assert abs(np.sum(y == 1) - np.sum(y == 0)) <= 1
+    # A hard-margin linear SVM finds the widest margin; it is at least the promised one.
+    svm = SVC(kernel="linear", C=1e8).fit(X, y)
+    assert svm.score(X, y) == 1.0
+    assert 1 / np.linalg.norm(svm.coef_) >= margin * (1 - 1e-3)
+    # Labels come in random order, not sorted by class.
+    assert 0 < np.argmax(y != y[0]) < 20
+
+
+def test_blobs_are_reproducible_and_spread():
+    X1, y1 = blobs(100, np.random.default_rng(7), spread=0.2)
+    X2, y2 = blobs(100, np.random.default_rng(7), spread=0.2)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(X1, blobs(100, np.random.default_rng(8), spread=0.2)[0])
+    # Each cloud's standard deviation is about `spread` (slightly less: close points are redrawn).
+    assert 0.1 < X1[y1 == 0].std(axis=0).mean() < 0.25
+
+
+def test_xor_points():
+    X, y = xor_points(400, np.random.default_rng(0), noise=0.1)
+    assert X.shape == (400, 2) and X.dtype == np.float64 and y.dtype == np.int64
+    corners = np.round(np.clip(X, 0, 1))
+    np.testing.assert_array_equal(y, corners[:, 0] != corners[:, 1])
+    for corner in boolean_inputs(2):
+        assert np.sum(np.all(corners == corner, axis=1)) == 100
+    X0, _ = xor_points(10, np.random.default_rng(0), noise=0.0)
+    assert set(np.unique(X0)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_spiral_shape_balance_range_and_not_linearly_separable(seed):
+    rng = np.random.default_rng(seed)
+    X, y = spiral(1001, rng)
+    assert X.shape == (1001, 2) and X.dtype == np.float32 and y.dtype == np.int64
+    assert sorted(np.bincount(y)) == [500, 501]
+    assert np.abs(X).max() < 1.2
+    linear = LogisticRegression().fit(X, y)
+    assert linear.score(X, y) < 0.8
+
+
+def test_spiral_arms_do_not_mix_and_wind_around_the_centre():
+    X, y = spiral(2000, np.random.default_rng(0), turns=2.0)
+    # Nearest neighbours almost always share the class: the arms are clean.
+    distances = np.linalg.norm(X[:, None] - X[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    assert np.mean(y[distances.argmin(axis=1)] == y) > 0.99
+    # Each arm covers every direction around the origin.
+    for label in (0, 1):
+        angles = np.arctan2(X[y == label, 1], X[y == label, 0])
+        assert np.histogram(angles, bins=8, range=(-np.pi, np.pi))[0].min() > 0
+    noisy_X, noisy_y = spiral(2000, np.random.default_rng(0), turns=2.0, noise=1.0)
+    distances = np.linalg.norm(noisy_X[:, None] - noisy_X[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    assert np.mean(noisy_y[distances.argmin(axis=1)] == noisy_y) < 0.95
+
+
+def test_load_digits():
+    X_train, X_test, y_train, y_test = load_digits()
+    assert X_train.shape == (1347, 64) and X_test.shape == (450, 64)
+    assert X_train.dtype == np.float32 and y_train.dtype == np.int64
+    assert X_train.min() == 0.0 and X_train.max() == 1.0
+    # Stratified: every digit in the same proportion in both sets.
+    np.testing.assert_allclose(np.bincount(y_train) / 1347, np.bincount(y_test) / 450, atol=0.01)
+    again = load_digits()
+    np.testing.assert_array_equal(X_train, again[0])
+    other = load_digits(seed=1, test_fraction=0.5)
+    assert len(other[1]) == 899 and not np.array_equal(other[3], y_test[:899])
+
+
+def test_one_hot():
+    Y = one_hot(np.array([2, 0, 1]), 4)
+    np.testing.assert_array_equal(Y, [[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]])
+    assert Y.dtype == np.float64
+    assert one_hot([1], 2, dtype=np.float32).dtype == np.float32
+    assert one_hot(np.array([], dtype=int), 3).shape == (0, 3)
+    for bad in ([3], [-1], [0.5]):
+        with pytest.raises(ValueError, match="0 .. 2"):
+            one_hot(bad, 3)
+    with pytest.raises(ValueError, match="1-D"):
+        one_hot([[1]], 3)
+
+
+def _idx_bytes(array: np.ndarray, code: int) -> bytes:
+    header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+@pytest.mark.parametrize(
+    "dtype, code",
+    [("u1", 0x08), ("i1", 0x09), ("i2", 0x0B), ("i4", 0x0C), ("f4", 0x0D), ("f8", 0x0E)],
+)
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_raw_and_gzipped(tmp_path, dtype, code, compress):
+    array = (np.arange(24).reshape(2, 3, 4) * (-1 if dtype[0] in "if" else 1)).astype(dtype)
+    content = _idx_bytes(array, code)
+    path = tmp_path / ("data.idx.gz" if compress else "data.idx")
+    path.write_bytes(gzip.compress(content) if compress else content)
+    result = read_idx(path)
+    assert result.shape == (2, 3, 4) and result.dtype == np.dtype(dtype)
+    assert result.dtype.isnative
+    np.testing.assert_array_equal(result, array)
+
+
+def test_read_idx_of_labels_and_bad_files(tmp_path):
+    labels = np.array([5, 0, 4, 1, 9], dtype=np.uint8)
+    (tmp_path / "labels").write_bytes(_idx_bytes(labels, 0x08))
+    np.testing.assert_array_equal(read_idx(tmp_path / "labels"), labels)
+    (tmp_path / "bad").write_bytes(b"\x12\x34\x56\x78" + bytes(8))
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(_idx_bytes(labels, 0x08)[:-1])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(tmp_path / "short")
+
+
+def test_load_mnist_without_files_and_without_download_names_them(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        load_mnist(tmp_path / "mnist", download=False)
+    message = str(error.value)
+    for name in data.MNIST_FILES:
+        assert name in message
+    assert "download=True" in message
+
+
+def _fake_mnist(monkeypatch, *, corrupt=()):
+    """Serve tiny valid MNIST files from a fake downloader, with their checksums."""
+    files = {
+        "train-images-idx3-ubyte.gz": _idx_bytes(np.full((3, 28, 28), 255, np.uint8), 0x08),
+        "train-labels-idx1-ubyte.gz": _idx_bytes(np.array([1, 2, 3], np.uint8), 0x08),
+        "t10k-images-idx3-ubyte.gz": _idx_bytes(np.zeros((2, 28, 28), np.uint8), 0x08),
+        "t10k-labels-idx1-ubyte.gz": _idx_bytes(np.array([7, 8], np.uint8), 0x08),
+    }
+    files = {name: gzip.compress(content, mtime=0) for name, content in files.items()}
+    md5s = {name: hashlib.md5(content).hexdigest() for name, content in files.items()}
+    monkeypatch.setattr(data, "MNIST_FILES", md5s)
+    requests = []
+
+    def fake_download(url, destination, timeout=60.0):
+        requests.append(url)
+        name = url.rsplit("/", 1)[1]
+        destination.write_bytes(b"garbage" if name in corrupt else files[name])
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    return requests
+
+
+def test_load_mnist_downloads_verifies_and_reads(tmp_path, monkeypatch):
+    requests = _fake_mnist(monkeypatch)
+    X_train, X_test, y_train, y_test = load_mnist(tmp_path / "mnist")
+    assert len(requests) == 4 and all(url.startswith(data.MNIST_MIRRORS[0]) for url in requests)
+    assert X_train.shape == (3, 784) and X_train.dtype == np.float32 and X_train.max() == 1.0
+    assert X_test.shape == (2, 784) and X_test.max() == 0.0
+    np.testing.assert_array_equal(y_train, [1, 2, 3])
+    assert y_test.dtype == np.int64
+    # A second call finds the files and downloads nothing.
+    assert load_mnist(tmp_path / "mnist", download=False, flatten=False)[0].shape == (3, 28, 28)
+    assert len(requests) == 4
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(data.MNIST_FILES)
+
+
+def test_load_mnist_rejects_a_corrupt_download(tmp_path, monkeypatch):
+    requests = _fake_mnist(monkeypatch, corrupt={"train-labels-idx1-ubyte.gz"})
+    with pytest.raises(RuntimeError) as error:
+        load_mnist(tmp_path)
+    message = str(error.value)
+    assert "train-labels-idx1-ubyte.gz" in message and "checksum mismatch" in message
+    assert "internet connection" in message
+    # Every mirror was tried, and no corrupt or partial file is left behind.
+    assert sum("train-labels" in url for url in requests) == len(data.MNIST_MIRRORS)
+    assert not (tmp_path / "train-labels-idx1-ubyte.gz").exists()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_load_mnist_rejects_a_corrupt_file_on_disk(tmp_path, monkeypatch):
+    _fake_mnist(monkeypatch)
+    load_mnist(tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz is corrupt.*delete it"):
+        load_mnist(tmp_path, download=False)
+
+
+def test_load_mnist_offline_error_names_the_fix(tmp_path, monkeypatch):
+    _fake_mnist(monkeypatch)
+
+    def offline(url, destination, timeout=60.0):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(data, "_download", offline)
+    with pytest.raises(RuntimeError, match="(?s)could not download.*name resolution.*connection"):
+        load_mnist(tmp_path)

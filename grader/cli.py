@@ -1,56 +1,164 @@
-"""Command line of the instructor's tools: `python -m grader <verb>`."""
+"""Command line of the instructor's tools: `python -m grader <verb>`.
+
+    build      release/ + solutions/ from source/
+    bundle     the student bundle, a zip
+    collect    a folder or an LMS zip of submissions into the grading folder
+    autograde  every submission, N at a time
+    feedback   one HTML page per student and notebook, without hidden tests
+    report     totals.csv, questions.csv, submissions.csv, scores.png and a table
+    demo       all of it on a synthetic class
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from grader.course_config import REPO_ROOT, load_config
+from grader.errors import GraderError
 from grader.validate import SourceError
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m grader", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--root", default=str(REPO_ROOT), help="course root (default: this repo)")
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="grading folder (default: $GRADER_WORKDIR or grading/ in the course root)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    # --workdir is accepted before or after the verb.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workdir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     verbs = parser.add_subparsers(dest="verb", required=True)
+    add_parser = verbs.add_parser
+
+    def verb(name, **kwargs):
+        return add_parser(name, parents=[common], **kwargs)
+
+    verbs.add_parser = verb
 
     build = verbs.add_parser("build", help="regenerate release/ and solutions/ from source/")
     build.add_argument("assignments", nargs="*", help="only these (default: all in source/)")
     build.add_argument("--no-execute", action="store_true", help="do not execute solutions")
     build.add_argument("--check", action="store_true", help="only check source/, write nothing")
 
-    demo = verbs.add_parser("demo", help="build, then grade a demo class with nbgrader")
-    demo.add_argument("--workdir", default=None, help="grading folder (default: grading/)")
+    bundle = verbs.add_parser("bundle", help="the student bundle, a zip")
+    bundle.add_argument("--out", default=None, help="zip to write (default: grading/...)")
 
-    args = parser.parse_args(argv)
+    collect = verbs.add_parser("collect", help="a folder or an LMS zip of submissions")
+    collect.add_argument("path")
+    collect.add_argument(
+        "--pattern",
+        default=None,
+        help="regex for file names in a zip, with groups student_id and notebook "
+        "(default: <student_id>_<notebook>.ipynb)",
+    )
+
+    autograde = verbs.add_parser("autograde", help="grade submissions in parallel")
+    autograde.add_argument("assignments", nargs="*", help="default: all")
+    autograde.add_argument("--jobs", type=int, default=None, help="default: number of cores")
+    autograde.add_argument(
+        "--timeout", type=int, default=None, help="per-cell timeout in s (default: config)"
+    )
+    autograde.add_argument(
+        "--notebook-timeout", type=int, default=900, help="per-notebook wall time in s"
+    )
+    autograde.add_argument("--force", action="store_true", help="grade graded ones again")
+
+    feedback = verbs.add_parser("feedback", help="HTML feedback per student and notebook")
+    feedback.add_argument("assignments", nargs="*", help="default: all")
+
+    report = verbs.add_parser("report", help="CSV files, a table and a plot of the grades")
+    report.add_argument("--out", default=None, help="folder (default: <workdir>/reports)")
+
+    demo = verbs.add_parser("demo", help="the whole cycle on a synthetic class")
+    demo.add_argument("assignments", nargs="*", help="default: all in source/")
+    demo.add_argument("--jobs", type=int, default=None)
+    demo.add_argument("--timeout", type=int, default=30, help="per-cell timeout in s")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # nbgrader logs through "traitlets"; its warnings (e.g. a changed checksum of a
+    # restored test cell, which is expected) would drown the grader's own output.
+    logging.getLogger("traitlets").setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
-        course = load_config(args.root)
-        if args.verb == "build":
-            from grader.build import build as run_build
-            from grader.validate import check_course
-
-            if args.check:
-                problems = check_course(course)
-                if problems:
-                    raise SourceError(problems)
-                print("source/ is fine.")
-                return 0
-            run_build(course, args.assignments or None, execute_solutions=not args.no_execute)
-            print("Built release/ and solutions/ from source/.")
-        elif args.verb == "demo":
-            from grader.demo import run_demo
-
-            run_demo(course, workdir=args.workdir)
+        return run(args)
     except SourceError as error:
         print(f"source/ has problems; nothing was built:\n{error}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as error:
+    except (GraderError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def run(args) -> int:
+    from grader import gradebook
+
+    repo = load_config(args.root)
+    workdir = Path(args.workdir or os.environ.get("GRADER_WORKDIR") or repo.root / "grading")
+    if args.verb == "build":
+        from grader.build import build
+        from grader.validate import check_course
+
+        if args.check:
+            problems = check_course(repo, args.assignments or None)
+            if problems:
+                raise SourceError(problems)
+            print("source/ is fine.")
+            return 0
+        build(repo, args.assignments or None, execute_solutions=not args.no_execute)
+        print("Built release/ and solutions/ from source/.")
+    elif args.verb == "bundle":
+        from grader.bundle import make_bundle
+
+        print(f"Wrote {make_bundle(repo, args.out or workdir / 'student-bundle.zip')}")
+    elif args.verb == "collect":
+        from grader.collect import place, scan
+
+        candidates, result = scan(repo, args.path, args.pattern)  # refuses bad input first
+        course = gradebook.prepare(repo, workdir)
+        print(place(course, candidates, result).summary())
+    elif args.verb == "autograde":
+        from grader.autograde import autograde
+
+        course = gradebook.open_workdir(repo, workdir)
+        autograde(
+            course,
+            args.assignments,
+            jobs=args.jobs,
+            cell_timeout=args.timeout,
+            notebook_timeout=args.notebook_timeout,
+            force=args.force,
+        )
+    elif args.verb == "feedback":
+        from grader.feedback import generate_feedback
+
+        course = gradebook.open_workdir(repo, workdir)
+        pages = generate_feedback(course, args.assignments)
+        print(f"Wrote {len(pages)} feedback page(s) to {course.root / 'feedback'}")
+    elif args.verb == "report":
+        from grader.report import table, write_report
+
+        course = gradebook.open_workdir(repo, workdir)
+        report, out = write_report(course, args.out)
+        print(table(report))
+        print(f"\nReports in {out}: totals.csv, questions.csv, submissions.csv, scores.png")
+    elif args.verb == "demo":
+        from grader.demo import run_demo
+
+        run_demo(repo, args.workdir and Path(args.workdir), args.assignments or None,
+                 jobs=args.jobs, cell_timeout=args.timeout)
     return 0

@@ -45,7 +45,7 @@ class Candidate:
     student: str
     assignment: str
     timestamp: dt.datetime
-    read: callable  # () -> bytes
+    data: bytes
 
 
 @dataclass
@@ -62,6 +62,16 @@ class CollectResult:
 
 def collect(course: CourseConfig, path: Path | str, pattern: str | None = None) -> CollectResult:
     """Collect every submission under `path` (a folder or a zip) into the grading folder."""
+    candidates, result = scan(course, path, pattern)
+    return place(course, candidates, result)
+
+
+def scan(course: CourseConfig, path: Path | str, pattern: str | None = None):
+    """Read every submission under `path`, writing nothing: (candidates, result so far).
+
+    Everything that can be wrong with the input as a whole (missing, corrupt, empty) is
+    found here, before the grading folder is touched.
+    """
     path = Path(path)
     result = CollectResult()
     if not path.exists():
@@ -78,6 +88,11 @@ def collect(course: CourseConfig, path: Path | str, pattern: str | None = None) 
         )
     if not candidates and not result.skipped:
         raise GraderError(f"{path} holds no submissions; is it the right folder or zip?")
+    return candidates, result
+
+
+def place(course: CourseConfig, candidates: list[Candidate], result: CollectResult):
+    """Copy the latest file of every student and assignment into submitted/."""
     latest = _keep_latest(candidates, result)
     with Gradebook(db_url(course), course.course_id) as gb:
         for candidate in latest:
@@ -119,7 +134,7 @@ def _from_folder(course: CourseConfig, root: Path, result: CollectResult) -> lis
             result.skipped.append((str(rel), reason))
             continue
         stamp = _folder_timestamp(file)
-        candidates.append(Candidate(str(rel), student, assignment, stamp, file.read_bytes))
+        candidates.append(Candidate(str(rel), student, assignment, stamp, file.read_bytes()))
     return candidates
 
 
@@ -141,9 +156,12 @@ def _from_zip(course, path: Path, regex: re.Pattern, result: CollectResult) -> l
             continue
         match = regex.search(name)
         if not match:
-            result.skipped.append(
-                (info.filename, f"no student id: the name does not match {regex.pattern!r}")
-            )
+            loose = re.match(r"^(?P<student_id>[^_]+)_(?P<notebook>.+)\.ipynb$", name)
+            if loose and re.fullmatch(STUDENT_ID, loose.group("student_id")):
+                reason = f"unknown notebook {loose.group('notebook')!r}"
+            else:
+                reason = f"no student id: the name does not match {regex.pattern!r}"
+            result.skipped.append((info.filename, reason))
             continue
         student, notebook = match.group("student_id"), match.group("notebook")
         reason = _check(course, student, notebook, notebook)
@@ -151,14 +169,11 @@ def _from_zip(course, path: Path, regex: re.Pattern, result: CollectResult) -> l
             result.skipped.append((info.filename, reason))
             continue
         stamp = dt.datetime(*info.date_time, tzinfo=dt.UTC)
-
-        def read(info=info):
-            try:
-                return archive.read(info)
-            except (zipfile.BadZipFile, OSError) as error:
-                raise GraderError(f"{path} is a corrupt zip ({error}); download it again") from None
-
-        candidates.append(Candidate(info.filename, student, notebook, stamp, read))
+        try:
+            data = archive.read(info)
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise GraderError(f"{path} is a corrupt zip ({error}); download it again") from None
+        candidates.append(Candidate(info.filename, student, notebook, stamp, data))
     return candidates
 
 
@@ -213,7 +228,7 @@ def _place(course: CourseConfig, candidate: Candidate, result: CollectResult) ->
                  f"({existing:%Y-%m-%d %H:%M})")
             )
             return False
-    data = candidate.read()
+    data = candidate.data
     folder.mkdir(parents=True, exist_ok=True)
     # Write the notebook before its timestamp: an interrupted collect is redone next time.
     (folder / f"{candidate.assignment}.ipynb").write_bytes(data)

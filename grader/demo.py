@@ -1,75 +1,56 @@
-"""`python -m grader demo`: build the course, then grade a demo class of two students.
+"""`python -m grader demo` (`make demo`): the instructor's whole cycle on a synthetic class.
 
-`solved` hands in the solution notebooks, `blank` the untouched release notebooks. The
-gradebook and every intermediate file stay in the work folder (default grading/demo/,
-git-ignored) for a look afterwards.
+Build the course, write an LMS-style zip of a class of 13 students (see grader.synthetic),
+collect it, autograde it in parallel, write feedback and reports, print the table. The
+work folder (default grading/demo/, git-ignored) is made anew and kept for a look.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from grader import gradebook
+from grader.autograde import autograde
 from grader.build import build
+from grader.collect import collect
 from grader.course_config import CourseConfig
+from grader.feedback import generate_feedback
+from grader.report import table, write_report
+from grader.synthetic import make_class
 from grader.validate import source_assignments
 
-STUDENTS = {"solved": "solutions", "blank": "release"}
 
-
-def default_workdir(course: CourseConfig) -> Path:
-    return Path(os.environ.get("GRADER_WORKDIR", course.root / "grading"))
-
-
-def run_demo(course: CourseConfig, workdir: str | Path | None = None) -> list[gradebook.Grade]:
+def run_demo(
+    repo: CourseConfig,
+    workdir: Path | None = None,
+    assignments: list[str] | None = None,
+    *,
+    jobs: int | None = None,
+    cell_timeout: int = 30,
+    progress: bool = True,
+):
     start = time.perf_counter()
-    print("Building release/ and solutions/ from source/ ...", flush=True)
-    build(course)
-    workdir = Path(workdir) if workdir else default_workdir(course) / "demo"
+    assignments = assignments or source_assignments(repo)
+    workdir = Path(workdir) if workdir else gradebook.default_workdir(repo) / "demo"
+    print(f"1. Building release/ and solutions/ of {', '.join(assignments)} ...", flush=True)
+    build(repo, assignments)
     if workdir.exists():
         shutil.rmtree(workdir)
-    assignments = source_assignments(course)
-    print(f"Grading a demo class in {workdir} ...", flush=True)
-    graded = gradebook.prepare(course, workdir, assignments)
-    for assignment in assignments:
-        for student, folder in STUDENTS.items():
-            notebook = course.root / folder / assignment / f"{assignment}.ipynb"
-            gradebook.submit(graded, student, assignment, notebook)
-            print(f"  autograding {student}/{assignment}", flush=True)
-            gradebook.autograde(graded, assignment, student)
-    rows = gradebook.grades(graded)
-    print()
-    print(points_table(rows, assignments))
-    print(f"\nGradebook: {workdir / 'gradebook.db'}  ({time.perf_counter() - start:.0f} s)")
-    return rows
-
-
-def points_table(rows: list[gradebook.Grade], assignments: list[str]) -> str:
-    """Points per student and notebook, and the total, as an aligned text table."""
-    points = defaultdict(float)
-    maximum = defaultdict(float)
-    for row in rows:
-        points[row.student, row.assignment] += row.points
-        maximum[row.student, row.assignment] += row.max_points
-    students = sorted({row.student for row in rows})
-    header = ["student", *assignments, "total"]
-    lines = []
-    for student in students:
-        cells = [student]
-        for assignment in assignments:
-            cells.append(
-                f"{points[student, assignment]:g} / {maximum[student, assignment]:g}"
-            )
-        got = sum(points[student, a] for a in assignments)
-        out_of = sum(maximum[student, a] for a in assignments)
-        cells.append(f"{got:g} / {out_of:g}")
-        lines.append(cells)
-    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
-    out += [fmt.format(*cells) for cells in lines]
-    return "\n".join(out)
+    print(f"2. Writing a synthetic class to {workdir / 'class.zip'} ...", flush=True)
+    zip_path = make_class(repo, assignments, workdir / "class.zip")
+    print("3. Collecting it ...", flush=True)
+    course = gradebook.prepare(repo, workdir, assignments)
+    print(collect(course, zip_path).summary(), flush=True)
+    print("4. Autograding in parallel ...", flush=True)
+    autograde(course, assignments, jobs=jobs, cell_timeout=cell_timeout, progress=progress)
+    print("5. Writing feedback ...", flush=True)
+    pages = generate_feedback(course, assignments)
+    print(f"Wrote {len(pages)} feedback page(s) to {workdir / 'feedback'}", flush=True)
+    print("6. Reporting ...\n", flush=True)
+    report, out = write_report(course)
+    print(table(report))
+    print(f"\nReports in {out}; gradebook {workdir / gradebook.DB_NAME}")
+    print(f"Demo finished in {time.perf_counter() - start:.0f} s.")
+    return report

@@ -157,7 +157,9 @@ def _from_zip(course, path: Path, regex: re.Pattern, result: CollectResult) -> l
         match = regex.search(name)
         if not match:
             loose = re.match(r"^(?P<student_id>[^_]+)_(?P<notebook>.+)\.ipynb$", name)
-            if loose and re.fullmatch(STUDENT_ID, loose.group("student_id")):
+            if PurePosixPath(name).stem in course.assignments:
+                reason = "no student id: the file name is only the notebook's"
+            elif loose and re.fullmatch(STUDENT_ID, loose.group("student_id")):
                 reason = f"unknown notebook {loose.group('notebook')!r}"
             else:
                 reason = f"no student id: the name does not match {regex.pattern!r}"

@@ -31,7 +31,7 @@ from grader.validate import source_assignments
 DB_NAME = "gradebook.db"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Grade:
     """One graded cell of one student's submission."""
 

@@ -77,3 +77,38 @@ def mini_course(tmp_path):
 @pytest.fixture(scope="session")
 def repo_course():
     return load_config(REPO_ROOT)
+
+
+def two_exercise_cells():
+    """The tiny assignment plus a second exercise (1 point), so partial credit shows."""
+    return mini_cells() + [
+        new_markdown_cell("### Exercise 1.2: Cube (1 point)"),
+        nbgrader_cell(
+            'def cube(x):\n    """Return x cubed."""\n'
+            "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
+            "cube",
+            solution=True,
+        ),
+        nbgrader_cell(
+            '"""Check that cube cubes."""\nassert cube(2) == 8, "cube(2) should be 8"',
+            "test_cube",
+            points=1,
+        ),
+    ]
+
+
+def build_class_course(root: Path):
+    """A built two-exercise course (release/ made) in `root`."""
+    from grader.build import build
+
+    root.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    write_notebook(root / "source" / MINI / f"{MINI}.ipynb", two_exercise_cells())
+    course = load_config(root)
+    build(course, solutions=False)
+    return course
+
+
+@pytest.fixture
+def class_course(tmp_path):
+    return build_class_course(tmp_path / "course")

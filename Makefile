@@ -9,10 +9,12 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # Notebooks and tests run on the CPU the same way on every machine.
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-# 2 cores on CI: one torch thread per pytest worker keeps workers from fighting.
+# 2 cores on CI: two pytest workers, each kernel with one torch/BLAS thread, so that
+# workers do not fight over the cores (oversubscribed torch is several times slower).
 JOBS ?= 2
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help venv test lint build demo lab bench clean
+.PHONY: help venv test lint build demo lab bench bench-grading clean
 
 help:
 	@echo "make demo   build the course and grade a demo class (the main job)"
@@ -20,6 +22,7 @@ help:
 	@echo "make build  regenerate release/ and solutions/ from source/"
 	@echo "make lab    JupyterLab on the student notebooks in release/"
 	@echo "make bench  execution time of every solution notebook (median of 3)"
+	@echo "make bench-grading  parallel grader against sequential nbgrader"
 	@echo "make lint   ruff on the Python code"
 
 venv: $(STAMP)
@@ -31,8 +34,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax -p no:cacheprovider solutions
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
+		-p no:cacheprovider solutions
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -48,6 +52,9 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/notebook_times.py
+
+bench-grading: $(STAMP)
+	$(BIN)/python bench/grading.py
 
 clean:
 	rm -rf $(VENV) grading .pytest_cache .ruff_cache

@@ -130,7 +130,9 @@ def autograde(
             if isinstance(prepared, Outcome):
                 outcomes.append(_finish(course, prepared, bar))
                 continue
-            future = pool.submit(_run_worker, course, prepared, cell_timeout, notebook_timeout)
+            future = pool.submit(
+                _run_worker, course, prepared, cell_timeout, notebook_timeout, jobs
+            )
             running[future] = (student, assignment, stamp, prepared)
         for future in as_completed(running):
             student, assignment, stamp, notebook = running[future]
@@ -213,12 +215,17 @@ def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) 
         shutil.copy(name, dest)
 
 
-def _run_worker(course: CourseConfig, notebook: Path, cell_timeout: int, notebook_timeout: int):
+def _run_worker(
+    course: CourseConfig, notebook: Path, cell_timeout: int, notebook_timeout: int, jobs: int
+):
     """Step 2, in a thread that only waits: the worker process executes and scores."""
     result_file = notebook.with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update(QUIET_ENVIRONMENT)
+    # N kernels at once: share the cores instead of each taking all (oversubscribed torch
+    # and BLAS threads spin and slow everyone down).
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
     command = [
         sys.executable, "-m", "grader.worker", str(notebook), str(result_file),
         "--cell-timeout", str(cell_timeout), "--notebook-timeout", str(notebook_timeout),

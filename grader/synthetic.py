@@ -141,8 +141,10 @@ def with_noisy_function(source_nb):
     return as_handed_in(nb)
 
 
-def make_class(course: CourseConfig, assignments: list[str], out: Path) -> Path:
-    """Write an LMS-style zip of the whole class to `out` and return it."""
+def make_class(
+    course: CourseConfig, assignments: list[str], out: Path, exclude: tuple[str, ...] = ()
+) -> Path:
+    """Write an LMS-style zip of the whole class (but `exclude`) to `out` and return it."""
     files: list[tuple[str, bytes, dt.datetime]] = []
     for number, assignment in enumerate(assignments):
         source = course.root / "source" / assignment / f"{assignment}.ipynb"
@@ -153,6 +155,8 @@ def make_class(course: CourseConfig, assignments: list[str], out: Path) -> Path:
         name = f"{assignment}.ipynb"
 
         def add(student, nb, when=DEADLINE, filename=None, folder="final", name=name):
+            if student in exclude:
+                return
             data = nb if isinstance(nb, bytes) else nbformat.writes(nb).encode()
             files.append((f"{folder}/{student}_{filename or name}", data, when))
 

@@ -97,9 +97,8 @@ def test_autograding_again_changes_nothing(demo):
     assert sorted(gradebook.grades(course)) == before
 
 
-def test_bundle_holds_release_and_course_but_no_answers(demo):
-    repo, _, _ = demo
-    path = make_bundle(repo)
+def test_bundle_holds_release_and_course_but_no_answers(repo_course, tmp_path):
+    path = make_bundle(repo_course, tmp_path / "bundle.zip")
     names = zipfile.ZipFile(path).namelist()
     top = "intro-to-deep-learning/"
     assert f"{top}release/{MINI}/{MINI}.ipynb" in names
@@ -107,3 +106,30 @@ def test_bundle_holds_release_and_course_but_no_answers(demo):
     assert f"{top}README.md" in names and f"{top}environment.yml" in names
     for forbidden in ("source/", "solutions/", "grader/", "tests/"):
         assert not any(n.startswith(top + forbidden) for n in names), forbidden
+
+
+def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
+    """Same class, graded by nbgrader's own Autograde one at a time: the same scores.
+
+    (Not for leo, whose kernel dies: nbgrader keeps no points there, the grader keeps the
+    points earned before, on purpose.)"""
+    from nbgrader.converters.base import NbGraderException
+
+    repo, course, _ = demo
+    plain = gradebook.prepare(repo, tmp_path / "plain")
+    from grader.collect import collect
+
+    collect(plain, course.root / "class.zip")
+    # One student of each kind that nbgrader can grade (nbgrader is slow: ~3 s each).
+    sample = ["ada", "blank", "cat", "gus", "ivy", "jon", "kim"]
+    for student in sample:
+        try:
+            gradebook.autograde(plain, MINI, student)
+        except NbGraderException:
+            assert student == "kim"  # nbgrader gives up on a notebook that is not JSON
+    ours = {(g.student, g.grade_id): g.points for g in gradebook.grades(course)
+            if g.student in sample}
+    theirs = {(g.student, g.grade_id): g.points for g in gradebook.grades(plain)}
+    differ = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+    assert not differ, differ
+    assert len(ours) == 2 * len(sample)

@@ -1,0 +1,98 @@
+"""Parallel grading against plain nbgrader: the same synthetic class graded twice.
+
+    make bench-grading
+    python bench/grading.py 01_perceptron 02_networks --jobs 2
+
+1. `python -m grader autograde --jobs N` (workers execute, one process writes the gradebook);
+2. `nbgrader autograde ASSIGNMENT` for each assignment, nbgrader's own sequential command;
+
+then prints both wall times, their ratio, and whether every score matched. The class is
+grader.synthetic's demo class without `leo`, whose kernel dies: nbgrader gives such a
+notebook 0 everywhere, while the grader keeps the points earned before (on purpose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from grader import gradebook
+from grader.build import build
+from grader.collect import collect
+from grader.course_config import REPO_ROOT, load_config
+from grader.execute import QUIET_ENVIRONMENT
+from grader.synthetic import make_class
+
+DEFAULT_ASSIGNMENTS = ["01_perceptron", "02_networks"]
+
+
+def grading_folder(repo, root: Path, zip_path: Path, assignments):
+    course = gradebook.prepare(repo, root, assignments)
+    collect(course, zip_path)
+    shutil.copy(repo.config_file, root / "nbgrader_config.py")  # for the nbgrader command
+    return course
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*", default=DEFAULT_ASSIGNMENTS)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--timeout", type=int, default=30, help="per-cell timeout, both runs")
+    args = parser.parse_args()
+    repo = load_config(REPO_ROOT)
+    build(repo, args.assignments, solutions=False)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        zip_path = make_class(repo, args.assignments, tmp / "class.zip", exclude=("leo",))
+        ours = grading_folder(repo, tmp / "parallel", zip_path, args.assignments)
+        theirs = grading_folder(repo, tmp / "nbgrader", zip_path, args.assignments)
+        count = len(list((ours.root / "submitted").glob("*/*")))
+
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "grader", "--workdir", str(ours.root), "autograde",
+             *args.assignments, "--jobs", str(args.jobs), "--timeout", str(args.timeout)],
+            check=True, cwd=REPO_ROOT,
+        )
+        parallel_s = time.perf_counter() - start
+
+        env = {**os.environ, **QUIET_ENVIRONMENT}
+        env.pop("MPLBACKEND", None)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        start = time.perf_counter()
+        for assignment in args.assignments:
+            # nbgrader exits non-zero when a submission fails (kim's is not JSON): expected
+            subprocess.run(
+                ["nbgrader", "autograde", assignment, f"--Execute.timeout={args.timeout}",
+                 "--log-level=ERROR"],
+                cwd=theirs.root, env=env, check=False,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        sequential_s = time.perf_counter() - start
+
+        a = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(ours)}
+        b = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(theirs)}
+        differ = sorted(k for k in a.keys() | b.keys() if a.get(k, 0.0) != b.get(k, 0.0))
+
+    print(f"\n{count} submissions of {', '.join(args.assignments)}, "
+          f"{os.cpu_count()} cores, per-cell timeout {args.timeout} s\n")
+    print(f"{'run':<44} {'wall s':>8}")
+    print("-" * 53)
+    print(f"{f'python -m grader autograde --jobs {args.jobs}':<44} {parallel_s:>8.1f}")
+    print(f"{'nbgrader autograde (sequential)':<44} {sequential_s:>8.1f}")
+    print(f"{'speed-up':<44} {sequential_s / parallel_s:>7.2f}x")
+    print(f"{'grades compared':<44} {len(a | b):>8}")
+    print(f"{'every score equal':<44} {'yes' if not differ else 'NO':>8}")
+    for key in differ:
+        print(f"  differs: {key}: grader {a.get(key)}, nbgrader {b.get(key)}")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """`python -m grader demo` (`make demo`): the instructor's whole cycle on a synthetic class.
 
-Build the course, write an LMS-style zip of a class of 13 students (see grader.synthetic),
+Build release/ from source/, write an LMS-style zip of a class of 13 students (see grader.synthetic),
 collect it, autograde it in parallel, write feedback and reports, print the table. The
 work folder (default grading/demo/, git-ignored) is made anew and kept for a look.
 """
@@ -34,8 +34,10 @@ def run_demo(
     start = time.perf_counter()
     assignments = assignments or source_assignments(repo)
     workdir = Path(workdir) if workdir else gradebook.default_workdir(repo) / "demo"
-    print(f"1. Building release/ and solutions/ of {', '.join(assignments)} ...", flush=True)
-    build(repo, assignments)
+    # release/ is what students get; solutions/ (executed, committed) is left as it is, so
+    # the demo is quicker and leaves the working tree unchanged.
+    print(f"1. Building release/ of {', '.join(assignments)} ...", flush=True)
+    build(repo, assignments, solutions=False)
     if workdir.exists():
         shutil.rmtree(workdir)
     print(f"2. Writing a synthetic class to {workdir / 'class.zip'} ...", flush=True)

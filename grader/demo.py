@@ -1,8 +1,8 @@
 """`python -m grader demo` (`make demo`): the instructor's whole cycle on a synthetic class.
 
-Build release/ from source/, write an LMS-style zip of a class of 13 students (see grader.synthetic),
-collect it, autograde it in parallel, write feedback and reports, print the table. The
-work folder (default grading/demo/, git-ignored) is made anew and kept for a look.
+Build release/ from source/, write an LMS-style zip of a class of 13 students (see
+grader.synthetic), collect it, autograde it in parallel, write feedback and reports, print
+the table. The work folder (default grading/demo/, git-ignored) is made anew and kept for a look.
 """
 
 from __future__ import annotations

@@ -147,9 +147,13 @@ def submit(course: CourseConfig, student: str, assignment: str, notebook: Path) 
     return target
 
 
-def autograde(course: CourseConfig, assignment: str, student: str) -> None:
+def autograde(
+    course: CourseConfig, assignment: str, student: str, cell_timeout: int | None = None
+) -> None:
     """Plain sequential `nbgrader autograde` of one submission (the reference behaviour)."""
     config = coursedir_config(course)
+    if cell_timeout is not None:
+        config.Execute.timeout = cell_timeout
     from nbgrader.coursedir import CourseDirectory
 
     coursedir = CourseDirectory(config=config)

@@ -20,6 +20,7 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
 
 from grader import notebooks as nbs
 from grader.course_config import CourseConfig
+from grader.errors import GraderError
 from grader.execute import execute
 from grader.validate import SourceError, check_course, source_assignments
 
@@ -35,20 +36,25 @@ def build(
     execute_solutions=True,
 ) -> None:
     """Check source/, then regenerate release/ and solutions/ (of every assignment by default)."""
-    available = source_assignments(course)
-    unknown = [a for a in assignments or [] if a not in available]
-    if unknown:
-        raise ValueError(f"no assignment {unknown} in source/; there are {available}")
+    require_in_source(course, assignments)
     problems = check_course(course, assignments)
     if problems:
         raise SourceError(problems)
-    for assignment in assignments or available:
+    for assignment in assignments or source_assignments(course):
         if release:
             log.info("release/%s", assignment)
             generate_release(course, assignment)
         if solutions:
             log.info("solutions/%s", assignment)
             generate_solution(course, assignment, execute_it=execute_solutions)
+
+
+def require_in_source(course: CourseConfig, assignments: list[str] | None) -> None:
+    """Refuse, in one line, assignment names that have no folder in source/."""
+    available = source_assignments(course)
+    unknown = [a for a in assignments or [] if a not in available]
+    if unknown:
+        raise GraderError(f"unknown assignment {unknown[0]!r}; source/ has {available}")
 
 
 def generate_release(course: CourseConfig, assignment: str, db_url: str | None = None) -> None:

@@ -110,9 +110,10 @@ def run(args) -> int:
     repo = load_config(args.root)
     workdir = Path(args.workdir or os.environ.get("GRADER_WORKDIR") or repo.root / "grading")
     if args.verb == "build":
-        from grader.build import build
+        from grader.build import build, require_in_source
         from grader.validate import check_course
 
+        require_in_source(repo, args.assignments)
         if args.check:
             problems = check_course(repo, args.assignments or None)
             if problems:

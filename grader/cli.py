@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -108,7 +107,7 @@ def run(args) -> int:
     from grader import gradebook
 
     repo = load_config(args.root)
-    workdir = Path(args.workdir or os.environ.get("GRADER_WORKDIR") or repo.root / "grading")
+    workdir = Path(args.workdir) if args.workdir else gradebook.default_workdir(repo)
     if args.verb == "build":
         from grader.build import build, require_in_source
         from grader.validate import check_course

@@ -16,11 +16,13 @@ import copy
 import logging
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Course, Gradebook
 from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
 
 from grader.build import generate_release
 from grader.course_config import CourseConfig, with_root
@@ -103,8 +105,6 @@ def check_course_id(course: CourseConfig) -> None:
     path = course.root / DB_NAME
     if not path.exists():
         return
-    import sqlite3
-
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             ids = [row[0] for row in db.execute(f"SELECT id FROM {Course.__tablename__}")]
@@ -154,8 +154,6 @@ def autograde(
     config = coursedir_config(course)
     if cell_timeout is not None:
         config.Execute.timeout = cell_timeout
-    from nbgrader.coursedir import CourseDirectory
-
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id = assignment
     coursedir.student_id = student

@@ -33,10 +33,6 @@ def is_solution(cell: NotebookNode) -> bool:
     return bool(nbgrader_meta(cell).get("solution"))
 
 
-def is_graded(cell: NotebookNode) -> bool:
-    return bool(nbgrader_meta(cell).get("grade"))
-
-
 def describe(path: Path, index: int, cell: NotebookNode) -> str:
     """Name a cell for an error message: file, 1-based cell number, grade id, first line."""
     grade_id = nbgrader_meta(cell).get("grade_id")

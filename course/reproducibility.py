@@ -1,6 +1,7 @@
 """Seeding and device selection."""
 
 import random
+import sys
 
 import numpy as np
 
@@ -9,8 +10,8 @@ def set_seed(seed: int) -> np.random.Generator:
     """Seed every random number generator a notebook may use.
 
     Seeds Python's `random`, numpy's legacy global generator (`np.random.rand` and
-    friends) and torch's global generator (weight initialisation, dropout, shuffling
-    without an explicit generator).
+    friends) and, when torch is imported, torch's global generator (weight initialisation,
+    dropout, shuffling without an explicit generator): import torch before calling it.
 
     Parameters
     ----------
@@ -24,10 +25,11 @@ def set_seed(seed: int) -> np.random.Generator:
     """
     random.seed(seed)
     np.random.seed(seed)
-    # Imported here so that `import course` does not pay torch's start-up time.
-    import torch
-
-    torch.manual_seed(seed)
+    # Only when torch is loaded already: importing it costs 3 s, which a numpy-only
+    # notebook (and every grading kernel for it) should not pay.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
 

@@ -44,8 +44,12 @@ def test_submodules_are_attributes_of_the_package():
         raise AssertionError("expected an AttributeError")
 
 
-def test_import_course_does_not_import_torch_or_matplotlib():
-    code = "import sys, course; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+def test_import_course_and_set_seed_do_not_import_torch_or_matplotlib():
+    # A numpy-only notebook (01) must not pay torch's 3 s start-up in every kernel.
+    code = (
+        "import sys, course; course.set_seed(0); "
+        "print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    )
     # Run from the repository root, where `import course` finds this package.
     root = Path(course.__file__).parent.parent
     result = subprocess.run(

@@ -6,9 +6,10 @@ Per submission, in three steps:
    sanitizing preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec,
    OverwriteCells, CheckCellMetadata) restore the locked cells and the hidden tests into a
    private working copy that holds only this notebook and the assignment's files;
-2. a worker process (grader.worker) executes and scores that copy, with a per-cell and a
-   per-notebook timeout; workers never open the gradebook, so any number of them can run
-   (and the same runner could hand them to a cluster);
+2. one of N long-lived worker processes (grader.pool, grader.worker) executes and scores
+   that copy, with a per-cell and a per-notebook timeout; workers never open the
+   gradebook, so any number of them can run (and the same runner could hand them to a
+   cluster);
 3. main process: nbgrader's SaveAutoGrades and AssignLatePenalties write the grades, and
    the executed notebook goes to autograded/ as `nbgrader autograde` would leave it.
 
@@ -20,10 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -45,15 +44,16 @@ from nbgrader.utils import find_all_files
 from tqdm.auto import tqdm
 
 from grader.course_config import CourseConfig
+from grader.errors import GraderError
 from grader.execute import QUIET_ENVIRONMENT
 from grader.gradebook import check_assignments, coursedir_config, db_url
+from grader.pool import WorkerSlot
+from grader.sandbox import missing_pieces
 from grader.worker import mark_not_run
 
 STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
 SANITIZE = (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
 SAVE = (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata)
-# Past the worker's own notebook timeout, the time it may take to stop the kernel and report.
-GRACE_S = 60
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Outcome:
     status: str
     message: str = ""
     timestamp: str | None = None
+    sandboxed: bool = True  # False: graded with --unsafe, the kernel had the grader's rights
 
 
 def status_path(course: CourseConfig, student: str, assignment: str) -> Path:
@@ -109,9 +110,23 @@ def autograde(
     notebook_timeout: int = 900,
     force: bool = False,
     progress: bool = True,
+    unsafe: bool = False,
 ) -> list[Outcome]:
-    """Grade every submission of the assignments (all by default) that needs grading."""
+    """Grade every submission of the assignments (all by default) that needs grading.
+
+    Each kernel runs in a grader.sandbox; where the machine cannot sandbox, this refuses
+    to grade unless `unsafe`, and the grades are marked as made without one.
+    """
     assignments = check_assignments(course, assignments or [])
+    missing = [] if unsafe else missing_pieces()
+    if missing:
+        raise GraderError(
+            f"cannot sandbox submissions here: this machine lacks {'; '.join(missing)}. "
+            "Grade on a machine that has it (as root, e.g. in a container), or pass --unsafe "
+            "to run students' code with your own rights (the report marks those grades)"
+        )
+    # Kernels must not see the grading folder nor the course repository (source/, ...).
+    hide = None if unsafe else [course.root, course.config_file.parent]
     jobs = jobs or os.cpu_count() or 1
     cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
     todo = []
@@ -123,22 +138,28 @@ def autograde(
     start = time.perf_counter()
     outcomes = []
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
+    slots = queue.Queue()
+    for number in range(jobs):
+        slots.put(WorkerSlot(course.config_file, _worker_env(jobs),
+                             course.root / "logs" / f"worker-{number}.log", hide))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         running = {}
         for student, assignment, stamp in todo:
             prepared = _prepare(course, student, assignment, stamp)
             if isinstance(prepared, Outcome):
+                prepared.sandboxed = not unsafe
                 outcomes.append(_finish(course, prepared, bar))
                 continue
-            future = pool.submit(
-                _run_worker, course, prepared, cell_timeout, notebook_timeout, jobs
-            )
+            future = pool.submit(_run_in_slot, slots, prepared, cell_timeout, notebook_timeout)
             running[future] = (student, assignment, stamp, prepared)
         for future in as_completed(running):
             student, assignment, stamp, notebook = running[future]
             result = future.result()
             outcome = _save(course, student, assignment, stamp, notebook, result)
+            outcome.sandboxed = not unsafe
             outcomes.append(_finish(course, outcome, bar))
+        while not slots.empty():
+            slots.get().close()
     bar.close()
     counts = Counter(o.status for o in outcomes)
     parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
@@ -215,38 +236,22 @@ def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) 
         shutil.copy(name, dest)
 
 
-def _run_worker(
-    course: CourseConfig, notebook: Path, cell_timeout: int, notebook_timeout: int, jobs: int
-):
-    """Step 2, in a thread that only waits: the worker process executes and scores."""
-    result_file = notebook.with_suffix(".result.json")
-    result_file.unlink(missing_ok=True)
+def _worker_env(jobs: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update(QUIET_ENVIRONMENT)
     # N kernels at once: share the cores instead of each taking all (oversubscribed torch
     # and BLAS threads spin and slow everyone down).
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-    command = [
-        sys.executable, "-m", "grader.worker", str(notebook), str(result_file),
-        "--cell-timeout", str(cell_timeout), "--notebook-timeout", str(notebook_timeout),
-        "--config", str(course.config_file),
-    ]
-    process = subprocess.Popen(
-        command, env=env, cwd=notebook.parent, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    return env
+
+
+def _run_in_slot(slots: queue.Queue, notebook: Path, cell_timeout: int, notebook_timeout: int):
+    """Step 2, in a thread that only waits: a free worker executes and scores."""
+    slot = slots.get()
     try:
-        _, stderr = process.communicate(timeout=notebook_timeout + GRACE_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        return {"status": "timeout", "scores": {},
-                "message": f"the notebook ran longer than {notebook_timeout} s and was stopped"}
-    if process.returncode != 0 or not result_file.exists():
-        last = (stderr or "").strip().splitlines()[-1:] or ["no message"]
-        return {"status": "crashed", "scores": {},
-                "message": f"the grading worker failed: {last[0]}"}
-    return json.loads(result_file.read_text())
+        return slot.run(notebook, cell_timeout, notebook_timeout)
+    finally:
+        slots.put(slot)
 
 
 def _save(course, student, assignment, stamp, notebook: Path, result: dict) -> Outcome:

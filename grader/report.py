@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -27,6 +27,7 @@ class Report:
     points: dict  # (student, assignment, grade id) -> points
     maximum: dict  # (assignment, grade id) -> max points
     statuses: dict  # (student, assignment) -> (status, message)
+    unsafe: set = field(default_factory=set)  # (student, assignment) graded without sandbox
 
     def total(self, student: str, assignment: str | None = None) -> float:
         return sum(
@@ -50,7 +51,7 @@ def gather(course: CourseConfig) -> Report:
             points[student, assignment, grade_id] = 0.0  # missing work scores 0
     for grade in grades(course):
         points[grade.student, grade.assignment, grade.grade_id] = grade.points
-    statuses = {}
+    statuses, unsafe = {}, set()
     for student in students:
         for assignment in assignments:
             outcome = read_status(course, student, assignment)
@@ -62,11 +63,13 @@ def gather(course: CourseConfig) -> Report:
                     )
                 else:
                     statuses[student, assignment] = (outcome.status, outcome.message)
+                    if not outcome.sandboxed:
+                        unsafe.add((student, assignment))
             elif submitted:
                 statuses[student, assignment] = ("missing", "collected but not autograded yet")
             else:
                 statuses[student, assignment] = ("missing", "nothing submitted")
-    return Report(assignments, students, points, maximum, statuses)
+    return Report(assignments, students, points, maximum, statuses, unsafe)
 
 
 def write_report(course: CourseConfig, out: Path | None = None) -> tuple[Report, Path]:
@@ -93,9 +96,12 @@ def write_report(course: CourseConfig, out: Path | None = None) -> tuple[Report,
             ])
     with open(out / "submissions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "assignment", "status", "message"])
+        writer.writerow(["student", "assignment", "status", "message", "sandboxed"])
         for (student, assignment), (status, message) in sorted(report.statuses.items()):
-            writer.writerow([student, assignment, status, message])
+            ran = status != "missing" and (student, assignment) not in report.unsafe
+            sandboxed = "no (--unsafe)" if (student, assignment) in report.unsafe else (
+                "yes" if ran else "")
+            writer.writerow([student, assignment, status, message, sandboxed])
     plot_scores(report, out / "scores.png")
     return report, out
 
@@ -113,6 +119,8 @@ def table(report: Report) -> str:
         for assignment in report.assignments:
             status, _ = report.statuses[student, assignment]
             mark = "" if status == "graded" else f" ({status})"
+            if (student, assignment) in report.unsafe:
+                mark += " (unsafe)"
             cells.append(
                 f"{_num(report.total(student, assignment))}/"
                 f"{_num(report.max_total(assignment))}{mark}"

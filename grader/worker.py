@@ -1,11 +1,17 @@
-"""Execute and score one sanitized submission: the part of autograding that runs student code.
+"""Execute and score sanitized submissions: the part of autograding that runs student code.
 
-    python -m grader.worker NOTEBOOK RESULT_JSON --cell-timeout S --notebook-timeout S
+    python -m grader.worker --config nbgrader_config.py (--hide FOLDER ... | --unsafe)
 
-The notebook is executed in place, in its own folder, with nbgrader's Execute
+reads one job per line on stdin, {"notebook": PATH, "cell_timeout": S,
+"notebook_timeout": S}, and answers each with one line on stdout, {"status": ...,
+"message": ..., "scores": {grade id: [points, max points]}} (see grader.pool).
+
+Each kernel runs in a grader.sandbox (an unprivileged user, no network, only the
+assignment's files, the --hide folders out of sight) unless --unsafe. Each notebook is
+executed in place, in its own folder, with nbgrader's Execute
 preprocessor (per-cell timeout, errors recorded, execution goes on), then cleaned by the
 same preprocessors nbgrader's autograde runs after executing. The worker never touches
-the gradebook: it writes the executed notebook and a JSON line with the status, a message
+the gradebook: it writes the executed notebook and answers with the status, a message
 and the score of every graded cell, and the grader's main process saves the grades. A
 notebook that runs past its wall time or kills its kernel keeps the outputs of the cells
 that ran; graded cells that never ran get an error output, so they score 0.
@@ -15,7 +21,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import json
+import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -28,6 +37,7 @@ from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
 from nbgrader.utils import determine_grade, is_grade
 
 from grader.course_config import load_config
+from grader.sandbox import Sandbox, private_mounts
 
 NOT_RUN = "NotRun"
 
@@ -90,7 +100,9 @@ def scores(nb) -> dict[str, list[float]]:
     return out
 
 
-def execute_and_score(path: Path, config, cell_timeout: int, notebook_timeout: int) -> dict:
+def execute_and_score(
+    path: Path, config, cell_timeout: int, notebook_timeout: int, sandbox: Sandbox | None = None
+) -> dict:
     nb = nbformat.read(str(path), as_version=4)
     config = copy.deepcopy(config)
     # Through the config: Execute.preprocess re-reads it and would undo an attribute.
@@ -105,9 +117,13 @@ def execute_and_score(path: Path, config, cell_timeout: int, notebook_timeout: i
 
     timer = threading.Timer(notebook_timeout, out_of_time)
     status, message = "graded", ""
+    cwd, km = path.parent, None
+    if sandbox is not None:
+        cwd = sandbox.prepare(path.parent)
+        km = sandbox.kernel_manager(nb.metadata.get("kernelspec", {}).get("name", "python3"))
     timer.start()
     try:
-        executor.preprocess(nb, {"metadata": {"path": str(path.parent)}})
+        executor.preprocess(nb, {"metadata": {"path": str(cwd)}}, km=km)
     except DeadKernelError:
         if fired.is_set():
             status = "timeout"
@@ -121,6 +137,8 @@ def execute_and_score(path: Path, config, cell_timeout: int, notebook_timeout: i
     finally:
         timer.cancel()
         kill_children()
+        if sandbox is not None:
+            sandbox.clean()
     if status == "graded" and cell_timeouts(nb):
         status = "timeout"
         cells = ", ".join(str(i) for i in cell_timeouts(nb))
@@ -133,17 +151,50 @@ def execute_and_score(path: Path, config, cell_timeout: int, notebook_timeout: i
     return {"status": status, "message": message, "scores": scores(nb)}
 
 
+def die_with_parent() -> None:
+    """Ask Linux to kill this worker when the grader dies, even by SIGKILL: a worker
+    left behind would go on grading into a folder that a new run is using."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the grader cleans up on a normal exit
+        pass
+
+
+def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
+    for line in jobs:
+        job = json.loads(line)
+        try:
+            result = execute_and_score(
+                Path(job["notebook"]), config, job["cell_timeout"], job["notebook_timeout"],
+                sandbox,
+            )
+        except Exception as error:  # this submission is lost, not the worker
+            result = {"status": "crashed", "scores": {},
+                      "message": f"grading failed: {type(error).__name__}: {error}"}
+        answers.write(json.dumps(result) + "\n")
+        answers.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", type=Path)
-    parser.add_argument("result", type=Path)
-    parser.add_argument("--cell-timeout", type=int, required=True)
-    parser.add_argument("--notebook-timeout", type=int, required=True)
     parser.add_argument("--config", type=Path, required=True, help="nbgrader_config.py")
+    parser.add_argument("--hide", type=Path, action="append", default=[],
+                        help="a folder submissions must not see (the grading folder, the repo)")
+    parser.add_argument("--unsafe", action="store_true", help="run kernels without a sandbox")
     args = parser.parse_args(argv)
+    die_with_parent()
+    sandbox = None
+    if not args.unsafe:
+        private_mounts()  # first, while this process has one thread
+        sandbox = Sandbox(args.hide)
     config = load_config(args.config.parent).config
-    result = execute_and_score(args.notebook, config, args.cell_timeout, args.notebook_timeout)
-    args.result.write_text(json.dumps(result))
+    # Answers go to a private copy of stdout; fd 1 itself, which kernels inherit, goes to
+    # /dev/null, so nothing a submission prints can corrupt the answers.
+    answers = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    serve(config, sys.stdin, answers, sandbox)
     return 0
 
 

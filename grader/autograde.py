@@ -189,6 +189,7 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     with Gradebook(db_url(course), course.course_id) as gb:
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student, timestamp=stamp)
+        graded_cells = {c.name for c in gb.find_notebook(assignment, assignment).grade_cells}
     submitted = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
     if not submitted.exists():
         return _zero(course, student, assignment, stamp, "missing",
@@ -198,6 +199,7 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     except Exception as error:  # nbformat raises several kinds for unreadable files
         return _zero(course, student, assignment, stamp, "invalid",
                      f"not a readable notebook: {type(error).__name__}: {error}")
+    notes = graded_cell_notes(nb, graded_cells)
     resources = _resources(course, student, assignment)
     try:
         for preprocessor in SANITIZE:
@@ -211,7 +213,29 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     _copy_assignment_files(course, assignment, work)
     notebook = work / f"{assignment}.ipynb"
     nbformat.write(nb, str(notebook))
+    _notes_file(work).write_text(json.dumps(notes))
     return notebook
+
+
+def _notes_file(work: Path) -> Path:
+    """Beside the working copy, not in it: the kernel gets a copy of that folder's files."""
+    return work.with_name(f"{work.name}.notes.json")
+
+
+def graded_cell_notes(nb, graded_cells: set[str]) -> list[str]:
+    """What the student did to the graded cells that nbgrader silently copes with."""
+    ids = [c.metadata.nbgrader["grade_id"] for c in nb.cells
+           if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+           and "grade_id" in c.metadata.nbgrader]
+    notes = []
+    missing = sorted(graded_cells - set(ids))
+    if missing:
+        notes.append(f"graded cell(s) deleted or stripped of their metadata, scored 0: "
+                     f"{', '.join(missing)}")
+    doubled = sorted({i for i in ids if ids.count(i) > 1})
+    if doubled:
+        notes.append(f"duplicated grade id(s), only the first copy counts: {', '.join(doubled)}")
+    return notes
 
 
 def _resources(course: CourseConfig, student: str, assignment: str) -> dict:
@@ -269,7 +293,11 @@ def _save(course, student, assignment, stamp, notebook: Path, result: dict) -> O
     _copy_assignment_files(course, assignment, target)
     nbformat.write(nb, str(target / f"{assignment}.ipynb"))
     shutil.rmtree(notebook.parent, ignore_errors=True)
-    return Outcome(student, assignment, result["status"], result.get("message", ""), stamp)
+    notes_file = _notes_file(notebook.parent)
+    notes = json.loads(notes_file.read_text())
+    notes_file.unlink()
+    message = "; ".join(filter(None, [result.get("message", ""), *notes]))
+    return Outcome(student, assignment, result["status"], message, stamp)
 
 
 def _zero(course, student, assignment, stamp, status, message) -> Outcome:

@@ -32,14 +32,18 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import ensure_async
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
 from nbgrader.utils import determine_grade, is_grade
 
 from grader.course_config import load_config
 from grader.sandbox import Sandbox, private_mounts
+from grader.tamper import Tampered, canaries, is_test_cell
 
 NOT_RUN = "NotRun"
+OUTPUT_LIMIT = 10 << 20  # characters of output kept per notebook; errors are always kept
+KEPT_OUTPUTS = ("stream", "display_data", "execute_result", "update_display_data")
 
 
 def kill_children() -> None:
@@ -52,11 +56,45 @@ def kill_children() -> None:
 
 
 class TrackingExecute(Execute):
-    """nbgrader's Execute, remembering which cells ran to the end."""
+    """nbgrader's Execute, remembering which cells ran to the end, running the tamper
+    canaries (grader.tamper) before each test cell, and keeping at most OUTPUT_LIMIT
+    characters of output (a submission printing gigabytes would fill the worker's memory).
+    """
 
     def preprocess(self, nb, resources=None, km=None):
         self.completed = set()
+        self.canaries = canaries(nb)
+        self.output_size = 0
+        self.output_cut: int | None = None  # index of the cell where output was dropped
         return super().preprocess(nb, resources, km)
+
+    async def on_cell_execute(self, cell, cell_index):
+        if not is_test_cell(cell):
+            return
+        for code in self.canaries:
+            msg_id = await ensure_async(
+                self.kc.execute(code, store_history=False, stop_on_error=False)
+            )
+            reply = await self.async_wait_for_reply(msg_id, cell)
+            if reply is None or reply["content"]["status"] != "error":
+                raise Tampered(
+                    f"the notebook disarmed the tests' checks: `{code}` no longer fails "
+                    f"(checked before test cell {cell_index + 1}); tests from there score 0"
+                )
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        self.output_size += len(str(content.get("text", ""))) + sum(
+            len(str(value)) for value in content.get("data", {}).values()
+        )
+        if self.output_size > OUTPUT_LIMIT and msg["msg_type"] in KEPT_OUTPUTS:
+            if self.output_cut is None:
+                self.output_cut = cell_index
+                outs.append(nbformat.v4.new_output("stream", name="stderr", text=(
+                    f"\n[the grader dropped the rest of the output: more than "
+                    f"{OUTPUT_LIMIT >> 20} MB]\n")))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
@@ -80,14 +118,19 @@ def mark_not_run(nb, reason: str, completed: set[int] | None = None) -> None:
         cell.outputs = [*cell.get("outputs", []), error]
 
 
-def cell_timeouts(nb) -> list[int]:
-    """1-based numbers of the cells nbclient stopped for running past the per-cell timeout."""
+def errors_named(nb, ename: str) -> list[int]:
+    """1-based numbers of the cells with an error output of that name."""
     return [
         index + 1
         for index, cell in enumerate(nb.cells)
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError"
+        if any(output.get("output_type") == "error" and output.get("ename") == ename
+               for output in cell.get("outputs", []))
     ]
+
+
+def cell_timeouts(nb) -> list[int]:
+    """1-based numbers of the cells nbclient stopped for running past the per-cell timeout."""
+    return errors_named(nb, "CellTimeoutError")
 
 
 def scores(nb) -> dict[str, list[float]]:
@@ -108,7 +151,7 @@ def execute_and_score(
     # Through the config: Execute.preprocess re-reads it and would undo an attribute.
     config.Execute.timeout = cell_timeout
     executor = TrackingExecute(config=config)
-    executor.completed = set()
+    executor.completed, executor.output_cut = set(), None
     fired = threading.Event()
 
     def out_of_time():
@@ -117,13 +160,15 @@ def execute_and_score(
 
     timer = threading.Timer(notebook_timeout, out_of_time)
     status, message = "graded", ""
-    cwd, km = path.parent, None
-    if sandbox is not None:
-        cwd = sandbox.prepare(path.parent)
-        km = sandbox.kernel_manager(nb.metadata.get("kernelspec", {}).get("name", "python3"))
     timer.start()
     try:
+        cwd, km = path.parent, None
+        if sandbox is not None:
+            cwd = sandbox.prepare(path.parent)
+            km = sandbox.kernel_manager(nb.metadata.get("kernelspec", {}).get("name", "python3"))
         executor.preprocess(nb, {"metadata": {"path": str(cwd)}}, km=km)
+    except Tampered as error:
+        status, message = "invalid", str(error)
     except DeadKernelError:
         if fired.is_set():
             status = "timeout"
@@ -145,6 +190,13 @@ def execute_and_score(
         message = f"cell {cells} ran longer than {cell_timeout} s and was stopped"
     if status != "graded":
         mark_not_run(nb, message, executor.completed)
+    elif executor.output_cut is not None:
+        message = (f"cell {executor.output_cut + 1} printed more than {OUTPUT_LIMIT >> 20} MB "
+                   "in all; the rest of the output was dropped")
+    elif errors_named(nb, "MemoryError"):
+        cells = ", ".join(str(i) for i in errors_named(nb, "MemoryError"))
+        limit = f" (limit {sandbox.limits.memory >> 30} GiB)" if sandbox else ""
+        message = f"cell {cells} ran out of memory{limit}"
     for preprocessor in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput):
         nb, _ = preprocessor(config=config)(nb, {})
     nbformat.write(nb, str(path))

@@ -135,6 +135,9 @@ def autograde(
         done = read_status(course, student, assignment)
         if force or done is None or done.timestamp != stamp:
             todo.append((student, assignment, stamp))
+    # Longest first: with N workers, a long notebook started last leaves N-1 of them idle.
+    weight = {a: _code_cells(course, a) for a in assignments}
+    todo.sort(key=lambda job: -weight[job[1]])
     start = time.perf_counter()
     outcomes = []
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
@@ -171,6 +174,12 @@ def autograde(
         flush=True,
     )
     return outcomes
+
+
+def _code_cells(course: CourseConfig, assignment: str) -> int:
+    """How long an assignment's notebook runs, roughly: its number of code cells."""
+    nb = nbformat.read(str(course.root / "source" / assignment / f"{assignment}.ipynb"), 4)
+    return sum(cell.cell_type == "code" for cell in nb.cells)
 
 
 def _finish(course: CourseConfig, outcome: Outcome, bar) -> Outcome:

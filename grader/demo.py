@@ -34,25 +34,43 @@ def run_demo(
     start = time.perf_counter()
     assignments = assignments or source_assignments(repo)
     workdir = Path(workdir) if workdir else gradebook.default_workdir(repo) / "demo"
+    step = _Steps()
     # release/ is what students get; solutions/ (executed, committed) is left as it is, so
     # the demo is quicker and leaves the working tree unchanged.
-    print(f"1. Building release/ of {', '.join(assignments)} ...", flush=True)
+    step(f"1. Building release/ of {', '.join(assignments)}")
     build(repo, assignments, solutions=False)
     if workdir.exists():
         shutil.rmtree(workdir)
-    print(f"2. Writing a synthetic class to {workdir / 'class.zip'} ...", flush=True)
+    step(f"2. Writing a synthetic class to {workdir / 'class.zip'}")
     zip_path = make_class(repo, assignments, workdir / "class.zip")
-    print("3. Collecting it ...", flush=True)
+    step("3. Collecting it")
     course = gradebook.prepare(repo, workdir, assignments)
     print(collect(course, zip_path).summary(), flush=True)
-    print("4. Autograding in parallel ...", flush=True)
+    step("4. Autograding in parallel")
     autograde(course, assignments, jobs=jobs, cell_timeout=cell_timeout, progress=progress)
-    print("5. Writing feedback ...", flush=True)
+    step("5. Writing feedback")
     pages = generate_feedback(course, assignments)
     print(f"Wrote {len(pages)} feedback page(s) to {workdir / 'feedback'}", flush=True)
-    print("6. Reporting ...\n", flush=True)
+    step("6. Reporting")
     report, out = write_report(course)
-    print(table(report))
+    print("\n" + table(report))
     print(f"\nReports in {out}; gradebook {workdir / gradebook.DB_NAME}")
+    step.done()
     print(f"Demo finished in {time.perf_counter() - start:.0f} s.")
     return report
+
+
+class _Steps:
+    """Prints each step's heading and, when the next begins, how long it took."""
+
+    def __init__(self):
+        self.began: float | None = None
+
+    def __call__(self, heading: str) -> None:
+        self.done()
+        print(f"{heading} ...", flush=True)
+        self.began = time.perf_counter()
+
+    def done(self) -> None:
+        if self.began is not None:
+            print(f"   ({time.perf_counter() - self.began:.0f} s)", flush=True)

@@ -117,7 +117,7 @@ def _probe() -> None:
     for step, action in [
         ("mount namespace", lambda: private_mounts()),
         ("network namespace", lambda: _call("unshare", CLONE_NEWNET)),
-        ("tmpfs mount", lambda: _mount("tmpfs", tempfile.mkdtemp(), "tmpfs", 0, "size=1m")),
+        ("tmpfs mount", lambda: _mount("tmpfs", "/tmp", "tmpfs", 0, "size=1m")),
         ("unprivileged user", lambda: (os.setgroups([]), os.setgid(UID_BASE),
                                        os.setuid(UID_BASE))),
     ]:
@@ -138,6 +138,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self.uid, self._lock = _claim_uid()
         self.base: Path | None = None
+        self.cgroup = _memory_cgroup(self.uid, self.limits.memory)
 
     def prepare(self, files: Path) -> Path:
         """A fresh folder for one kernel, with the non-notebook files of `files`; its path."""
@@ -156,6 +157,7 @@ class Sandbox:
                 os.lchown(item, self.uid, self.uid)
         spec = {
             "uid": self.uid,
+            "cgroup": str(self.cgroup) if self.cgroup else None,
             "base": str(self.base),
             "hide": [str(p) for p in self.hide],
             "keep": [str(p) for p in _runtime_paths()],
@@ -203,6 +205,20 @@ class Sandbox:
             _call("umount2", str(self.base).encode(), MNT_DETACH)
             self.base.rmdir()
             self.base = None
+
+
+def _memory_cgroup(uid: int, limit: int) -> Path | None:
+    """A cgroup (v1) capping the memory of all the kernel's processes together, where this
+    machine lets us make one; RLIMIT_DATA alone caps each process, not a fork bomb's sum."""
+    try:
+        line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines()
+                    if x.split(":")[1] == "memory")
+        group = Path("/sys/fs/cgroup/memory" + line.split(":", 2)[2]) / f"grader-{uid}"
+        group.mkdir(exist_ok=True)
+        (group / "memory.limit_in_bytes").write_text(str(limit))
+        return group
+    except (OSError, StopIteration, IndexError):
+        return None
 
 
 def _claim_uid() -> tuple[int, object]:
@@ -269,6 +285,8 @@ def enter(spec: dict, command: list[str]) -> None:
     keep = [Path(p) for p in spec["keep"]]
     connection_file = Path(command[command.index("-f") + 1])
     os.chown(connection_file, uid, uid)
+    if spec["cgroup"]:
+        Path(spec["cgroup"], "cgroup.procs").write_text(str(os.getpid()))
     _call("unshare", CLONE_NEWNS | CLONE_NEWNET)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Opened before anything is hidden: the way back to what must stay visible.

@@ -139,6 +139,7 @@ class Sandbox:
         self.uid, self._lock = _claim_uid()
         self.base: Path | None = None
         self.cgroup = _memory_cgroup(self.uid, self.limits.memory)
+        self.kill_processes()  # left behind by an earlier holder of the uid that was killed
 
     def prepare(self, files: Path) -> Path:
         """A fresh folder for one kernel, with the non-notebook files of `files`; its path."""

@@ -2,7 +2,10 @@
 
 nbgrader's GenerateFeedback (its template shows every cell's score) with one more
 preprocessor: graded test cells lose their hidden tests, and their error outputs keep only
-the message, because a traceback quotes the line of the (hidden) test that failed.
+the message, because a traceback quotes the line of the (hidden) test that failed. A
+submission can also print what the kernel was asked to run (`inspect.stack()` in a tested
+function, an IPython hook), so every line of any output that quotes a hidden test line is
+replaced too.
 """
 
 from __future__ import annotations
@@ -18,11 +21,49 @@ from nbgrader.utils import is_grade, is_solution
 from grader.course_config import CourseConfig
 from grader.gradebook import check_assignments, coursedir_config
 
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+REDACTED = "[a line quoting a hidden test, removed]"
+TEXT_DATA = ("text/plain", "text/html", "text/markdown", "text/latex")
+
+
+def hidden_lines(nb) -> set[str]:
+    """Every line of every hidden test region, stripped (lines under 8 characters, such as
+    `else:`, say nothing about the tests and would match everywhere)."""
+    lines, inside = set(), False
+    for cell in nb.cells:
+        for line in cell.source.splitlines():
+            if BEGIN_HIDDEN in line:
+                inside = True
+            elif END_HIDDEN in line:
+                inside = False
+            elif inside and len(line.strip()) >= 8:
+                lines.add(line.strip())
+    return lines
+
+
+def _redact(text: str, hidden: set[str]) -> str:
+    return "\n".join(REDACTED if any(h in line for h in hidden) else line
+                     for line in text.split("\n"))
+
 
 class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden tests from test cells; reduce their tracebacks to the message."""
+    """Remove hidden tests from test cells; reduce their tracebacks to the message; remove
+    output lines anywhere that quote a hidden test."""
+
+    def preprocess(self, nb, resources):
+        self.hidden = hidden_lines(nb)
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = _redact(output["text"], self.hidden)
+            if "evalue" in output:
+                output["evalue"] = _redact(output["evalue"], self.hidden)
+                output["traceback"] = [_redact(t, self.hidden) for t in output["traceback"]]
+            for mime in TEXT_DATA:
+                if isinstance(output.get("data", {}).get(mime), str):
+                    output["data"][mime] = _redact(output["data"][mime], self.hidden)
         if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
             ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(cell)
             for output in cell.get("outputs", []):

@@ -106,7 +106,9 @@ def check_course_id(course: CourseConfig) -> None:
     if not path.exists():
         return
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        # rw, not ro: a run killed mid-write leaves a journal that only a writable
+        # connection rolls back (read only, SQLite refuses the file); rw creates nothing.
+        with sqlite3.connect(f"file:{path}?mode=rw", uri=True) as db:
             ids = [row[0] for row in db.execute(f"SELECT id FROM {Course.__tablename__}")]
     except sqlite3.DatabaseError as error:
         raise GraderError(

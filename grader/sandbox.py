@@ -138,7 +138,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self.uid, self._lock = _claim_uid()
         self.base: Path | None = None
-        self.cgroup = _memory_cgroup(self.uid, self.limits.memory)
+        self.cgroups = _cgroups(self.uid, self.limits)
         self.kill_processes()  # left behind by an earlier holder of the uid that was killed
 
     def prepare(self, files: Path) -> Path:
@@ -158,7 +158,7 @@ class Sandbox:
                 os.lchown(item, self.uid, self.uid)
         spec = {
             "uid": self.uid,
-            "cgroup": str(self.cgroup) if self.cgroup else None,
+            "cgroups": [str(group) for group in self.cgroups],
             "base": str(self.base),
             "hide": [str(p) for p in self.hide],
             "keep": [str(p) for p in _runtime_paths()],
@@ -208,18 +208,30 @@ class Sandbox:
             self.base = None
 
 
-def _memory_cgroup(uid: int, limit: int) -> Path | None:
-    """A cgroup (v1) capping the memory of all the kernel's processes together, where this
-    machine lets us make one; RLIMIT_DATA alone caps each process, not a fork bomb's sum."""
-    try:
-        line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines()
-                    if x.split(":")[1] == "memory")
-        group = Path("/sys/fs/cgroup/memory" + line.split(":", 2)[2]) / f"grader-{uid}"
-        group.mkdir(exist_ok=True)
-        (group / "memory.limit_in_bytes").write_text(str(limit))
-        return group
-    except (OSError, StopIteration, IndexError):
-        return None
+def _cgroups(uid: int, limits: Limits) -> list[Path]:
+    """cgroups (v1) that cap the kernel's processes together, where this machine lets us
+    make them: memory (RLIMIT_DATA caps each process, not a fork bomb's sum), CPU (the
+    kernel's share of the cores: a fork bomb must not starve the other workers) and the
+    number of processes."""
+    cores = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    settings = {
+        "memory": {"memory.limit_in_bytes": limits.memory},
+        "cpu": {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": 100_000 * cores},
+        "pids": {"pids.max": limits.processes},
+    }
+    groups = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in set(controllers.split(",")) & settings.keys():
+            group = Path("/sys/fs/cgroup", controller + path) / f"grader-{uid}"
+            try:
+                group.mkdir(exist_ok=True)
+                for name, value in settings[controller].items():
+                    (group / name).write_text(str(value))
+            except OSError:
+                continue  # this controller is not ours to use: the rlimits still hold
+            groups.append(group)
+    return groups
 
 
 def _claim_uid() -> tuple[int, object]:
@@ -286,8 +298,8 @@ def enter(spec: dict, command: list[str]) -> None:
     keep = [Path(p) for p in spec["keep"]]
     connection_file = Path(command[command.index("-f") + 1])
     os.chown(connection_file, uid, uid)
-    if spec["cgroup"]:
-        Path(spec["cgroup"], "cgroup.procs").write_text(str(os.getpid()))
+    for group in spec["cgroups"]:
+        Path(group, "cgroup.procs").write_text(str(os.getpid()))
     _call("unshare", CLONE_NEWNS | CLONE_NEWNET)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # Opened before anything is hidden: the way back to what must stay visible.

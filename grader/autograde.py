@@ -43,7 +43,7 @@ from nbgrader.preprocessors import (
 from nbgrader.utils import find_all_files
 from tqdm.auto import tqdm
 
-from grader.course_config import CourseConfig
+from grader.course_config import REPO_ROOT, CourseConfig
 from grader.errors import GraderError
 from grader.execute import QUIET_ENVIRONMENT
 from grader.gradebook import check_assignments, coursedir_config, db_url
@@ -52,7 +52,20 @@ from grader.sandbox import missing_pieces
 from grader.worker import mark_not_run
 
 STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
-SANITIZE = (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
+
+
+class DropDuplicateIds(DeduplicateIds):
+    """nbgrader's DeduplicateIds leaves a duplicate with empty nbgrader metadata, which its
+    own CheckCellMetadata then rejects, failing the whole submission; make it a plain cell."""
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.get("metadata", {}).get("nbgrader") == {}:
+            del cell.metadata["nbgrader"]
+        return cell, resources
+
+
+SANITIZE = (ClearOutput, DropDuplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
 SAVE = (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata)
 
 
@@ -125,8 +138,9 @@ def autograde(
             "Grade on a machine that has it (as root, e.g. in a container), or pass --unsafe "
             "to run students' code with your own rights (the report marks those grades)"
         )
-    # Kernels must not see the grading folder nor the course repository (source/, ...).
-    hide = None if unsafe else [course.root, course.config_file.parent]
+    # Kernels must not see the grading folder, the course (source/, ...) nor the checkout
+    # the grader runs from (when they differ); the sandbox keeps `course` and the venv.
+    hide = None if unsafe else [course.root, course.config_file.parent, REPO_ROOT]
     jobs = jobs or os.cpu_count() or 1
     cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
     todo = []
@@ -199,6 +213,8 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student, timestamp=stamp)
         graded_cells = {c.name for c in gb.find_notebook(assignment, assignment).grade_cells}
+    release = nbformat.read(
+        str(course.root / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
     submitted = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
     if not submitted.exists():
         return _zero(course, student, assignment, stamp, "missing",
@@ -208,7 +224,7 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     except Exception as error:  # nbformat raises several kinds for unreadable files
         return _zero(course, student, assignment, stamp, "invalid",
                      f"not a readable notebook: {type(error).__name__}: {error}")
-    notes = graded_cell_notes(nb, graded_cells)
+    notes = graded_cell_notes(nb, graded_cells, release)
     resources = _resources(course, student, assignment)
     try:
         for preprocessor in SANITIZE:
@@ -231,11 +247,15 @@ def _notes_file(work: Path) -> Path:
     return work.with_name(f"{work.name}.notes.json")
 
 
-def graded_cell_notes(nb, graded_cells: set[str]) -> list[str]:
-    """What the student did to the graded cells that nbgrader silently copes with."""
-    ids = [c.metadata.nbgrader["grade_id"] for c in nb.cells
-           if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-           and "grade_id" in c.metadata.nbgrader]
+def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
+    """What the student did to graded and locked cells that nbgrader silently copes with."""
+    def grade_id(cell):
+        return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+    ids = [grade_id(c) for c in nb.cells
+           if c.get("metadata", {}).get("nbgrader", {}).get("grade") and grade_id(c)]
+    locked = {grade_id(c): c.source.strip() for c in release.cells
+              if c.get("metadata", {}).get("nbgrader", {}).get("locked") and grade_id(c)}
     notes = []
     missing = sorted(graded_cells - set(ids))
     if missing:
@@ -243,7 +263,11 @@ def graded_cell_notes(nb, graded_cells: set[str]) -> list[str]:
                      f"{', '.join(missing)}")
     doubled = sorted({i for i in ids if ids.count(i) > 1})
     if doubled:
-        notes.append(f"duplicated grade id(s), only the first copy counts: {', '.join(doubled)}")
+        notes.append(f"duplicated grade id(s), counted once: {', '.join(doubled)}")
+    edited = sorted({grade_id(c) for c in nb.cells
+                     if grade_id(c) in locked and c.source.strip() != locked[grade_id(c)]})
+    if edited:
+        notes.append(f"locked cell(s) edited, restored from the source: {', '.join(edited)}")
     return notes
 
 

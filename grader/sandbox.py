@@ -46,7 +46,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1, 2, 4, 32, 4096, 16384, 1 << 18)
 MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 
 # Kernels run as uids from this range, one per grading worker, claimed with a lock file, so
 # that RLIMIT_NPROC and "kill every process of the uid" concern one sandbox only. The range
@@ -139,6 +139,10 @@ class Sandbox:
         self.uid, self._lock = _claim_uid()
         self.base: Path | None = None
         self.cgroups = _cgroups(self.uid, self.limits)
+        # Orphans of a kernel (a fork bomb's children) become this worker's children, not
+        # init's, so that kill_processes can reap them at once (init may take seconds, or
+        # never do it in a container).
+        _call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self.kill_processes()  # left behind by an earlier holder of the uid that was killed
 
     def prepare(self, files: Path) -> Path:
@@ -184,20 +188,31 @@ class Sandbox:
         )
 
     def kill_processes(self) -> None:
-        """Kill every process of the uid: the kernel and whatever it started, detached or not."""
-        for _ in range(100):
-            if not self._processes():
+        """Kill every process of the uid: the kernel and whatever it started, detached or not;
+        and reap them: a zombie still counts against the uid's RLIMIT_NPROC (and pids.max),
+        so a fork bomb's zombies would keep this worker's next kernel from starting."""
+        for _ in range(250):
+            processes = self._processes()
+            if not processes:
                 return
-            # kill(-1) from the uid itself reaches all its processes at once, a fork bomb too.
-            subprocess.run(["kill", "-s", "KILL", "--", "-1"], user=self.uid, group=self.uid,
-                           extra_groups=[], check=False, stderr=subprocess.DEVNULL)
+            if any(p.info["status"] != psutil.STATUS_ZOMBIE for p in processes):
+                # kill(-1) from the uid itself reaches all its processes at once, a fork bomb
+                # too. Spelled `-KILL -1`: procps-ng's kill rejects `-s KILL -- -1` with a
+                # usage message, which left every orphan of a kernel running.
+                subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.uid,
+                               extra_groups=[], check=False, stderr=subprocess.DEVNULL)
+            for process in processes:  # orphans come to this worker (a subreaper): reap them
+                if process.info["ppid"] == os.getpid():
+                    try:
+                        os.waitpid(process.pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
             time.sleep(0.02)
 
     def _processes(self) -> list[psutil.Process]:
-        """The uid's live processes (zombies are dead already: only their parent can reap)."""
-        return [p for p in psutil.process_iter(["uids", "status"])
-                if p.info["uids"] and p.info["uids"].real == self.uid
-                and p.info["status"] != psutil.STATUS_ZOMBIE]
+        """The uid's processes, zombies included."""
+        return [p for p in psutil.process_iter(["uids", "status", "ppid"])
+                if p.info["uids"] and p.info["uids"].real == self.uid]
 
     def clean(self) -> None:
         """Kill the kernel's processes and drop its folder."""

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 import psutil
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
@@ -66,9 +66,12 @@ class TrackingExecute(Execute):
         self.canaries = canaries(nb)
         self.output_size = 0
         self.output_cut: int | None = None  # index of the cell where output was dropped
+        self.cut_streams: set[tuple[int, str]] = set()
+        self.running: int | None = None  # index of the cell last sent to the kernel
         return super().preprocess(nb, resources, km)
 
     async def on_cell_execute(self, cell, cell_index):
+        self.running = cell_index
         if not is_test_cell(cell):
             return
         for code in self.canaries:
@@ -90,7 +93,13 @@ class TrackingExecute(Execute):
         if self.output_size > OUTPUT_LIMIT and msg["msg_type"] in KEPT_OUTPUTS:
             if self.output_cut is None:
                 self.output_cut = cell_index
-                outs.append(nbformat.v4.new_output("stream", name="stderr", text=(
+            # One marker per cell and stream, on the stream that was cut: nbgrader scores
+            # a test cell with stderr 0, so dropped stderr must still show as stderr, and
+            # dropped stdout must not turn into stderr.
+            stream = content.get("name", "stdout")
+            if (cell_index, stream) not in self.cut_streams:
+                self.cut_streams.add((cell_index, stream))
+                outs.append(nbformat.v4.new_output("stream", name=stream, text=(
                     f"\n[the grader dropped the rest of the output: more than "
                     f"{OUTPUT_LIMIT >> 20} MB]\n")))
             return None
@@ -151,7 +160,7 @@ def execute_and_score(
     # Through the config: Execute.preprocess re-reads it and would undo an attribute.
     config.Execute.timeout = cell_timeout
     executor = TrackingExecute(config=config)
-    executor.completed, executor.output_cut = set(), None
+    executor.completed, executor.output_cut, executor.running = set(), None, None
     fired = threading.Event()
 
     def out_of_time():
@@ -176,9 +185,18 @@ def execute_and_score(
         else:
             status = "crashed"
             message = "the kernel died (the code exited the interpreter or crashed it)"
+    except CellTimeoutError:
+        # nbclient gave up on a cell: no reply, or no output after the reply, in time (a
+        # fork bomb leaves its kernel no processes to answer with). A timeout, not a crash;
+        # and its message quotes the cell, maybe a test with hidden tests, which
+        # mark_not_run would copy into the outputs that the feedback shows.
+        status = "timeout"
+        cell = "a cell" if executor.running is None else f"cell {executor.running + 1}"
+        message = f"{cell} timed out and the kernel stopped answering; it was stopped"
     except Exception as error:  # anything else nbclient raises is a crash of this submission
         status = "crashed"
-        message = f"execution failed: {type(error).__name__}: {error}"
+        first_line = (str(error).splitlines() or [""])[0]  # never quote a cell (see above)
+        message = f"execution failed: {type(error).__name__}: {first_line}"
     finally:
         timer.cancel()
         kill_children()

@@ -1,0 +1,585 @@
+"""The hostile-submission suite: one class of the tiny two-exercise course (conftest.py)
+in which, beside a few ordinary students, each student attacks the grader in one way.
+
+The class is collected and autograded once, in parallel and sandboxed, as
+`python -m grader demo` does it, while a watcher samples the sandboxed processes. Then:
+
+- every ordinary student scores exactly as by hand, as if the attackers were not there;
+- every attacker ends with the expected status, points and a message that names what it
+  did (submissions.csv), or, where the attack is simply blocked, with the failure of the
+  attempt in its own notebook's outputs (it prints what it could do) and nothing gained;
+- nothing is left running, no sandboxed process grew past its memory or process limit,
+  nothing reached the network, read a hidden test or wrote the gradebook.
+
+The tiny course: exercise 1.1 `square` (2 points, one hidden test `square(-2) == 4`),
+1.2 `cube` (1 point).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from conftest import MINI, build_class_course
+from nbformat.v4 import new_code_cell
+from nbgrader.api import Gradebook
+
+from grader import gradebook
+from grader import notebooks as nbs
+from grader.autograde import autograde
+from grader.collect import collect
+from grader.report import write_report
+from grader.sandbox import UID_BASE, UID_COUNT, Limits
+from grader.synthetic import as_handed_in, with_answer_at, with_first_answer, with_noisy_function
+from grader.worker import OUTPUT_LIMIT
+
+CELL_TIMEOUT = 5
+HIDDEN = ["square(-2)", "HIDDEN TESTS"]  # text of the hidden test: must reach no output
+
+# student -> (points of test_square, points of test_cube, status, what the message says)
+NORMAL = {
+    "ada": (2, 1, "graded", ""),  # everything right
+    "blank": (0, 0, "graded", ""),  # the untouched release notebook
+    "cat": (2, 0, "graded", ""),  # `cube` answered wrongly
+    "gus": (2, 1, "graded", ""),  # right, and warns on stderr inside the tests: full marks
+}
+HOSTILE = {
+    "loop": (0, 1, "timeout", f"ran longer than {CELL_TIMEOUT} s"),  # `square`'s cell loops
+    "exit": (2, 0, "crashed", "kernel died"),  # os._exit(1) in `cube`'s cell
+    "segv": (2, 0, "crashed", "kernel died"),  # a segfault in `cube`'s cell
+    "memhog": (2, 1, "graded", "ran out of memory"),  # 64 GiB at once, then a growing list
+    "forkbomb": (2, 1, "timeout", "cell 10"),  # after the tests; stopped, every process reaped
+    "spam": (2, 1, "graded", "the rest of the output was dropped"),  # prints 100 MB
+    "edited": (0, 1, "graded", ""),  # tests edited to `pass`, `square` wrong: restored (the
+    # message: test_edited_tests_are_noted)
+    "deleted": (0, 1, "graded", "deleted"),  # test_square deleted
+    "doubled": (2, 1, "graded", "duplicated grade id"),  # test_square copied: no double points
+    "broken": (0, 0, "invalid", "not a readable notebook"),  # not JSON
+    "dbwriter": (2, 0, "graded", ""),  # writes the gradebook; `cube` wrong
+    "snoop": (2, 1, "graded", ""),  # reads hidden tests, source/, another submission
+    "netcat": (2, 1, "graded", ""),  # opens network connections
+    "disarm": (0, 0, "invalid", "disarmed"),  # failing cells report success; `square` wrong
+    "fakeerr": (0, 1, "graded", ""),  # replaces builtins.AssertionError; `square` wrong
+    # No notebook to grade: the report says so.
+    "misnamed": (0, 0, "missing", "nothing submitted"),  # wrong file name: collect skips it
+    "nofile": (0, 0, "missing", "nothing submitted"),  # no notebook in the folder at all
+    "lost": (0, 0, "missing", f"no {MINI}.ipynb in the submission"),  # folder, no notebook
+}
+EXPECTED = {**NORMAL, **HOSTILE}
+ROSTER = ["misnamed", "nofile"]  # on the class list, so the report lists them
+MESSAGE_DETAIL = {  # more that a message must name
+    "deleted": "test_square",
+    "doubled": "test_square",
+    "broken": "JSON",
+    "memhog": f"{Limits().memory >> 30} GiB",
+    "forkbomb": "stopped",
+}
+
+
+# --- the notebooks --------------------------------------------------------------------
+
+
+def _copy(nb):
+    return nbformat.reads(nbformat.writes(nb), as_version=4)
+
+
+def _index(nb, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb.cells)
+                if nbs.nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def with_cells_after(nb, grade_id: str, *sources: str):
+    """`nb` with new code cells (a student may add cells) right after the cell `grade_id`."""
+    nb = _copy(nb)
+    at = _index(nb, grade_id) + 1
+    nb.cells[at:at] = [new_code_cell(s) for s in sources]
+    return nb
+
+
+def answered(nb, grade_id: str, right: str, wrong: str):
+    """`nb` with the answer in cell `grade_id` replaced by a wrong one."""
+    nb = _copy(nb)
+    cell = nb.cells[_index(nb, grade_id)]
+    assert right in cell.source
+    cell.source = cell.source.replace(right, wrong)
+    return nb
+
+
+def wrong_square(nb):
+    return answered(nb, "square", "return x * x", "return x + x")  # square(3) == 6
+
+
+def wrong_cube(nb):
+    return answered(nb, "cube", "return x ** 3", "return x * x")  # cube(2) == 4
+
+
+def protected(label: str, body: str) -> str:
+    """Code that tries `body` and prints `label` with what happened: READ/WROTE on success,
+    BLOCKED on any exception."""
+    indented = "\n".join("    " + line for line in body.splitlines())
+    return (f"try:\n{indented}\n"
+            f"except Exception as error:\n"
+            f"    print('BLOCKED {label}:', type(error).__name__, error)\n")
+
+
+MEMORY_AT_ONCE = "hog = bytearray(64 << 30)  # 64 GiB"
+# Untouched (calloc'd) chunks: the limit counts them all the same. Touched memory fills at
+# under 1 GB/s on a small VM, so reaching the limit would take longer than a cell may run.
+MEMORY_GROWING = """\
+hoard = []
+while True:
+    hoard.append(bytes(256 << 20))"""
+
+FORK_BOMB = """\
+import os
+while True:
+    try:
+        os.fork()  # parent and children alike, for ever
+    except OSError:
+        pass"""
+
+SPAM = """\
+line = "spam " * 2000  # 10 kB
+for _ in range(10_000):  # 100 MB in all
+    print(line)"""
+
+DISARM = """\
+_shell = get_ipython()
+_run_cell = _shell.run_cell
+
+
+def _forgiving_run_cell(raw_cell, *args, **kwargs):
+    body = "\\n".join("    " + line for line in raw_cell.splitlines()) or "    pass"
+    return _run_cell("try:\\n" + body + "\\nexcept BaseException:\\n    pass", *args, **kwargs)
+
+
+_shell.run_cell = _forgiving_run_cell"""
+
+FAKE_ASSERTION_ERROR = """\
+import builtins
+
+
+class AssertionError(Warning):
+    pass
+
+
+builtins.AssertionError = AssertionError"""
+
+
+def gradebook_attack(db: Path) -> list[str]:
+    """Cells that try to write the gradebook, directly and through the worker's /proc view."""
+    paths = {"gradebook": str(db), "gradebook via /proc": f"/proc/{{os.getppid()}}/root{db}"}
+    cells = ["import os\nimport sqlite3"]
+    for label, path in paths.items():
+        cells.append(protected(f"sqlite {label}", (
+            f'db = sqlite3.connect(f"{path}")\n'
+            'db.execute("UPDATE grade SET auto_score = max_score, manual_score = max_score")\n'
+            "db.commit()\n"
+            f"print('WROTE sqlite {label}')")))
+        cells.append(protected(f"open {label}", (
+            f'with open(f"{path}", "r+b") as f:\n'
+            '    f.write(b"not a gradebook any more")\n'
+            f"print('WROTE open {label}')")))
+    return cells
+
+
+def snoop_targets(course, repo) -> dict[str, str]:
+    """What a student would like to read: every place a hidden test or an answer sits."""
+    root = course.root
+    notebook = f"{MINI}/{MINI}.ipynb"
+    return {
+        "sanitized copy": f"{root}/work/{MINI}/snoop/{MINI}.ipynb",
+        "grading source": f"{root}/source/{notebook}",
+        "course source": f"{repo.root}/source/{notebook}",
+        "other submission": f"{root}/submitted/ada/{notebook}",
+        "other autograded": f"{root}/autograded/ada/{notebook}",
+        "collected class": f"{repo.root}/class/ada/{notebook}",
+        "config": str(repo.config_file),
+        "via /proc": f"/proc/{{os.getppid()}}/root{root}/source/{notebook}",
+    }
+
+
+def snoop_cells(targets: dict[str, str], base: Path) -> list[str]:
+    cells = ["import glob\nimport os"]
+    for label, path in targets.items():
+        cells.append(protected(label, (
+            f'with open(f"{path}") as f:\n'
+            f"    print('READ {label}:', f.read())")))
+    folders = {label: str(Path(path).parent) for label, path in targets.items()
+               if label != "via /proc"}
+    for label, folder in folders.items():  # a hidden folder may show, but empty
+        cells.append(protected(f"{label} folder", (
+            f'entries = os.listdir("{folder}")\n'
+            f"print('READ {label} folder:' if entries else 'BLOCKED {label} folder: empty',"
+            " entries)")))
+    # Any notebook anywhere near, and in the folder the kernel runs in.
+    cells.append(
+        f'tops = [".", "/tmp", "/dev/shm", os.path.expanduser("~"), "{base}"]\n'
+        'found = [p for top in tops for p in glob.glob(f"{top}/**/*.ipynb", recursive=True)]\n'
+        "for path in found:\n"
+        "    with open(path) as f:\n"
+        "        print('READ found', path, f.read())\n"
+        "print('SEARCHED', len(found))"
+    )
+    return cells
+
+
+def network_cells(port: int) -> list[str]:
+    cells = ["import socket"]
+    for host, to in [("1.1.1.1", 80), ("127.0.0.1", port)]:
+        cells.append(protected(f"{host}:{to}", (
+            f'socket.create_connection(("{host}", {to}), timeout=3).close()\n'
+            f"print('CONNECTED {host}:{to}')")))
+    return cells
+
+
+def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
+    """<student>/<assignment>/<notebook>.ipynb for the whole class, as collect reads it."""
+    full = nbs.read(repo.root / "source" / MINI / f"{MINI}.ipynb")
+    right = as_handed_in(full)
+    blank = nbs.read(repo.root / "release" / MINI / f"{MINI}.ipynb")
+    in_square_cell = 0.0  # position of the solution cell, for grader.synthetic
+    in_cube_cell = 0.99
+    test_square = _index(right, "test_square")
+    notebooks = {
+        "ada": right,
+        "blank": blank,
+        "cat": wrong_cube(right),
+        "gus": with_noisy_function(full),
+        "loop": with_answer_at(full, in_square_cell, "while True:  # oops\n    pass"),
+        "exit": with_answer_at(full, in_cube_cell, "import os\nos._exit(1)"),
+        "segv": with_answer_at(full, in_cube_cell, "import ctypes\nctypes.string_at(0)"),
+        "memhog": with_cells_after(right, "square", MEMORY_AT_ONCE, MEMORY_GROWING),
+        # After the tests: what the kernel does once the bomb has gone off is up to chance
+        # (stopped at the cell timeout, or no answer at all), the points before it are not.
+        "forkbomb": with_cells_after(right, "test_cube", FORK_BOMB),
+        "spam": with_first_answer(full, SPAM),
+        "edited": wrong_square(right),
+        "deleted": _copy(right),
+        "doubled": _copy(right),
+        "dbwriter": with_cells_after(wrong_cube(right), "square",
+                                     *gradebook_attack(course.root / gradebook.DB_NAME)),
+        "snoop": with_cells_after(right, "square",
+                                  *snoop_cells(snoop_targets(course, repo), base)),
+        "netcat": with_cells_after(right, "square", *network_cells(port)),
+        "disarm": with_cells_after(wrong_square(right), "square", DISARM),
+        "fakeerr": with_cells_after(wrong_square(right), "square", FAKE_ASSERTION_ERROR),
+    }
+    for grade_id in ("test_square", "test_cube"):
+        notebooks["edited"].cells[_index(right, grade_id)].source = "pass"
+    del notebooks["deleted"].cells[test_square]
+    doubled = _copy(right).cells[test_square]
+    doubled.id = "pasted-copy"  # as JupyterLab pastes it: a new cell id, the same metadata
+    notebooks["doubled"].cells.insert(test_square + 1, doubled)
+    for student, nb in notebooks.items():
+        nbs.write(nb, folder / student / MINI / f"{MINI}.ipynb")
+    (folder / "broken" / MINI).mkdir(parents=True)
+    (folder / "broken" / MINI / f"{MINI}.ipynb").write_text(nbformat.writes(right)[:500])
+    nbs.write(right, folder / "misnamed" / MINI / f"{MINI}_final_v2.ipynb")
+    (folder / "nofile" / MINI).mkdir(parents=True)
+    (folder / "nofile" / MINI / "answers.py").write_text("def square(x):\n    return x * x\n")
+    return folder
+
+
+# --- watching the sandboxed processes ---------------------------------------------------
+
+
+class Watcher(threading.Thread):
+    """Samples, while the class is graded, the sandbox uids the grader's kernels use, how
+    many processes each uid has and the largest memory of one sandboxed process."""
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.uids: set[int] = set()
+        self.peak_processes: Counter = Counter()
+        self.peak_rss = 0
+        self.done = threading.Event()
+
+    def run(self):
+        me = psutil.Process()
+        while not self.done.wait(self.interval):
+            for child in me.children(recursive=True):
+                try:
+                    uid = child.uids().real
+                except psutil.Error:
+                    continue
+                if UID_BASE <= uid < UID_BASE + UID_COUNT:
+                    self.uids.add(uid)
+            counts = Counter()
+            for process in psutil.process_iter(["uids", "memory_info"]):
+                uids, memory = process.info["uids"], process.info["memory_info"]
+                if uids and uids.real in self.uids:
+                    counts[uids.real] += 1
+                    self.peak_rss = max(self.peak_rss, memory.rss if memory else 0)
+            for uid, count in counts.items():
+                self.peak_processes[uid] = max(self.peak_processes[uid], count)
+
+
+def processes_of(uids: set[int], before: float) -> list[str]:
+    """Processes of those uids started before `before` (a later one is another run's)."""
+    left = []
+    for process in psutil.process_iter(["uids", "create_time", "pid", "cmdline"]):
+        uids_ = process.info["uids"]
+        if uids_ and uids_.real in uids and process.info["create_time"] <= before:
+            left.append(f"{process.info['pid']} (uid {uids_.real}): {process.info['cmdline']}")
+    return left
+
+
+# --- the class, graded once -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graded():
+    # Not under /tmp, which every kernel gets empty anyway: here only the sandbox's hiding of
+    # the grading folder and of the course keeps them out of sight, as in a real course
+    # (a world-readable folder, like grading/ in the repository).
+    base = Path(tempfile.mkdtemp(prefix="grader-hostile-", dir="/var/tmp"))
+    base.chmod(0o755)
+    try:
+        yield grade_the_class(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def grade_the_class(base: Path) -> dict:
+    repo = build_class_course(base / "course")
+    course = gradebook.prepare(repo, base / "grading", [MINI])
+    with Gradebook(gradebook.db_url(course), course.course_id) as gb:
+        for student in ROSTER:
+            gb.update_or_create_student(student)
+    listener = socket.create_server(("127.0.0.1", 0))  # on the grader's own loopback
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    # The download of the class sits in the course folder: hidden from kernels with it.
+    collected = collect(course, make_class(repo, course, repo.root / "class", port, base))
+    lost = course.root / "submitted" / "lost" / MINI
+    lost.mkdir(parents=True)
+    shutil.copy(course.root / "submitted" / "ada" / MINI / "timestamp.txt", lost)
+
+    watcher = Watcher()
+    watcher.start()
+    start = time.perf_counter()
+    outcomes = autograde(course, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=60,
+                         progress=False)
+    seconds = time.perf_counter() - start
+    finished = time.time()
+    watcher.done.set()
+    watcher.join()
+    left = processes_of(watcher.uids, finished)
+    try:
+        listener.accept()
+        reached = True
+    except BlockingIOError:
+        reached = False
+    listener.close()
+    report, out = write_report(course)
+    with open(out / "submissions.csv") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    with open(out / "totals.csv") as f:
+        totals = {r["student"]: r for r in csv.DictReader(f)}
+    print(f"autograded {len(outcomes)} submissions in {seconds:.0f} s; sandbox uids "
+          f"{sorted(watcher.uids)}, most processes of one {max(watcher.peak_processes.values())}"
+          f", largest sandboxed process {watcher.peak_rss >> 20} MiB")
+    return {
+        "course": course, "repo": repo, "base": base, "report": report, "rows": rows,
+        "totals": totals, "outcomes": outcomes, "collected": collected, "watcher": watcher,
+        "left": left, "reached": reached, "seconds": seconds,
+    }
+
+
+def autograded_nb(course, student: str):
+    return nbs.read(course.root / "autograded" / student / MINI / f"{MINI}.ipynb")
+
+
+PRINTED = ("stream", "display_data", "execute_result")
+
+
+def output_text(nb, kinds=(*PRINTED, "error")) -> str:
+    """Everything the cells of `nb` printed, displayed or raised (outputs of those kinds)."""
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") not in kinds:
+                continue
+            parts.append(str(output.get("text", "")))
+            parts += [str(v) for v in output.get("data", {}).values()]
+            parts += [str(output.get("evalue", "")), *map(str, output.get("traceback", []))]
+    return "\n".join(parts)
+
+
+# --- scores and statuses ----------------------------------------------------------------
+
+
+def test_normal_students_score_as_without_the_attackers(graded):
+    report = graded["report"]
+    for student, (square, cube, status, _) in NORMAL.items():
+        got = (report.points[student, MINI, "test_square"],
+               report.points[student, MINI, "test_cube"], *report.statuses[student, MINI])
+        assert got == (square, cube, status, ""), student
+        assert graded["rows"][student]["sandboxed"] == "yes", student
+
+
+def test_the_class_is_everyone_collected_or_on_the_roster(graded):
+    assert graded["report"].students == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("student", EXPECTED)
+def test_student_ends_with_its_status_points_and_message(graded, student):
+    """Points and status in the report, in totals.csv and in the status file; the message
+    in submissions.csv names what the submission did."""
+    square, cube, status, phrase = EXPECTED[student]
+    report, row = graded["report"], graded["rows"][student]
+    got = (report.points[student, MINI, "test_square"],
+           report.points[student, MINI, "test_cube"], row["status"])
+    assert got == (square, cube, status), row["message"]
+    assert phrase in row["message"]
+    assert MESSAGE_DETAIL.get(student, "") in row["message"]
+    assert row["sandboxed"] == ("" if status == "missing" else "yes")
+    totals = graded["totals"][student]
+    assert (float(totals[MINI]), float(totals["max"])) == (square + cube, 3)
+    status_file = graded["course"].root / "status" / student / f"{MINI}.json"
+    if status == "missing" and student != "lost":  # never collected, so never graded
+        assert not status_file.exists()
+    else:
+        assert json.loads(status_file.read_text())["status"] == status
+
+
+def test_gradebook_holds_only_the_normal_grades(graded):
+    """No grade above its maximum, one row per graded cell and submission: nothing wrote the
+    gradebook but the grader (dbwriter's UPDATE would have given everyone full marks)."""
+    course = graded["course"]
+    rows = gradebook.grades(course)
+    graded_students = {s for s, (*_, status, _) in EXPECTED.items() if status != "missing"}
+    assert Counter(r.student for r in rows) == {s: 2 for s in graded_students | {"lost"}}
+    for row in rows:
+        assert 0 <= row.points <= row.max_points, row
+        assert row.max_points == {"test_square": 2, "test_cube": 1}[row.grade_id], row
+
+
+def test_missing_work_is_reported_and_skipped_by_collect(graded):
+    skipped = dict(graded["collected"].skipped)
+    assert "unknown notebook" in skipped[f"misnamed/{MINI}/{MINI}_final_v2.ipynb"]
+    assert "not a notebook" in skipped[f"nofile/{MINI}/answers.py"]
+    collected = {student for student, _, _ in graded["collected"].collected}
+    assert not collected & {"misnamed", "nofile", "lost"}
+
+
+# --- per attack: what the kernel could do -----------------------------------------------
+
+
+def test_the_kernel_stopped_at_the_broken_cells(graded):
+    course = graded["course"]
+    loop = autograded_nb(course, "loop")
+    assert "CellTimeoutError" in output_text(loop)
+    for student in ("exit", "segv"):
+        text = output_text(autograded_nb(course, student))
+        assert "NotRun" in text and "kernel died" in text, student
+
+
+def test_memory_bomb_is_a_memory_error_within_the_limit(graded):
+    text = output_text(autograded_nb(graded["course"], "memhog"))
+    assert text.count("MemoryError") >= 2  # the 64 GiB at once, and the growing list
+    limit = Limits().memory
+    peak = graded["watcher"].peak_rss
+    assert peak < limit + (512 << 20), f"a sandboxed process used {peak >> 20} MiB"
+
+
+def test_fork_bomb_is_capped_and_reaped(graded):
+    watcher = graded["watcher"]
+    assert len(watcher.uids) == 2  # one sandbox uid per worker
+    peak = max(watcher.peak_processes.values())
+    assert 50 < peak <= Limits().processes, watcher.peak_processes
+    assert graded["left"] == []  # nothing of any sandbox is left running
+    assert not [p for p in psutil.Process().children(recursive=True)
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_output_flood_is_cut(graded):
+    course = graded["course"]
+    path = course.root / "autograded" / "spam" / MINI / f"{MINI}.ipynb"
+    assert path.stat().st_size < OUTPUT_LIMIT + (2 << 20)
+    assert "the grader dropped the rest of the output" in output_text(nbs.read(path))
+
+
+def test_edited_tests_are_restored(graded):
+    nb = autograded_nb(graded["course"], "edited")
+    for grade_id in ("test_square", "test_cube"):
+        assert nb.cells[_index(nb, grade_id)].source != "pass", grade_id
+    assert "square(3) should be 9" in output_text(nb)
+
+
+def test_edited_tests_are_noted(graded):
+    """nbgrader restores edited locked cells silently; the grader should tell the
+    instructor that the student edited them, as it does for deleted and doubled cells."""
+    message = graded["rows"]["edited"]["message"]
+    assert "edited" in message and "test_square" in message and "test_cube" in message
+
+
+def test_doubled_test_counts_once(graded):
+    row = graded["rows"]["doubled"]
+    assert row["status"] == "graded", row["message"]
+    nb = autograded_nb(graded["course"], "doubled")
+    ids = [nbs.nbgrader_meta(c).get("grade_id") for c in nb.cells if nbs.nbgrader_meta(c)]
+    assert ids.count("test_square") == 1  # the copy lost its metadata
+    assert graded["report"].total("doubled") == 3
+
+
+def test_gradebook_cannot_be_written_from_a_kernel(graded):
+    text = output_text(autograded_nb(graded["course"], "dbwriter"))
+    assert "WROTE" not in text
+    for attempt in ("sqlite gradebook", "open gradebook", "sqlite gradebook via /proc",
+                    "open gradebook via /proc"):
+        assert f"BLOCKED {attempt}:" in text, attempt
+
+
+def test_hidden_tests_and_other_work_cannot_be_read(graded):
+    course = graded["course"]
+    text = output_text(autograded_nb(course, "snoop"))
+    targets = snoop_targets(course, graded["repo"])
+    assert "READ" not in text, text[:2000]
+    for label in targets:
+        assert f"BLOCKED {label}:" in text, label
+        if label != "via /proc":
+            assert f"BLOCKED {label} folder:" in text, label
+    assert "SEARCHED 0" in text
+    for hidden in HIDDEN:
+        assert hidden not in text, hidden
+    # Nobody printed a hidden test (error tracebacks quote them: feedback cuts those).
+    for student in EXPECTED:
+        path = course.root / "autograded" / student / MINI / f"{MINI}.ipynb"
+        if path.exists():
+            printed = output_text(nbs.read(path), kinds=PRINTED)
+            for hidden in HIDDEN:
+                assert hidden not in printed, (student, hidden)
+
+
+def test_network_is_unreachable(graded):
+    text = output_text(autograded_nb(graded["course"], "netcat"))
+    assert "CONNECTED" not in text
+    assert "BLOCKED 1.1.1.1:80:" in text
+    assert "BLOCKED 127.0.0.1:" in text
+    assert not graded["reached"]  # the grader's own loopback listener saw nobody
+
+
+def test_disarmed_checks_are_caught(graded):
+    nb = autograded_nb(graded["course"], "disarm")
+    assert "NotRun" in output_text(nb)  # the tests from there were not run
+
+
+def test_replaced_assertion_error_still_fails(graded):
+    """`assert` raises the real AssertionError whatever builtins.AssertionError is."""
+    nb = autograded_nb(graded["course"], "fakeerr")
+    [error] = [o for o in nb.cells[_index(nb, "test_square")].outputs
+               if o.output_type == "error"]
+    assert (error.ename, error.evalue) == ("AssertionError", "square(3) should be 9")

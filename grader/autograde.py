@@ -20,6 +20,7 @@ that was killed is completed by running it again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import shutil
@@ -52,6 +53,10 @@ from grader.sandbox import missing_pieces
 from grader.worker import mark_not_run
 
 STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
+# nbgrader warns about every test cell with hidden tests ("checksum has changed": the
+# gradebook's copy has them, the student's has not); what matters is in the notes.
+NBGRADER_LOG = logging.getLogger("grader.nbgrader")
+NBGRADER_LOG.setLevel(logging.ERROR)
 
 
 class DropDuplicateIds(DeduplicateIds):
@@ -228,7 +233,7 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     resources = _resources(course, student, assignment)
     try:
         for preprocessor in SANITIZE:
-            nb, resources = preprocessor(config=config)(nb, resources)
+            nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
     except Exception as error:  # nbgrader raises plain exceptions for broken metadata
         return _zero(course, student, assignment, stamp, "invalid",
                      f"nbgrader could not restore the notebook's cells: {error}")
@@ -319,7 +324,7 @@ def _save(course, student, assignment, stamp, notebook: Path, result: dict) -> O
         mark_not_run(nb, result["message"], completed=set())  # the worker died before it could
     resources = _resources(course, student, assignment)
     for preprocessor in SAVE:
-        nb, resources = preprocessor(config=config)(nb, resources)
+        nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
     target = course.root / "autograded" / student / assignment
     if target.exists():
         shutil.rmtree(target)

@@ -56,6 +56,14 @@ STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
 # nbgrader warns about every test cell with hidden tests ("checksum has changed": the
 # gradebook's copy has them, the student's has not); what matters is in the notes.
 NBGRADER_LOG = logging.getLogger("grader.nbgrader")
+# Grading kernels draw no figures: rendering them for the inline backend is a quarter to a
+# third of a notebook's run time, and no test looks at pixels. Agg's two complaints, about
+# plt.show() and about many open figures, would land on stderr, which zeroes a test cell.
+NO_FIGURES = {
+    "MPLBACKEND": "agg",
+    "PYTHONWARNINGS": "ignore:FigureCanvasAgg is non-interactive:UserWarning,"
+                      "ignore:More than 20 figures have been opened:RuntimeWarning",
+}
 NBGRADER_LOG.setLevel(logging.ERROR)
 
 
@@ -299,8 +307,9 @@ def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) 
 
 
 def _worker_env(jobs: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env = dict(os.environ)
     env.update(QUIET_ENVIRONMENT)
+    env.update(NO_FIGURES)
     # N kernels at once: share the cores instead of each taking all (oversubscribed torch
     # and BLAS threads spin and slow everyone down).
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))

@@ -84,7 +84,8 @@ def parse(argv):
     demo = verbs.add_parser("demo", help="the whole cycle on a synthetic class")
     demo.add_argument("assignments", nargs="*", help="default: all in source/")
     demo.add_argument("--jobs", type=int, default=None)
-    demo.add_argument("--timeout", type=int, default=30, help="per-cell timeout in s")
+    # The longest cell of the course runs in about 4 s; ivy's endless loop waits this long.
+    demo.add_argument("--timeout", type=int, default=10, help="per-cell timeout in s")
     return parser.parse_args(argv)
 
 

@@ -28,7 +28,7 @@ def run_demo(
     assignments: list[str] | None = None,
     *,
     jobs: int | None = None,
-    cell_timeout: int = 30,
+    cell_timeout: int = 10,
     progress: bool = True,
 ):
     start = time.perf_counter()

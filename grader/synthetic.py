@@ -3,7 +3,7 @@
 Each student's notebook is derived from the assignment's source notebook, so the class
 follows the course as it changes:
 
-    ada, ben       everything right (the solution view of source/)
+    ada            everything right (the solution view of source/)
     blank          the untouched release notebook
     cat, dan, eve, fay
                    partly right: some exercises left as stubs, some answered wrongly
@@ -161,7 +161,6 @@ def make_class(
             files.append((f"{folder}/{student}_{filename or name}", data, when))
 
         add("ada", right)
-        add("ben", right)
         add("blank", blank)
         for k, student in enumerate(["cat", "dan", "eve", "fay"]):
             add(student, partly_right(full, seed=100 * number + k))

@@ -19,7 +19,6 @@ from grader.demo import run_demo
 # student -> (points of test_square, points of test_cube, status)
 EXPECTED = {
     "ada": (2, 1, "graded"),
-    "ben": (2, 1, "graded"),
     "blank": (0, 0, "graded"),
     "gus": (2, 1, "graded"),  # warns on stderr inside the tests: full marks
     "hal": (2, 1, "graded"),  # the later of two submissions counts

@@ -11,6 +11,10 @@ replaced too.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import GenerateFeedback
@@ -18,8 +22,8 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 
-from grader.course_config import CourseConfig
-from grader.gradebook import check_assignments, coursedir_config
+from grader.course_config import CourseConfig, load_config
+from grader.gradebook import check_assignments, coursedir_config, open_workdir
 
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 REDACTED = "[a line quoting a hidden test, removed]"
@@ -72,30 +76,39 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
-def generate_feedback(course: CourseConfig, assignments: list[str] | None = None) -> list:
-    """feedback/<student>/<assignment>/<assignment>.html for every autograded submission."""
+def generate_feedback(
+    course: CourseConfig, assignments: list[str] | None = None, jobs: int | None = None
+) -> list:
+    """feedback/<student>/<assignment>/<assignment>.html for every autograded submission,
+    one assignment per process, `jobs` (default: the number of cores) at a time."""
     assignments = check_assignments(course, assignments or [])
-    written = []
-    for assignment in assignments:
-        students = sorted(
-            p.name for p in (course.root / "autograded").glob("*") if (p / assignment).is_dir()
-        )
-        if not students:
-            continue
-        config = coursedir_config(course)
-        config.GenerateFeedback.preprocessors = [
-            GetGrades,
-            HideHiddenTests,
-            CSSHTMLHeaderPreprocessor,
-        ]
-        coursedir = CourseDirectory(config=config)
-        coursedir.assignment_id = assignment
-        coursedir.student_id = "*"
-        app = GenerateFeedback(coursedir=coursedir, config=config)
-        app.force = True
-        app.log.setLevel(logging.ERROR)
-        app.start()
-        written += [
-            course.root / "feedback" / s / assignment / f"{assignment}.html" for s in students
-        ]
-    return written
+    todo = [a for a in assignments if _students(course, a)]
+    jobs = min(jobs or os.cpu_count() or 1, len(todo) or 1)
+    # Processes, not threads: nbconvert's rendering is pure Python and holds the GIL. Forked,
+    # so that they need no importable __main__ (spawn re-runs it) and start at once.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = pool.map(_feedback_for, [course.config_file.parent] * len(todo),
+                        [course.root] * len(todo), todo)
+        return [page for pages in done for page in pages]
+
+
+def _students(course: CourseConfig, assignment: str) -> list[str]:
+    return sorted(
+        p.name for p in (course.root / "autograded").glob("*") if (p / assignment).is_dir()
+    )
+
+
+def _feedback_for(repo_root: Path, workdir: Path, assignment: str) -> list[Path]:
+    """nbgrader's GenerateFeedback for one assignment (in a process of its own)."""
+    course = open_workdir(load_config(repo_root), workdir)
+    config = coursedir_config(course)
+    config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = assignment
+    coursedir.student_id = "*"
+    app = GenerateFeedback(coursedir=coursedir, config=config)
+    app.force = True
+    app.log.setLevel(logging.ERROR)
+    app.start()
+    return [course.root / "feedback" / s / assignment / f"{assignment}.html"
+            for s in _students(course, assignment)]

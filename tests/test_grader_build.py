@@ -43,3 +43,17 @@ def test_building_twice_changes_nothing(mini_course):
     first = {p: p.read_bytes() for p in paths}
     build(mini_course)
     assert {p: p.read_bytes() for p in paths} == first
+
+
+def test_the_in_process_alembic_head_is_what_the_alembic_command_says():
+    # grader.build replaces nbgrader's `alembic heads` subprocess (5 s per new gradebook)
+    # with the same question asked in-process; a new gradebook must record the same version.
+    import subprocess
+
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from grader.build import _alembic_head
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        output = subprocess.check_output(["alembic", "-c", ini, "heads"], text=True)
+    assert _alembic_head() == output.split()[0], "the gradebook would record a wrong version"

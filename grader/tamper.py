@@ -25,7 +25,8 @@ from nbgrader.utils import is_grade, is_solution
 # Helpers imported by name from these modules are checked under their bare name...
 TESTING_MODULES = ("course.testing", "numpy.testing", "torch.testing")
 IMPORTED = re.compile(
-    r"^\s*from\s+(course\.testing|numpy\.testing|torch\.testing)\s+import\s+\(?([\w\s,]+)\)?",
+    r"^[ \t]*from[ \t]+(course\.testing|numpy\.testing|torch\.testing)[ \t]+import[ \t]+"
+    r"(?:\(([^)]*)\)|([\w ,]+))",  # `import (a,\n b)` or `import a, b` on one line
     re.MULTILINE,
 )
 # ... and these dotted calls where a test cell makes them.
@@ -42,8 +43,13 @@ def canaries(nb) -> list[str]:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        for _, names in IMPORTED.findall(cell.source):
-            calls.update(n.strip() for n in names.split(",") if n.strip().startswith("assert"))
+        for module, in_parentheses, on_one_line in IMPORTED.findall(cell.source):
+            for name in (n.strip() for n in (in_parentheses or on_one_line).split(",")):
+                if name.startswith("assert"):
+                    # The name as the kernel has it now, and the module's attribute, which
+                    # a test cell importing the name afresh would get.
+                    calls.add(name)
+                    calls.add(f"__import__({module!r}, fromlist=['_']).{name}")
         if is_grade(cell) and not is_solution(cell):
             calls.update(DOTTED.findall(cell.source))
     return ["assert False, 'grader check'"] + [

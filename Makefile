@@ -6,8 +6,6 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # nbgrader's commands call other console scripts (alembic): keep the venv first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
-# Notebooks and tests run on the CPU the same way on every machine.
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # 2 cores on CI: two pytest workers, each kernel with one torch/BLAS thread, so that
 # workers do not fight over the cores (oversubscribed torch is several times slower).
@@ -34,7 +32,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+	# Unit tests draw figures without a screen; notebooks (nbval, the build, `make lab`)
+	# keep Jupyter's default inline backend, which students see.
+	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
 	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
 		-p no:cacheprovider solutions
 

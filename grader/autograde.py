@@ -3,9 +3,10 @@
 Per submission, in three steps:
 
 1. main process: the student and the submission go into the gradebook, and nbgrader's
-   sanitizing preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec,
-   OverwriteCells, CheckCellMetadata) restore the locked cells and the hidden tests into a
-   private working copy that holds only this notebook and the assignment's files;
+   sanitizing preprocessors (ClearOutput, DeduplicateIds (as DropDuplicateIds),
+   OverwriteKernelspec, OverwriteCells, CheckCellMetadata) restore the locked cells and
+   the hidden tests into a private working copy that holds only this notebook and the
+   assignment's files;
 2. one of N long-lived worker processes (grader.pool, grader.worker) executes and scores
    that copy, with a per-cell and a per-notebook timeout; workers never open the
    gradebook, so any number of them can run (and the same runner could hand them to a
@@ -56,6 +57,7 @@ STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
 # nbgrader warns about every test cell with hidden tests ("checksum has changed": the
 # gradebook's copy has them, the student's has not); what matters is in the notes.
 NBGRADER_LOG = logging.getLogger("grader.nbgrader")
+NBGRADER_LOG.setLevel(logging.ERROR)
 # Grading kernels draw no figures: rendering them for the inline backend is a quarter to a
 # third of a notebook's run time, and no test looks at pixels. Agg's two complaints, about
 # plt.show() and about many open figures, would land on stderr, which zeroes a test cell.
@@ -64,7 +66,6 @@ NO_FIGURES = {
     "PYTHONWARNINGS": "ignore:FigureCanvasAgg is non-interactive:UserWarning,"
                       "ignore:More than 20 figures have been opened:RuntimeWarning",
 }
-NBGRADER_LOG.setLevel(logging.ERROR)
 
 
 class DropDuplicateIds(DeduplicateIds):
@@ -177,17 +178,16 @@ def autograde(
         for student, assignment, stamp in todo:
             prepared = _prepare(course, student, assignment, stamp)
             if isinstance(prepared, Outcome):
-                prepared.sandboxed = not unsafe
-                outcomes.append(_finish(course, prepared, bar))
+                outcomes.append(_finish(course, prepared, bar, sandboxed=not unsafe))
                 continue
-            future = pool.submit(_run_in_slot, slots, prepared, cell_timeout, notebook_timeout)
-            running[future] = (student, assignment, stamp, prepared)
+            notebook, notes = prepared
+            future = pool.submit(_run_in_slot, slots, notebook, cell_timeout, notebook_timeout)
+            running[future] = (student, assignment, stamp, notebook, notes)
         for future in as_completed(running):
-            student, assignment, stamp, notebook = running[future]
+            student, assignment, stamp, notebook, notes = running[future]
             result = future.result()
-            outcome = _save(course, student, assignment, stamp, notebook, result)
-            outcome.sandboxed = not unsafe
-            outcomes.append(_finish(course, outcome, bar))
+            outcome = _save(course, student, assignment, stamp, notebook, result, notes)
+            outcomes.append(_finish(course, outcome, bar, sandboxed=not unsafe))
         while not slots.empty():
             slots.get().close()
     bar.close()
@@ -209,7 +209,8 @@ def _code_cells(course: CourseConfig, assignment: str) -> int:
     return sum(cell.cell_type == "code" for cell in nb.cells)
 
 
-def _finish(course: CourseConfig, outcome: Outcome, bar) -> Outcome:
+def _finish(course: CourseConfig, outcome: Outcome, bar, sandboxed: bool) -> Outcome:
+    outcome.sandboxed = sandboxed
     write_status(course, outcome)
     bar.update(1)
     return outcome
@@ -220,7 +221,8 @@ def _work_dir(course: CourseConfig, student: str, assignment: str) -> Path:
 
 
 def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | None):
-    """Step 1: gradebook rows and a sanitized working copy; an Outcome when it cannot run."""
+    """Step 1: gradebook rows and a sanitized working copy, with notes on what the student
+    did to graded cells; an Outcome when it cannot run."""
     config = coursedir_config(course)
     with Gradebook(db_url(course), course.course_id) as gb:
         gb.update_or_create_student(student)
@@ -251,13 +253,7 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     _copy_assignment_files(course, assignment, work)
     notebook = work / f"{assignment}.ipynb"
     nbformat.write(nb, str(notebook))
-    _notes_file(work).write_text(json.dumps(notes))
-    return notebook
-
-
-def _notes_file(work: Path) -> Path:
-    """Beside the working copy, not in it: the kernel gets a copy of that folder's files."""
-    return work.with_name(f"{work.name}.notes.json")
+    return notebook, notes
 
 
 def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
@@ -325,7 +321,8 @@ def _run_in_slot(slots: queue.Queue, notebook: Path, cell_timeout: int, notebook
         slots.put(slot)
 
 
-def _save(course, student, assignment, stamp, notebook: Path, result: dict) -> Outcome:
+def _save(course, student, assignment, stamp, notebook: Path, result: dict,
+          notes: list[str]) -> Outcome:
     """Step 3: nbgrader saves the grades; the notebook goes where nbgrader puts it."""
     config = coursedir_config(course)
     nb = nbformat.read(str(notebook), as_version=4)
@@ -340,9 +337,6 @@ def _save(course, student, assignment, stamp, notebook: Path, result: dict) -> O
     _copy_assignment_files(course, assignment, target)
     nbformat.write(nb, str(target / f"{assignment}.ipynb"))
     shutil.rmtree(notebook.parent, ignore_errors=True)
-    notes_file = _notes_file(notebook.parent)
-    notes = json.loads(notes_file.read_text())
-    notes_file.unlink()
     message = "; ".join(filter(None, [result.get("message", ""), *notes]))
     return Outcome(student, assignment, result["status"], message, stamp)
 

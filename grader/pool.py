@@ -72,8 +72,7 @@ class WorkerSlot:
 
     def _crashed(self) -> dict:
         self._kill()
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        lines = text.strip().splitlines()
+        lines = _tail(self.log).strip().splitlines()
         return {"status": "crashed", "scores": {},
                 "message": f"the grading worker failed: {(lines or ['no message'])[-1]}"}
 
@@ -97,3 +96,12 @@ class WorkerSlot:
         except (BrokenPipeError, subprocess.TimeoutExpired):
             pass
         self._kill()
+
+
+def _tail(path: Path, size: int = 4096) -> str:
+    """The end of a log that kernels' stderr may have made large."""
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - size))
+        return f.read().decode(errors="replace")

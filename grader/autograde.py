@@ -45,7 +45,7 @@ from nbgrader.preprocessors import (
 from nbgrader.utils import find_all_files
 from tqdm.auto import tqdm
 
-from grader.course_config import REPO_ROOT, CourseConfig
+from grader.course_config import CourseConfig
 from grader.errors import GraderError
 from grader.execute import QUIET_ENVIRONMENT
 from grader.gradebook import check_assignments, coursedir_config, db_url
@@ -138,6 +138,7 @@ def autograde(
     force: bool = False,
     progress: bool = True,
     unsafe: bool = False,
+    cpus: float | None = None,
 ) -> list[Outcome]:
     """Grade every submission of the assignments (all by default) that needs grading.
 
@@ -149,13 +150,12 @@ def autograde(
     if missing:
         raise GraderError(
             f"cannot sandbox submissions here: this machine lacks {'; '.join(missing)}. "
-            "Grade on a machine that has it (as root, e.g. in a container), or pass --unsafe "
-            "to run students' code with your own rights (the report marks those grades)"
+            "Install it (the README's one system prerequisite), or pass --unsafe to run "
+            "students' code with your own rights (the report marks those grades)"
         )
-    # Kernels must not see the grading folder, the course (source/, ...) nor the checkout
-    # the grader runs from (when they differ); the sandbox keeps `course` and the venv.
-    hide = None if unsafe else [course.root, course.config_file.parent, REPO_ROOT]
     jobs = jobs or os.cpu_count() or 1
+    # Each kernel's share of the cores (N kernels at once), unless told.
+    cpus = cpus or max(1.0, (os.cpu_count() or 1) / jobs)
     cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
     todo = []
     for student, assignment in submissions(course, assignments):
@@ -171,8 +171,9 @@ def autograde(
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
     slots = queue.Queue()
     for number in range(jobs):
-        slots.put(WorkerSlot(course.config_file, _worker_env(jobs),
-                             course.root / "logs" / f"worker-{number}.log", hide))
+        slots.put(WorkerSlot(course.config_file, _worker_env(cpus),
+                             course.root / "logs" / f"worker-{number}.log",
+                             sandbox=not unsafe, cpus=cpus))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         running = {}
         for student, assignment, stamp in todo:
@@ -302,13 +303,13 @@ def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) 
         shutil.copy(name, dest)
 
 
-def _worker_env(jobs: int) -> dict[str, str]:
+def _worker_env(cpus: float) -> dict[str, str]:
     env = dict(os.environ)
     env.update(QUIET_ENVIRONMENT)
     env.update(NO_FIGURES)
-    # N kernels at once: share the cores instead of each taking all (oversubscribed torch
-    # and BLAS threads spin and slow everyone down).
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    # N kernels at once: each uses its share of the cores instead of all of them
+    # (oversubscribed torch and BLAS threads spin and slow everyone down).
+    env.setdefault("OMP_NUM_THREADS", str(max(1, int(cpus))))
     return env
 
 

@@ -27,14 +27,14 @@ GRACE_S = 60
 class WorkerSlot:
     """One worker process, started on first use and restarted when it dies."""
 
-    def __init__(self, config_file: Path, env: dict[str, str], log: Path,
-                 hide: list[Path] | None):
-        """`hide`: the folders the sandbox hides from kernels; None: no sandbox (--unsafe)."""
+    def __init__(self, config_file: Path, env: dict[str, str], log: Path, *,
+                 sandbox: bool, cpus: float):
+        """`sandbox`: False runs kernels unsandboxed (--unsafe); `cpus`: each kernel's CPU
+        share in cores."""
         self.config_file = config_file
         self.env = env
         self.log = log
-        self.sandbox_args = ["--unsafe"] if hide is None else [
-            arg for folder in hide for arg in ("--hide", str(folder))]
+        self.sandbox_args = ["--cpus", str(cpus)] if sandbox else ["--unsafe"]
         self.process: subprocess.Popen | None = None
 
     def _start(self) -> subprocess.Popen:

@@ -1,33 +1,37 @@
-"""Run a grading kernel as untrusted code: an unprivileged user, no network, a private folder.
+"""Run a grading kernel as untrusted code, in a bubblewrap sandbox built from an allowlist.
 
-Two halves:
+A kernel starts in an empty root file system (`bwrap`, Debian's `bubblewrap`) that gets,
+and nothing else:
 
-- `Sandbox` lives in a grading worker (root). It holds one unprivileged uid for the
-  worker's life, and per submission a size-limited tmpfs folder (same path for the worker
-  and the kernel) with `ipc/` (the kernel's sockets and connection file), `home/` and
-  `work/` (the assignment's files: the kernel's working folder). Its kernel manager starts
-  the kernel through the second half, and `clean()` kills every process of the uid.
-- `python -m grader.sandbox SPEC -- KERNEL COMMAND` is that second half, run as root in
-  the kernel's place. In new mount and network namespaces it hides the grading folder,
-  the course repository (all but the `course` package and the virtual environment),
-  /tmp and /dev/shm behind empty tmpfs mounts; sets resource limits; drops to the uid
-  with no way back (no new privileges); and executes the kernel. The kernel talks to the
-  worker over Unix sockets: a network namespace cuts TCP on loopback, not those.
+- read only: the system's /usr (with the /bin, /lib, /lib64, /sbin links of a merged-/usr
+  system), the Python installation, the virtual environment, the `course` package, and
+  the /etc entries a Python kernel reads (named one by one in ETC_ENTRIES), plus a
+  passwd and group file that name its user;
+- writable, size-limited tmpfs mounts: its working folder /submission (holding copies of
+  the assignment's files), a private /tmp (its HOME) and /dev/shm;
+- a fresh /proc and a minimal /dev; its connection folder (the kernel's Unix sockets and
+  connection file, at the same path as outside).
 
-What a submission can then reach: the system's world-readable files (/usr, /etc), the
-course package and the Python installation (read only), its own folder and a private
-/tmp. What it cannot: the gradebook, source/, solutions/, the configuration, other
-submissions, the hidden tests (they reach the kernel one cell at a time, when they run),
-the network, more than `Limits` of memory, processes, file size and disk.
+It runs in new user, PID, IPC, network, UTS, cgroup and mount namespaces, with no
+capabilities, no new privileges and no nested user namespaces (`--disable-userns`), with
+a cleared environment (ENVIRONMENT names what passes), no inherited file descriptor
+(stdin, stdout and stderr go to /dev/null) and resource limits (`Limits`, set by prlimit
+inside the sandbox, so that the process limit counts this sandbox's processes only).
+When the kernel ends or is killed, the kernel takes the namespaces down with everything
+in them: processes (PID namespace), System V IPC and POSIX shared memory (IPC
+namespace), files (the tmpfs mounts). `Sandbox.clean` then checks that nothing survived.
+
+No root is needed: bubblewrap works with unprivileged user namespaces, so an instructor
+grades sandboxed on a laptop. Run as root, the grader adds two things: each sandbox runs
+as an unprivileged uid of its own (claimed machine-wide, see `claim_uid`), and each
+kernel gets a fresh cgroup (v1 or v2) capping memory, processes and CPU for all its
+processes together, removed afterwards.
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
-import json
 import os
-import resource
 import shutil
 import signal
 import stat
@@ -35,323 +39,436 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-# Linux constants (sched.h, sys/mount.h, sys/prctl.h).
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    1, 2, 4, 32, 4096, 16384, 1 << 18)
-MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
-
-# Kernels run as uids from this range, one per grading worker, claimed with a lock file, so
-# that RLIMIT_NPROC and "kill every process of the uid" concern one sandbox only. The range
-# sits above the usual system and user uids and the usual subordinate-uid ranges.
+# Sandboxes of a root grader run as uids from this range, one per grading worker: above
+# the usual system, user and subordinate-uid ranges.
 UID_BASE = 1_500_000
 UID_COUNT = 1000
-LOCKS = Path(tempfile.gettempdir()) / "grader-sandbox-uids"
+# Machine-wide, whatever TMPDIR says: two graders at once must never claim the same uid.
+UID_LOCKS = Path("/run/grader-sandbox")
+INSIDE_UID = 1000  # who the kernel is inside its user namespace ("student")
+WORKDIR = "/submission"  # the kernel's working folder, inside
+HOME = "/tmp"
+# /etc entries a Python kernel reads: the dynamic linker's cache, the time zone, fonts
+# (fontconfig complains on stderr without them), name-service rules. passwd and group are
+# written by the sandbox: the kernel's user and nobody else.
+ETC_ENTRIES = ("ld.so.cache", "localtime", "fonts", "nsswitch.conf", "host.conf",
+               "hosts", "mime.types")
+# The environment a kernel gets: these names pass from the grader's, PATH and HOME are
+# set by the sandbox; nothing else (tokens, paths, the grader's own settings) reaches it.
+ENVIRONMENT = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "OPENBLAS_NUM_THREADS", "MPLBACKEND", "PYTHONWARNINGS", "TQDM_DISABLE",
+               "PYDEVD_DISABLE_FILE_VALIDATION")
+# How long processes may take to disappear after SIGKILL before clean() calls it a failure.
+KILL_WAIT_S = 10
 
 
-@dataclass
+@dataclass(frozen=True)
 class Limits:
-    """What one submission may use; every kernel gets these (`memory` per process)."""
+    """What one submission may use."""
 
-    memory: int = 4 << 30  # bytes of data (RLIMIT_DATA): a bigger allocation is a MemoryError
-    processes: int = 256  # processes and threads of the uid (RLIMIT_NPROC)
-    file_size: int = 64 << 20  # bytes per file written (RLIMIT_FSIZE)
-    disk: int = 256 << 20  # bytes of the submission's folder and of its /tmp (tmpfs size)
+    memory: int = 4 << 30  # bytes of data per process (RLIMIT_DATA: a MemoryError), and
+    # of all the kernel's processes together where a cgroup can be made
+    processes: int = 256  # processes and threads of the sandbox
+    file_size: int = 64 << 20  # bytes per file written
+    disk: int = 256 << 20  # bytes of each writable tmpfs: /submission, /tmp, /dev/shm
     open_files: int = 1024
+    cpus: float = 1.0  # CPU share of all the kernel's processes, in cores (cgroups only)
 
 
 class SandboxError(RuntimeError):
-    """The sandbox cannot be set up on this machine; the message names the missing piece."""
+    """The sandbox cannot be set up, or did not come down; the message says what."""
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _call(name: str, *args) -> None:
-    if getattr(_libc, name)(*args) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{name}: {os.strerror(errno)}")
-
-
-def _bytes(value) -> bytes | None:
-    return None if value is None else str(value).encode()
-
-
-def _mount(source, target, fstype, flags, data=None) -> None:
-    _call("mount", _bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags),
-          _bytes(data))
-
-
-def private_mounts() -> None:
-    """Give this process mount namespace of its own, so that what it mounts stays its own and
-    disappears with it. Must run before the process starts threads."""
-    _call("unshare", CLONE_NEWNS)
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
 
 
 def missing_pieces() -> list[str]:
     """What this machine lacks for the sandbox, in words; empty when it can sandbox."""
     if not sys.platform.startswith("linux"):
         return [f"Linux namespaces (this is {sys.platform})"]
-    if os.geteuid() != 0:
-        return ["root: the grader must run as root to run submissions as an unprivileged user"]
-    probe = subprocess.run(
-        [sys.executable, "-m", "grader.sandbox", "--probe"],
-        capture_output=True, text=True, timeout=60,
-    )
-    if probe.returncode != 0:
-        last = (probe.stderr.strip().splitlines() or ["no message"])[-1]
-        return [f"namespaces and mounts ({last})"]
+    if bwrap_path() is None:
+        return ["bubblewrap (the `bwrap` command): install it with "
+                "`apt-get install bubblewrap` (Debian, Ubuntu), `dnf install bubblewrap` "
+                "(Fedora) or your distribution's package"]
+    sandbox = Sandbox(Limits(), probe=True)
+    try:
+        sandbox.prepare(None)
+        result = subprocess.run(sandbox.command(["/usr/bin/true"]), capture_output=True,
+                                text=True, timeout=60, pass_fds=sandbox.fds)
+    finally:
+        sandbox.clean()
+        sandbox.close()
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        return [f"user namespaces for bubblewrap ({last}); on Ubuntu 24.04 and later allow "
+                "them with an AppArmor profile for bwrap, elsewhere set "
+                "kernel.unprivileged_userns_clone=1"]
     return []
 
 
-def _probe() -> None:
-    """Each step the wrapper takes, once, in a throwaway process."""
-    for step, action in [
-        ("mount namespace", lambda: private_mounts()),
-        ("network namespace", lambda: _call("unshare", CLONE_NEWNET)),
-        ("tmpfs mount", lambda: _mount("tmpfs", "/tmp", "tmpfs", 0, "size=1m")),
-        ("unprivileged user", lambda: (os.setgroups([]), os.setgid(UID_BASE),
-                                       os.setuid(UID_BASE))),
-    ]:
-        try:
-            action()
-        except OSError as error:
-            sys.exit(f"cannot set up the {step}: {error}")
-
-
-# --- the worker's half -----------------------------------------------------------------
-
-
 class Sandbox:
-    """One unprivileged uid, held for the life of a grading worker, and its folders."""
+    """What one grading worker needs to run its kernels sandboxed, one at a time.
 
-    def __init__(self, hide: list[Path], limits: Limits | None = None):
-        self.hide = [Path(p).resolve() for p in hide]
+    `prepare()` makes a fresh sandbox for the next kernel, `kernel_manager()` starts the
+    kernel in it, `clean()` kills it and checks that nothing is left; `close()` gives the
+    uid back when the worker ends.
+    """
+
+    def __init__(self, limits: Limits | None = None, *, probe: bool = False):
         self.limits = limits or Limits()
-        self.uid, self._lock = _claim_uid()
-        self.base: Path | None = None
-        self.cgroups = _cgroups(self.uid, self.limits)
-        # Orphans of a kernel (a fork bomb's children) become this worker's children, not
-        # init's, so that kill_processes can reap them at once (init may take seconds, or
-        # never do it in a container).
-        _call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        self.kill_processes()  # left behind by an earlier holder of the uid that was killed
+        self.bwrap = bwrap_path()
+        if self.bwrap is None:
+            raise SandboxError(missing_pieces()[0])
+        self.root = os.geteuid() == 0
+        # A root grader drops to an unprivileged uid of its own; probing needs none.
+        self.uid, self._lock = (None, None)
+        if self.root:
+            self.uid, self._lock = (65534, None) if probe else claim_uid()
+        self.run_dir: Path | None = None
+        self.fds: list[int] = []
+        # (fd, path inside) of what is copied into the sandbox: the system's and the kernel's
+        self.etc_files: list[tuple[int, str]] = []
+        self.files: list[tuple[int, str]] = []
+        self.cgroups: list[Path] = []
+        self.process: psutil.Process | None = None  # bwrap's outer process, once started
 
-    def prepare(self, files: Path) -> Path:
-        """A fresh folder for one kernel, with the non-notebook files of `files`; its path."""
-        self.base = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        _mount("tmpfs", self.base, "tmpfs", MS_NOSUID | MS_NODEV,
-               f"size={self.limits.disk},mode=0711")
-        for name in ("ipc", "home", "work"):
-            (self.base / name).mkdir(mode=0o700)
-        for path in files.iterdir():
-            if path.suffix != ".ipynb":
-                copy = shutil.copytree if path.is_dir() else shutil.copy
-                copy(path, self.base / "work" / path.name)
-        _copy_font_cache(self.base / "home" / ".matplotlib")
-        for path in [self.base / n for n in ("ipc", "home", "work")]:
-            for item in [path, *path.rglob("*")]:
-                os.lchown(item, self.uid, self.uid)
-        spec = {
-            "uid": self.uid,
-            "cgroups": [str(group) for group in self.cgroups],
-            "base": str(self.base),
-            "hide": [str(p) for p in self.hide],
-            "keep": [str(p) for p in _runtime_paths()],
-            "limits": asdict(self.limits),
-        }
-        (self.base / "spec.json").write_text(json.dumps(spec))  # root's, mode 0644 in 0711
-        return self.base / "work"
+    # --- per kernel ----------------------------------------------------------------
+
+    def prepare(self, files: Path | None) -> Path:
+        """A fresh sandbox whose working folder holds the non-notebook files of `files`;
+        the host folder to start the kernel from (its connection folder's parent)."""
+        self.clean()
+        # 0700 and ours; root's under its own folder in /run, outside any tmpfs of the
+        # sandbox (the outer bwrap binds it before the inner one mounts /tmp).
+        parent = _private_folder(UID_LOCKS) if self.root else None
+        self.run_dir = Path(tempfile.mkdtemp(prefix="grader-sandbox-", dir=parent))
+        ipc = self.run_dir / "ipc"
+        ipc.mkdir(mode=0o700)
+        if self.uid is not None:
+            os.chown(ipc, self.uid, self.uid)
+        self.etc_files = [
+            (self._open_data(_PASSWD.format(uid=INSIDE_UID, home=HOME)), "/etc/passwd"),
+            (self._open_data(_GROUP.format(uid=INSIDE_UID)), "/etc/group"),
+        ]
+        self.files = []
+        for cache in _font_caches():
+            self.files.append((self._open_file(cache),
+                               f"{HOME}/.cache/matplotlib/{cache.name}"))
+        if files is not None:
+            for path in sorted(files.rglob("*")):
+                relative = path.relative_to(files)
+                if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb":
+                    self.files.append((self._open_file(path), f"{WORKDIR}/{relative}"))
+        if self.root:
+            self.cgroups = make_cgroups(self.limits)
+        return self.run_dir
+
+    def command(self, kernel: list[str]) -> list[str]:
+        """The command that runs `kernel` in this sandbox (after prepare()).
+
+        Run by an unprivileged grader: one bwrap does it all. Run by root: an outer bwrap
+        (root) builds the file system from paths only root may reach (/root/.pyenv, say)
+        and the PID, IPC, network, UTS and cgroup namespaces; it drops to the sandbox's uid
+        and an inner bwrap adds the user namespace, the private folders and the cleared
+        environment, as an unprivileged grader's bwrap would."""
+        outer_only = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                      "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent"]
+        system = ["--ro-bind", "/usr", "/usr"]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            target = Path("/", link)
+            if target.is_symlink():
+                system += ["--symlink", os.readlink(target), f"/{link}"]
+            elif target.is_dir():
+                system += ["--ro-bind", str(target), f"/{link}"]
+        read_only = [str(p) for p in _runtime_paths()]
+        read_only += [f"/etc/{name}" for name in ETC_ENTRIES if Path("/etc", name).exists()]
+        mount_points = [*read_only, *(inside for _, inside in self.etc_files),
+                        str(self.run_dir / "ipc")]
+        # Their folders, open to the kernel's user (bwrap would make them 0700, root's).
+        for folder in sorted({str(f) for m in mount_points for f in Path(m).parents} - {"/"}):
+            system += ["--perms", "0755", "--dir", folder]
+        for path in read_only:
+            system += ["--ro-bind", path, path]
+        for fd, inside in self.etc_files:
+            system += ["--perms", "0644", "--file", str(fd), inside]
+        # Mount points for the inner bwrap, which may not create them in root's folders.
+        system += ["--proc", "/proc", "--dev", "/dev", "--dir", HOME, "--dir", WORKDIR]
+        # The connection folder, at the same path inside as outside (the connection file
+        # names it); after /tmp's tmpfs, which would hide it.
+        ipc = ["--bind", str(self.run_dir / "ipc"), str(self.run_dir / "ipc")]
+        private = ["--unshare-user", "--disable-userns", "--uid", str(INSIDE_UID),
+                   "--gid", str(INSIDE_UID), "--cap-drop", "ALL", "--new-session",
+                   "--die-with-parent"]
+        for tmpfs in (HOME, WORKDIR, "/dev/shm"):
+            private += ["--size", str(self.limits.disk), "--tmpfs", tmpfs]
+        made = {HOME, WORKDIR}
+        for fd, inside in self.files:
+            for parent in reversed(Path(inside).parents):
+                if str(parent) not in made and str(parent) != "/":
+                    private += ["--dir", str(parent)]
+                    made.add(str(parent))
+            private += ["--perms", "0644", "--file", str(fd), inside]
+        private += ["--chdir", WORKDIR, "--clearenv"]
+        environment = {name: os.environ[name] for name in ENVIRONMENT if name in os.environ}
+        environment.update(
+            HOME=HOME, LANG=environment.get("LANG", "C.UTF-8"), USER="student",
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+        for name, value in sorted(environment.items()):
+            private += ["--setenv", name, value]
+        launch = ["--", sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, [
+            self.limits.memory, self.limits.processes, self.limits.file_size,
+            self.limits.open_files]), *kernel]
+        if self.uid is None:
+            return [self.bwrap, *outer_only, *system, *private, *ipc, *launch]
+        command = [self.bwrap, *outer_only, *system, *ipc,
+                   "--", "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+                   "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                   "--", self.bwrap, "--dev-bind", "/", "/", *private, *launch]
+        if self.cgroups:  # enter the cgroups first, so that every process is in them
+            procs = [str(group / "cgroup.procs") for group in self.cgroups]
+            command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; '
+                       'shift; done; shift; exec "$@"', "sh", *procs, "--", *command]
+        return command
 
     def kernel_manager(self, kernel_name: str):
         """A kernel manager whose kernel starts inside this sandbox, over Unix sockets."""
         from jupyter_client.manager import AsyncKernelManager
 
-        spec_file = str(self.base / "spec.json")
+        sandbox = self
 
         class SandboxedKernelManager(AsyncKernelManager):
             def format_kernel_cmd(self, extra_arguments=None):
-                command = super().format_kernel_cmd(extra_arguments)
-                return [sys.executable, "-m", "grader.sandbox", spec_file, "--", *command]
+                return sandbox.command(super().format_kernel_cmd(extra_arguments))
 
-        return SandboxedKernelManager(
-            kernel_name=kernel_name, transport="ipc", ip=str(self.base / "ipc" / "kernel"),
-            connection_file=str(self.base / "ipc" / "kernel.json"),
+            async def _async_launch_kernel(self, kernel_cmd, **kw):
+                if sandbox.uid is not None:  # written by us, 0600: the kernel must read it
+                    os.chown(self.connection_file, sandbox.uid, sandbox.uid)
+                # Nothing of the worker's: no stdin, stdout, stderr (the worker's log), no
+                # environment beyond what bwrap sets, only the file descriptors bwrap uses.
+                kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, pass_fds=sandbox.fds,
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                sandbox.process = psutil.Process(self.provisioner.process.pid)
+
+        manager = SandboxedKernelManager(
+            kernel_name=kernel_name, transport="ipc", ip=str(self.run_dir / "ipc" / "kernel"),
+            connection_file=str(self.run_dir / "ipc" / "kernel.json"),
         )
-
-    def kill_processes(self) -> None:
-        """Kill every process of the uid: the kernel and whatever it started, detached or not;
-        and reap them: a zombie still counts against the uid's RLIMIT_NPROC (and pids.max),
-        so a fork bomb's zombies would keep this worker's next kernel from starting."""
-        for _ in range(250):
-            processes = self._processes()
-            if not processes:
-                return
-            if any(p.info["status"] != psutil.STATUS_ZOMBIE for p in processes):
-                # kill(-1) from the uid itself reaches all its processes at once, a fork bomb
-                # too. Spelled `-KILL -1`: procps-ng's kill rejects `-s KILL -- -1` with a
-                # usage message, which left every orphan of a kernel running.
-                subprocess.run(["kill", "-KILL", "-1"], user=self.uid, group=self.uid,
-                               extra_groups=[], check=False, stderr=subprocess.DEVNULL)
-            for process in processes:  # orphans come to this worker (a subreaper): reap them
-                if process.info["ppid"] == os.getpid():
-                    try:
-                        os.waitpid(process.pid, os.WNOHANG)
-                    except ChildProcessError:
-                        pass
-            time.sleep(0.02)
-
-    def _processes(self) -> list[psutil.Process]:
-        """The uid's processes, zombies included."""
-        return [p for p in psutil.process_iter(["uids", "status", "ppid"])
-                if p.info["uids"] and p.info["uids"].real == self.uid]
+        # An interrupt as a message: a signal to bwrap's process group would kill the
+        # sandbox (bwrap does not pass signals on), ipykernel interrupts itself instead.
+        manager.kernel_spec.interrupt_mode = "message"
+        return manager
 
     def clean(self) -> None:
-        """Kill the kernel's processes and drop its folder."""
-        self.kill_processes()
-        if self.base is not None:
-            _call("umount2", str(self.base).encode(), MNT_DETACH)
-            self.base.rmdir()
-            self.base = None
+        """Kill every process of the sandbox and drop its folder and cgroups; a process
+        that survives is an error, never silently left running."""
+        survivors = []
+        if self.process is not None:
+            survivors = self._kill_tree(self.process)
+            self.process = None
+        for group in self.cgroups:
+            survivors += _empty_cgroup(group)
+        if survivors:
+            raise SandboxError(f"sandbox processes survived SIGKILL: {sorted(survivors)}")
+        self.cgroups = []
+        for fd in self.fds:
+            os.close(fd)
+        self.fds, self.files, self.etc_files = [], [], []
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+    def close(self) -> None:
+        """Give the uid back (when the worker ends)."""
+        self.clean()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _open_file(self, path: Path) -> int:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        self.fds.append(fd)
+        return fd
+
+    def _open_data(self, text: str) -> int:
+        fd = os.memfd_create("sandbox-file", os.MFD_CLOEXEC)
+        os.write(fd, text.encode())
+        os.lseek(fd, 0, os.SEEK_SET)
+        self.fds.append(fd)
+        return fd
+
+    @staticmethod
+    def _kill_tree(process: psutil.Process) -> list[int]:
+        """SIGKILL bwrap and everything under it; the pids still there after KILL_WAIT_S.
+
+        Every process of the sandbox descends from bwrap's inner process, the init of its
+        PID namespace (orphans are re-parented to it, not to us), and when that init dies
+        Linux kills all the others: killing the tree kills the sandbox."""
+        try:
+            tree = [process, *process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        for member in tree:
+            try:
+                member.kill()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(tree, timeout=KILL_WAIT_S)
+        return [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def _cgroups(uid: int, limits: Limits) -> list[Path]:
-    """cgroups (v1) that cap the kernel's processes together, where this machine lets us
-    make them: memory (RLIMIT_DATA caps each process, not a fork bomb's sum), CPU (the
-    kernel's share of the cores: a fork bomb must not starve the other workers) and the
-    number of processes."""
-    cores = int(os.environ.get("OMP_NUM_THREADS", "1"))
+# The kernel's first process: the rlimits (set inside the user namespace, so that the
+# process limit counts this sandbox's processes only), no file descriptor but 0, 1 and 2
+# (bwrap's own are gone), then the kernel.
+_LAUNCHER = """\
+import os, resource, sys
+memory, processes, file_size, files = map(int, sys.argv[1:5])
+for name, value in [("DATA", memory), ("NPROC", processes), ("FSIZE", file_size),
+                    ("CORE", 0), ("NOFILE", files)]:
+    resource.setrlimit(getattr(resource, "RLIMIT_" + name), (value, value))
+os.closerange(3, 65536)
+os.execv(sys.argv[5], sys.argv[5:])
+"""
+_PASSWD = "student:x:{uid}:{uid}:student:{home}:/usr/sbin/nologin\n"
+_GROUP = "student:x:{uid}:\n"
+
+
+def _runtime_paths() -> list[Path]:
+    """What a kernel must read besides /usr: Python, the virtual environment, `course`."""
+    import course
+
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
+             Path(course.__file__).resolve().parent}
+    # Inside one another (a venv inside the repository): the outer one holds the inner.
+    return sorted(p for p in paths if not any(q in p.parents for q in paths)
+                  and not str(p).startswith("/usr/"))
+
+
+def _font_caches() -> list[Path]:
+    """Matplotlib's font list, so that each kernel need not rebuild it (a second or two)."""
+    home = Path.home()
+    for folder in [os.environ.get("MPLCONFIGDIR"), home / ".cache" / "matplotlib",
+                   home / ".matplotlib"]:
+        if folder and Path(folder).is_dir():
+            return sorted(Path(folder).glob("fontlist-*.json"))
+    return []
+
+
+# --- identities and cgroups (root only) --------------------------------------------------
+
+
+def _private_folder(path: Path) -> Path:
+    """`path` as a folder only root can write, made if missing; refuse anything else there
+    (a link, another owner, a mode that lets others in)."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        raise SandboxError(f"{path} is not a folder that only root may write; remove it")
+    return path
+
+
+def claim_uid() -> tuple[int, int]:
+    """An unprivileged uid no other sandbox on this machine holds, and the lock that holds
+    it (released when the worker ends, however it ends)."""
+    folder = _private_folder(UID_LOCKS)
+    for uid in range(UID_BASE, UID_BASE + UID_COUNT):
+        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise SandboxError(f"all {UID_COUNT} sandbox uids from {UID_BASE} are in use")
+
+
+def make_cgroups(limits: Limits) -> list[Path]:
+    """Fresh cgroups for one kernel (v2, else v1 controllers) capping memory, processes and
+    CPU of all its processes together; [] where this machine lets us make none (the
+    rlimits still hold)."""
+    name = f"grader-{os.getpid()}-{time.monotonic_ns()}"
+    unified = Path("/sys/fs/cgroup")
+    if (unified / "cgroup.controllers").exists():
+        return _cgroup_v2(unified / "grader", name, limits)
+    return _cgroups_v1(name, limits)
+
+
+def _cgroup_v2(parent: Path, name: str, limits: Limits) -> list[Path]:
+    period = 100_000
+    settings = {"memory.max": limits.memory, "memory.swap.max": 0,
+                "pids.max": limits.processes,
+                "cpu.max": f"{int(period * limits.cpus)} {period}"}
+    try:
+        parent.mkdir(exist_ok=True)
+        (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+        group = parent / name
+        group.mkdir()
+    except OSError:
+        return []
+    for key, value in settings.items():
+        try:
+            (group / key).write_text(str(value))
+        except OSError:
+            pass  # e.g. no swap accounting: the others still hold
+    return [group]
+
+
+def _cgroups_v1(name: str, limits: Limits) -> list[Path]:
+    period = 100_000
     settings = {
         "memory": {"memory.limit_in_bytes": limits.memory},
-        "cpu": {"cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": 100_000 * cores},
+        "cpu": {"cpu.cfs_period_us": period, "cpu.cfs_quota_us": int(period * limits.cpus)},
         "pids": {"pids.max": limits.processes},
     }
     groups = []
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
         for controller in set(controllers.split(",")) & settings.keys():
-            group = Path("/sys/fs/cgroup", controller + path) / f"grader-{uid}"
+            group = Path("/sys/fs/cgroup", controller + path) / name
             try:
-                group.mkdir(exist_ok=True)
-                for name, value in settings[controller].items():
-                    (group / name).write_text(str(value))
+                group.mkdir()
+                for key, value in settings[controller].items():
+                    (group / key).write_text(str(value))
             except OSError:
+                if group.is_dir():
+                    group.rmdir()
                 continue  # this controller is not ours to use: the rlimits still hold
             groups.append(group)
     return groups
 
 
-def _claim_uid() -> tuple[int, object]:
-    LOCKS.mkdir(mode=0o700, exist_ok=True)
-    for uid in range(UID_BASE, UID_BASE + UID_COUNT):
-        lock = open(LOCKS / str(uid), "w")
+def _empty_cgroup(group: Path) -> list[int]:
+    """Kill what is left in a cgroup and remove it; the pids that would not die."""
+    deadline = time.monotonic() + KILL_WAIT_S
+    while True:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            continue
-        return uid, lock
-    raise SandboxError(f"all {UID_COUNT} sandbox uids from {UID_BASE} are in use")
-
-
-def _runtime_paths() -> list[Path]:
-    """What a kernel must be able to read: Python, the virtual environment, `course`."""
-    import course
-
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-             Path(course.__file__).resolve().parent}
-    return sorted(paths)
-
-
-def _copy_font_cache(target: Path) -> None:
-    """Matplotlib's font list, so that each kernel need not rebuild it (a second or two)."""
-    target.mkdir()
-    home = Path.home()
-    for folder in [os.environ.get("MPLCONFIGDIR"), home / ".cache" / "matplotlib",
-                   home / ".matplotlib"]:
-        if folder and Path(folder).is_dir():
-            for cache in Path(folder).glob("fontlist-*.json"):
-                shutil.copy(cache, target / cache.name)
-            return
-
-
-# --- the kernel's half -----------------------------------------------------------------
-
-
-def _blocked_ancestors(paths: list[Path]) -> list[Path]:
-    """Folders on the way to `paths` that other users may not enter (such as /root)."""
-    blocked = set()
-    for path in paths:
-        for folder in reversed(path.parents):
-            if not os.stat(folder).st_mode & stat.S_IXOTH:
-                blocked.add(folder)
-    return sorted(blocked)
-
-
-def _cover(target: Path, keep: list[Path], fds: dict[Path, int], mode: str) -> list[Path]:
-    """Hide folder `target` behind an empty tmpfs, then bring back the `keep` paths under
-    it; the paths brought back."""
-    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64m")
-    back = [path for path in keep if target in path.parents]
-    for path in back:
-        path.mkdir(parents=True, exist_ok=True)
-        _mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND | MS_REC)
-    return back
-
-
-def enter(spec: dict, command: list[str]) -> None:
-    """Set up the sandbox described by `spec` around this process and become `command`."""
-    uid, base, limits = spec["uid"], Path(spec["base"]), Limits(**spec["limits"])
-    keep = [Path(p) for p in spec["keep"]]
-    connection_file = Path(command[command.index("-f") + 1])
-    os.chown(connection_file, uid, uid)
-    for group in spec["cgroups"]:
-        Path(group, "cgroup.procs").write_text(str(os.getpid()))
-    _call("unshare", CLONE_NEWNS | CLONE_NEWNET)
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # Opened before anything is hidden: the way back to what must stay visible.
-    fds = {path: os.open(path, os.O_PATH) for path in [base, *keep]}
-    targets = sorted({Path("/tmp"), Path("/dev/shm"), *map(Path, spec["hide"]),
-                      *_blocked_ancestors(keep)}, key=lambda p: len(p.parts))
-    brought_back = set()
-    for target in targets:
-        if target.is_dir():  # not hidden already by a folder above it
-            world = target in (Path("/tmp"), Path("/dev/shm"))
-            brought_back.update(_cover(target, [base, *keep], fds, "1777" if world else "0755"))
-    for path in brought_back - {base}:  # read only, whatever the files' modes
-        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for name, value in [("RLIMIT_DATA", limits.memory), ("RLIMIT_NPROC", limits.processes),
-                        ("RLIMIT_FSIZE", limits.file_size), ("RLIMIT_CORE", 0),
-                        ("RLIMIT_NOFILE", limits.open_files)]:
-        resource.setrlimit(getattr(resource, name), (value, value))
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-    _call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # no setuid programs: no way back
-    _call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # cleared by setuid: set now
-    home = base / "home"
-    os.environ.update(HOME=str(home), TMPDIR="/tmp", MPLCONFIGDIR=str(home / ".matplotlib"),
-                      IPYTHONDIR=str(home / ".ipython"), USER=str(uid), LOGNAME=str(uid))
-    os.chdir(base / "work")
-    os.execvp(command[0], command)
-
-
-def main(argv: list[str]) -> None:
-    if argv == ["--probe"]:
-        _probe()
-        return
-    if len(argv) < 3 or argv[1] != "--":
-        sys.exit("usage: python -m grader.sandbox SPEC_JSON -- KERNEL COMMAND...")
-    enter(json.loads(Path(argv[0]).read_text()), argv[2:])
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+            pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        except FileNotFoundError:
+            return []
+        if not pids:
+            try:
+                group.rmdir()
+            except OSError:
+                pass
+            return []
+        if time.monotonic() > deadline:
+            return pids
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)

@@ -1,14 +1,14 @@
 """Execute and score sanitized submissions: the part of autograding that runs student code.
 
-    python -m grader.worker --config nbgrader_config.py (--hide FOLDER ... | --unsafe)
+    python -m grader.worker --config nbgrader_config.py [--cpus N | --unsafe]
 
 reads one job per line on stdin, {"notebook": PATH, "cell_timeout": S,
 "notebook_timeout": S}, and answers each with one line on stdout, {"status": ...,
 "message": ..., "scores": {grade id: [points, max points]}} (see grader.pool).
 
-Each kernel runs in a grader.sandbox (an unprivileged user, no network, only the
-assignment's files, the --hide folders out of sight) unless --unsafe. Each notebook is
-executed in place, in its own folder, with nbgrader's Execute
+Each kernel runs in a grader.sandbox (bubblewrap: an empty file system but for what
+Python and the course need, no network, a cleared environment, limits) unless --unsafe.
+Each notebook is executed in place, in its own folder, with nbgrader's Execute
 preprocessor (per-cell timeout, errors recorded, execution goes on), then cleaned by the
 same preprocessors nbgrader's autograde runs after executing. The worker never touches
 the gradebook: it writes the executed notebook and answers with the status, a message
@@ -38,7 +38,7 @@ from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
 from nbgrader.utils import determine_grade, is_grade
 
 from grader.course_config import load_config
-from grader.sandbox import Sandbox, private_mounts
+from grader.sandbox import Limits, Sandbox, SandboxError
 from grader.tamper import Tampered, canaries, is_test_cell
 
 NOT_RUN = "NotRun"
@@ -239,6 +239,13 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
                 Path(job["notebook"]), config, job["cell_timeout"], job["notebook_timeout"],
                 sandbox,
             )
+        except SandboxError as error:
+            # Something of the sandbox outlived it: report, and end this worker loudly (its
+            # log says why) rather than grade the next submission beside the leftovers.
+            answers.write(json.dumps({"status": "crashed", "scores": {},
+                                      "message": f"grading failed: {error}"}) + "\n")
+            answers.flush()
+            raise
         except Exception as error:  # this submission is lost, not the worker
             result = {"status": "crashed", "scores": {},
                       "message": f"grading failed: {type(error).__name__}: {error}"}
@@ -249,15 +256,14 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="nbgrader_config.py")
-    parser.add_argument("--hide", type=Path, action="append", default=[],
-                        help="a folder submissions must not see (the grading folder, the repo)")
+    parser.add_argument("--cpus", type=float, default=1.0,
+                        help="CPU share of each kernel, in cores (enforced with cgroups)")
     parser.add_argument("--unsafe", action="store_true", help="run kernels without a sandbox")
     args = parser.parse_args(argv)
     die_with_parent()
     sandbox = None
     if not args.unsafe:
-        private_mounts()  # first, while this process has one thread
-        sandbox = Sandbox(args.hide)
+        sandbox = Sandbox(Limits(cpus=args.cpus))
     config = load_config(args.config.parent).config
     # Answers go to a private copy of stdout; fd 1 itself, which kernels inherit, goes to
     # /dev/null, so nothing a submission prints can corrupt the answers.

@@ -59,6 +59,8 @@ def parse(argv):
         help="regex for file names in a zip, with groups student_id and notebook "
         "(default: <student_id>_<notebook>.ipynb)",
     )
+    collect.add_argument("--max-size", type=float, default=20, metavar="MB",
+                         help="skip files bigger than this (default: 20 MB)")
 
     autograde = verbs.add_parser("autograde", help="grade submissions in parallel")
     autograde.add_argument("assignments", nargs="*", help="default: all")
@@ -133,7 +135,9 @@ def run(args) -> int:
     elif args.verb == "collect":
         from grader.collect import place, scan
 
-        candidates, result = scan(repo, args.path, args.pattern)  # refuses bad input first
+        # Refuses bad input as a whole first, before the grading folder is touched.
+        candidates, result = scan(repo, args.path, args.pattern,
+                                  max_size=int(args.max_size * 10**6))
         course = gradebook.prepare(repo, workdir)
         print(place(course, candidates, result).summary())
     elif args.verb == "autograde":

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -39,7 +41,7 @@ from grader import notebooks as nbs
 from grader.autograde import autograde
 from grader.collect import collect
 from grader.report import write_report
-from grader.sandbox import UID_BASE, UID_COUNT, Limits
+from grader.sandbox import ENVIRONMENT, UID_BASE, UID_COUNT, Limits
 from grader.synthetic import as_handed_in, with_answer_at, with_first_answer, with_noisy_function
 from grader.worker import OUTPUT_LIMIT
 
@@ -70,6 +72,10 @@ HOSTILE = {
     "netcat": (2, 1, "graded", ""),  # opens network connections
     "disarm": (0, 0, "invalid", "disarmed"),  # failing cells report success; `square` wrong
     "fakeerr": (0, 1, "graded", ""),  # replaces builtins.AssertionError; `square` wrong
+    # What one kernel leaves behind must not reach the next, nor the machine.
+    "leaver": (2, 1, "graded", ""),  # files, IPC objects, a daemon, pinned memory
+    "looker": (2, 1, "graded", ""),  # looks for what leaver left
+    "envthief": (2, 1, "graded", ""),  # the grader's environment, descriptors, log
     # No notebook to grade: the report says so.
     "misnamed": (0, 0, "missing", "nothing submitted"),  # wrong file name: collect skips it
     "nofile": (0, 0, "missing", "nothing submitted"),  # no notebook in the folder at all
@@ -176,6 +182,93 @@ class AssertionError(Warning):
 builtins.AssertionError = AssertionError"""
 
 
+# leaver's marks: a name, an IPC key, a process title; looker and the test look for them.
+MARK = "left-by-leaver"
+IPC_KEY = 0x6C656674  # "left"
+DAEMON_SECONDS = 3141  # `sleep 3141`: leaver's detached process
+WRITABLE_PLACES = ["/tmp", "/var/tmp", "/dev/shm", ".", "~", "/run", "/var/lock", "/home"]
+SYSV = """\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+IPC_CREAT, SHM_LOCK = 0o1000, 11
+"""
+LEAVE = [
+    SYSV + f"""\
+import os, subprocess
+for place in {WRITABLE_PLACES!r}:
+    try:
+        with open(os.path.join(os.path.expanduser(place), "{MARK}"), "w") as f:
+            f.write("x" * 1000)
+        print("LEFT file in", place)
+    except OSError as error:
+        print("BLOCKED file in", place, error)
+shm = libc.shmget({IPC_KEY}, 256 << 20, IPC_CREAT | 0o666)
+print("LEFT shm", shm, "locked", libc.shmctl(shm, SHM_LOCK, None))
+address = libc.shmat(shm, None, 0)
+ctypes.memset(ctypes.c_void_p(address), 1, 256 << 20)  # touched: real memory
+print("LEFT msgq", libc.msgget({IPC_KEY}, IPC_CREAT | 0o666))
+print("LEFT sem", libc.semget({IPC_KEY}, 1, IPC_CREAT | 0o666))
+with open("/dev/shm/{MARK}-posix", "wb") as f:  # POSIX shared memory, filled
+    try:
+        f.write(b"x" * (512 << 20))
+    except OSError as error:
+        print("FULL /dev/shm", error)
+subprocess.Popen(["sleep", "{DAEMON_SECONDS}"], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("LEFT daemon")""",
+    """\
+import mmap
+pinned = mmap.mmap(-1, 64 << 20)
+try:
+    libc.mlock(ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(pinned))), 64 << 20)
+except Exception as error:
+    print("mlock", error)""",
+]
+LOOK = [
+    SYSV + f"""\
+import glob, os, subprocess
+found = [p for place in {WRITABLE_PLACES!r}
+         for p in glob.glob(os.path.join(os.path.expanduser(place), "{MARK}*"))]
+for key_user in ("shmget", "msgget", "semget"):
+    args = ({IPC_KEY}, 0, 0) if key_user != "semget" else ({IPC_KEY}, 0, 0)
+    if getattr(libc, key_user)(*args) >= 0:
+        found.append(key_user)
+ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+if "sleep {DAEMON_SECONDS}" in ps:
+    found.append("daemon")
+print("FOUND", found)""",
+]
+SECRET_NAME, SECRET = "GRADER_TEST_TOKEN", "token-7f3a9c1e"
+ENV_THIEF = [
+    """\
+import os
+print("ENV", sorted(os.environ))
+print("ENVIRON", open("/proc/self/environ").read().replace("\\0", " "))
+for pid in ("1", "2"):
+    try:
+        print("PID", pid, open(f"/proc/{pid}/environ").read(),
+              open(f"/proc/{pid}/cmdline").read())
+    except OSError as error:
+        print("BLOCKED pid", pid, error)
+for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+    try:
+        print("FD", fd, os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        pass
+for fd in (0, 1, 2):
+    try:  # without blocking: ipykernel turns 1 and 2 into pipes of its own
+        reopened = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
+        print("READ fd", fd, repr(os.read(reopened, 200)))
+    except OSError as error:
+        print("BLOCKED read fd", fd, error)
+    try:
+        os.write(fd, b"ENVTHIEF WAS HERE\\n")
+    except OSError as error:
+        print("BLOCKED write fd", fd, error)""",
+]
+
+
 def gradebook_attack(db: Path) -> list[str]:
     """Cells that try to write the gradebook, directly and through the worker's /proc view."""
     paths = {"gradebook": str(db), "gradebook via /proc": f"/proc/{{os.getppid()}}/root{db}"}
@@ -229,7 +322,7 @@ def snoop_cells(targets: dict[str, str], base: Path) -> list[str]:
         "for path in found:\n"
         "    with open(path) as f:\n"
         "        print('READ found', path, f.read())\n"
-        "print('SEARCHED', len(found))"
+        "print(f'SEARCHED {len(found)}')"
     )
     return cells
 
@@ -274,6 +367,9 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
         "netcat": with_cells_after(right, "square", *network_cells(port)),
         "disarm": with_cells_after(wrong_square(right), "square", DISARM),
         "fakeerr": with_cells_after(wrong_square(right), "square", FAKE_ASSERTION_ERROR),
+        "leaver": with_cells_after(right, "square", *LEAVE),
+        "looker": with_cells_after(right, "square", *LOOK),
+        "envthief": with_cells_after(right, "square", *ENV_THIEF),
     }
     for grade_id in ("test_square", "test_cube"):
         notebooks["edited"].cells[_index(right, grade_id)].source = "pass"
@@ -370,8 +466,12 @@ def grade_the_class(base: Path) -> dict:
     watcher = Watcher()
     watcher.start()
     start = time.perf_counter()
-    outcomes = autograde(course, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=60,
-                         progress=False)
+    os.environ[SECRET_NAME] = SECRET  # a token of the grader's that no kernel may see
+    try:
+        outcomes = autograde(course, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=60,
+                             progress=False)
+    finally:
+        del os.environ[SECRET_NAME]
     seconds = time.perf_counter() - start
     finished = time.time()
     watcher.done.set()
@@ -552,7 +652,7 @@ def test_hidden_tests_and_other_work_cannot_be_read(graded):
         assert f"BLOCKED {label}:" in text, label
         if label != "via /proc":
             assert f"BLOCKED {label} folder:" in text, label
-    assert "SEARCHED 0" in text
+    assert "SEARCHED 0" in text, text
     for hidden in HIDDEN:
         assert hidden not in text, hidden
     # Nobody printed a hidden test (error tracebacks quote them: feedback cuts those).
@@ -583,3 +683,46 @@ def test_replaced_assertion_error_still_fails(graded):
     [error] = [o for o in nb.cells[_index(nb, "test_square")].outputs
                if o.output_type == "error"]
     assert (error.ename, error.evalue) == ("AssertionError", "square(3) should be 9")
+
+
+# --- nothing of one submission reaches the next, nor the machine --------------------------
+
+
+def test_leftovers_die_with_their_sandbox(graded):
+    """leaver wrote everywhere it could, made System V IPC objects, pinned memory, started
+    a detached process; none of it outlives its kernel: looker (graded after it or beside
+    it) finds nothing, and neither does the machine."""
+    leaver = output_text(autograded_nb(graded["course"], "leaver"))
+    for place in ("/tmp", "/dev/shm", "."):
+        assert f"LEFT file in {place}" in leaver, leaver[:3000]  # its own, private
+    for place in ("/var/tmp", "/run", "/var/lock", "/home"):
+        assert f"BLOCKED file in {place}" in leaver, place  # not there at all
+    assert "LEFT daemon" in leaver
+    assert "FOUND []" in output_text(autograded_nb(graded["course"], "looker"))
+    on_machine = [str(p) for place in ("/tmp", "/var/tmp", "/dev/shm", "/run", Path.home())
+                  for p in Path(place).glob(f"**/{MARK}*")]
+    assert on_machine == []
+    ipcs = subprocess.run(["ipcs", "-a"], capture_output=True, text=True).stdout
+    assert f"{IPC_KEY:#010x}" not in ipcs, ipcs
+    daemons = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+               if p.info["cmdline"] == ["sleep", str(DAEMON_SECONDS)]]
+    assert daemons == []
+
+
+def test_kernels_get_no_environment_or_descriptor_of_the_grader(graded):
+    course = graded["course"]
+    text = output_text(autograded_nb(course, "envthief"))
+    assert SECRET not in text and SECRET_NAME not in text
+    names = set(eval(text.split("ENV ", 1)[1].splitlines()[0]))  # the kernel's os.environ
+    # The sandbox's allowlist, PWD (bwrap's --chdir), and what ipykernel sets for itself.
+    allowed = {*ENVIRONMENT, "PATH", "HOME", "USER", "PWD", "TERM", "CLICOLOR",
+               "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "PYDEVD_USE_FRAME_EVAL"}
+    assert names <= allowed, names - allowed
+    assert "FD 0 /dev/null" in text, text[:3000]
+    links = [line.split(" ", 2)[2] for line in text.splitlines() if line.startswith("FD ")]
+    # Pipes, sockets and event fds of the kernel's own, and files of its private folders.
+    files = [link for link in links if link.startswith("/")
+             and not link.startswith(("/dev/null", "/tmp/", "/submission/", "/dev/shm/"))]
+    assert files == [], links
+    logs = "".join(p.read_text(errors="replace") for p in (course.root / "logs").glob("*"))
+    assert "ENVTHIEF" not in logs

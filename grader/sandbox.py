@@ -224,12 +224,14 @@ class Sandbox:
         launch = ["--", sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, [
             self.limits.memory, self.limits.processes, self.limits.file_size,
             self.limits.open_files]), *kernel]
+        # Last: the root itself read only (bwrap's tmpfs, which the kernel's user would own).
+        seal = ["--remount-ro", "/"]
         if self.uid is None:
-            return [self.bwrap, *outer_only, *system, *private, *ipc, *launch]
-        command = [self.bwrap, *outer_only, *system, *ipc,
+            return [self.bwrap, *outer_only, *system, *private, *ipc, *seal, *launch]
+        command = [self.bwrap, *outer_only, *system, *ipc, *seal,
                    "--", "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
                    "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                   "--", self.bwrap, "--dev-bind", "/", "/", *private, *launch]
+                   "--", self.bwrap, "--dev-bind", "/", "/", *private, *seal, *launch]
         if self.cgroups:  # enter the cgroups first, so that every process is in them
             procs = [str(group / "cgroup.procs") for group in self.cgroups]
             command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; '

@@ -12,7 +12,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 JOBS ?= 2
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help venv test lint build demo lab bench bench-grading clean
+.PHONY: help venv system test lint build demo lab bench bench-grading clean
 
 help:
 	@echo "make demo   build the course and grade a demo class (the main job)"
@@ -25,12 +25,17 @@ help:
 
 venv: $(STAMP)
 
+# bubblewrap (the grading sandbox) and chromium (browser tests): installed where possible.
+system:
+	./scripts/system-packages --browser
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 test: $(STAMP)
+	./scripts/system-packages --browser
 	$(BIN)/ruff check .
 	# Unit tests draw figures without a screen; notebooks (nbval, the build, `make lab`)
 	# keep Jupyter's default inline backend, which students see.
@@ -45,6 +50,7 @@ build: $(STAMP)
 	$(BIN)/python -m grader build
 
 demo: $(STAMP)
+	-./scripts/system-packages  # without bubblewrap the demo grades its own class unsandboxed
 	$(BIN)/python -m grader demo
 
 lab: $(STAMP)

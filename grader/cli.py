@@ -66,6 +66,11 @@ def parse(argv):
     autograde.add_argument("assignments", nargs="*", help="default: all")
     autograde.add_argument("--jobs", type=int, default=None, help="default: number of cores")
     autograde.add_argument(
+        "--cpus", type=float, default=None,
+        help="CPU share of each kernel in cores, enforced where cgroups can be made "
+        "(default: cores / jobs)",
+    )
+    autograde.add_argument(
         "--timeout", type=int, default=None, help="per-cell timeout in s (default: config)"
     )
     autograde.add_argument(
@@ -152,6 +157,7 @@ def run(args) -> int:
             notebook_timeout=args.notebook_timeout,
             force=args.force,
             unsafe=args.unsafe,
+            cpus=args.cpus,
         )
     elif args.verb == "feedback":
         from grader.feedback import generate_feedback

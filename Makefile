@@ -25,9 +25,10 @@ help:
 
 venv: $(STAMP)
 
-# bubblewrap (the grading sandbox) and chromium (browser tests): installed where possible.
+# bubblewrap (the grading sandbox), PostgreSQL (the shared gradebook's tests) and chromium
+# (browser tests): installed where possible.
 system:
-	./scripts/system-packages --browser
+	./scripts/system-packages --tests --browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	./scripts/system-packages --browser
+	./scripts/system-packages --tests --browser
 	$(BIN)/ruff check .
 	# Unit tests draw figures without a screen; notebooks (nbval, the build, `make lab`)
 	# keep Jupyter's default inline backend, which students see.

@@ -31,10 +31,20 @@ def parse(argv):
         default=None,
         help="grading folder (default: $GRADER_WORKDIR or grading/ in the course root)",
     )
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="the gradebook: sqlite:////path/gradebook.db, or a shared one on PostgreSQL,\n"
+        "postgresql+psycopg://user[:password]@host[:port]/dbname (password best in\n"
+        "~/.pgpass or PGPASSWORD) (default: c.CourseDirectory.db_url of\n"
+        "nbgrader_config.py if set, else gradebook.db in the grading folder)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
-    # --workdir is accepted before or after the verb.
+    # --workdir and --db are accepted before or after the verb.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workdir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     verbs = parser.add_subparsers(dest="verb", required=True)
     add_parser = verbs.add_parser
 
@@ -65,6 +75,12 @@ def parse(argv):
     autograde = verbs.add_parser("autograde", help="grade submissions in parallel")
     autograde.add_argument("assignments", nargs="*", help="default: all")
     autograde.add_argument("--jobs", type=int, default=None, help="default: number of cores")
+    autograde.add_argument(
+        "--cluster", default=None, metavar="ADDRESS",
+        help="grade on this Dask scheduler (tcp://host:8786) instead of this machine",
+    )
+    autograde.add_argument("--scheduler-file", default=None,
+                           help="grade on the Dask cluster this scheduler file describes")
     autograde.add_argument(
         "--cpus", type=float, default=None,
         help="CPU share of each kernel in cores, enforced where cgroups can be made "
@@ -113,12 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     except (GraderError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(error, OperationalError):
+            raise
+        # The gradebook's server went away during the run (its URL was checked at the start).
+        from grader.gradebook import one_line
+
+        print(f"error: the gradebook failed during the run ({one_line(error, args.db or '')}); "
+              "run the command again once it answers (a run completes what the last one left)",
+              file=sys.stderr)
+        return 2
 
 
 def run(args) -> int:
     from grader import gradebook
 
-    repo = load_config(args.root)
+    repo = load_config(args.root, db=args.db)
     workdir = Path(args.workdir) if args.workdir else gradebook.default_workdir(repo)
     if args.verb == "build":
         from grader.build import build, require_in_source
@@ -158,6 +186,8 @@ def run(args) -> int:
             force=args.force,
             unsafe=args.unsafe,
             cpus=args.cpus,
+            cluster=args.cluster,
+            scheduler_file=args.scheduler_file,
         )
     elif args.verb == "feedback":
         from grader.feedback import generate_feedback

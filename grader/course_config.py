@@ -15,6 +15,7 @@ from traitlets.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "nbgrader_config.py"
+DB_NAME = "gradebook.db"  # nbgrader's SQLite gradebook in a course root, its default
 
 
 @dataclass
@@ -24,20 +25,27 @@ class CourseConfig:
     root: the course folder (source/, release/, solutions/ live here).
     assignments: assignment ids in the lecture's order.
     config: nbgrader's traitlets configuration, with CourseDirectory.root set to `root`.
+    db: the gradebook's SQLAlchemy URL where one is chosen (--db, or
+        c.CourseDirectory.db_url in nbgrader_config.py); None: gradebook.db in `root`.
     """
 
     root: Path
     assignments: list[str]
     config: Config
     config_file: Path
+    db: str | None = None
 
     @property
     def course_id(self) -> str:
         return self.config.CourseDirectory.course_id
 
 
-def load_config(root: Path | str = REPO_ROOT) -> CourseConfig:
-    """Read `root/nbgrader_config.py` and return the course configuration."""
+def load_config(root: Path | str = REPO_ROOT, db: str | None = None) -> CourseConfig:
+    """Read `root/nbgrader_config.py` and return the course configuration.
+
+    The gradebook is `db` if given, else the file's c.CourseDirectory.db_url where that is
+    not nbgrader's default (gradebook.db in the course root), else gradebook.db in `root`.
+    """
     root = Path(root).resolve()
     path = root / CONFIG_FILE
     if not path.is_file():
@@ -49,8 +57,19 @@ def load_config(root: Path | str = REPO_ROOT) -> CourseConfig:
     assignments = list(namespace.get("ASSIGNMENTS", []))
     if not assignments:
         raise ValueError(f"{path} defines no ASSIGNMENTS list.")
+    configured = config.CourseDirectory.get("db_url") or None
+    if db is None and configured and not _is_default_db(configured, root):
+        db = configured
     config.CourseDirectory.root = str(root)
-    return CourseConfig(root=root, assignments=assignments, config=config, config_file=path)
+    return CourseConfig(root=root, assignments=assignments, config=config, config_file=path,
+                        db=db or None)
+
+
+def _is_default_db(url: str, root: Path) -> bool:
+    """Whether `url` names nbgrader's default gradebook, gradebook.db in the course root
+    (a relative path counts from the root, where nbgrader's commands run)."""
+    prefix = "sqlite:///"
+    return url.startswith(prefix) and (root / url[len(prefix):]).resolve() == root / DB_NAME
 
 
 def with_root(course: CourseConfig, root: Path | str) -> CourseConfig:
@@ -62,4 +81,5 @@ def with_root(course: CourseConfig, root: Path | str) -> CourseConfig:
         assignments=course.assignments,
         config=config,
         config_file=course.config_file,
+        db=course.db,
     )

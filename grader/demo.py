@@ -15,7 +15,8 @@ from grader import gradebook
 from grader.autograde import autograde
 from grader.build import build
 from grader.collect import collect
-from grader.course_config import CourseConfig
+from grader.course_config import CourseConfig, with_root
+from grader.errors import GraderError
 from grader.feedback import generate_feedback
 from grader.report import table, write_report
 from grader.sandbox import missing_pieces
@@ -35,6 +36,11 @@ def run_demo(
     start = time.perf_counter()
     assignments = assignments or source_assignments(repo)
     workdir = Path(workdir) if workdir else gradebook.default_workdir(repo) / "demo"
+    if repo.db is not None and gradebook.exists(with_root(repo, workdir)):
+        raise GraderError(
+            f"the demo starts from an empty gradebook, and {gradebook.describe(repo)} holds "
+            "one: give it a new database (createdb NAME) or leave out --db"
+        )
     step = _Steps()
     # release/ is what students get; solutions/ (executed, committed) is left as it is, so
     # the demo is quicker and leaves the working tree unchanged.
@@ -62,7 +68,7 @@ def run_demo(
     step("6. Reporting")
     report, out = write_report(course)
     print("\n" + table(report))
-    print(f"\nReports in {out}; gradebook {workdir / gradebook.DB_NAME}")
+    print(f"\nReports in {out}; gradebook {gradebook.describe(course)}")
     step.done()
     print(f"Demo finished in {time.perf_counter() - start:.0f} s.")
     return report

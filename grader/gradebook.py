@@ -7,7 +7,12 @@
       autograded/ feedback/   nbgrader's folders
       status/<student>/<assignment>.json   how the grader's run of each submission ended
       reports/                CSV files and plots
-      gradebook.db            nbgrader's SQLite gradebook
+      gradebook.db            nbgrader's SQLite gradebook, unless one is chosen by URL
+
+The gradebook is nbgrader's, on any database nbgrader's SQLAlchemy models run on here:
+SQLite in the grading folder by default, or a URL (`--db`, or `c.CourseDirectory.db_url`
+in nbgrader_config.py) such as postgresql+psycopg://user:password@host:5432/dbname for a
+gradebook that several machines and instructors share.
 """
 
 from __future__ import annotations
@@ -15,22 +20,25 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy
 from nbgrader.api import Course, Gradebook
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.engine import make_url
 
 from grader.build import generate_release
-from grader.course_config import CourseConfig, with_root
+from grader.course_config import DB_NAME, CourseConfig, with_root
 from grader.errors import GraderError
 from grader.execute import quiet_environment
 from grader.validate import source_assignments
 
-DB_NAME = "gradebook.db"
+BACKENDS = ("sqlite", "postgresql")
+URL_FORMS = "sqlite:////path/to/gradebook.db or postgresql+psycopg://user:password@host:port/dbname"
 
 
 @dataclass(frozen=True, order=True)
@@ -49,7 +57,98 @@ def default_workdir(course: CourseConfig) -> Path:
 
 
 def db_url(course: CourseConfig) -> str:
-    return f"sqlite:///{course.root / DB_NAME}"
+    """The gradebook's SQLAlchemy URL: the chosen one, else gradebook.db in the course root."""
+    return course.db or f"sqlite:///{course.root / DB_NAME}"
+
+
+def safe_url(url: str) -> str:
+    """`url` as it may be shown: any password replaced by ***."""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # unparsable: hide whatever stands between "user:" and the last @
+        shown = re.sub(r"^((?:[\w+.-]+://)?[^:/@]*:).*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", shown, flags=re.IGNORECASE)
+
+
+def describe(course: CourseConfig) -> str:
+    """The gradebook as a person knows it: a file's path, or the URL without password."""
+    path = _sqlite_path(db_url(course))
+    return str(path) if path is not None else safe_url(db_url(course))
+
+
+def _sqlite_path(url: str) -> Path | None:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database).resolve()
+
+
+def _fix(course: CourseConfig) -> str:
+    return (f"correct the gradebook URL (--db, or c.CourseDirectory.db_url in "
+            f"{course.config_file.name}): {URL_FORMS}")
+
+
+def one_line(error: BaseException, url: str) -> str:
+    """A driver's message on one line, without the password that the URL may hold."""
+    text = " ".join(str(getattr(error, "orig", None) or error).split())
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+def _engine(course: CourseConfig) -> sqlalchemy.Engine:
+    """An engine for the course's gradebook, or a GraderError that says what to fix."""
+    url = db_url(course)
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise GraderError(f"{safe_url(url)!r} is not a database URL; {_fix(course)}") from None
+    backend = parsed.get_backend_name()
+    if backend not in BACKENDS or (backend == "sqlite" and not parsed.database):
+        raise GraderError(
+            f"the gradebook {safe_url(url)} is neither an SQLite file nor a PostgreSQL "
+            f"database; {_fix(course)}"
+        )
+    connect_args = {"connect_timeout": 10} if backend == "postgresql" else {}
+    try:
+        return sqlalchemy.create_engine(parsed, connect_args=connect_args)
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as error:
+        raise GraderError(
+            f"no database driver for {safe_url(url)} ({one_line(error, url)}); {_fix(course)}"
+        ) from None
+
+
+def exists(course: CourseConfig) -> bool:
+    """Whether the course's gradebook exists: its SQLite file, or nbgrader's tables on the
+    server. Checks the connection (a GraderError naming the fix) and creates nothing."""
+    path = _sqlite_path(db_url(course))
+    if path is not None:
+        return path.exists()
+    engine = _engine(course)
+    try:
+        with engine.connect() as db:
+            return sqlalchemy.inspect(db).has_table(Course.__tablename__)
+    except sqlalchemy.exc.DBAPIError as error:
+        raise _unreachable(course, error) from None
+    finally:
+        engine.dispose()
+
+
+def _unreachable(course: CourseConfig, error: BaseException) -> GraderError:
+    url = db_url(course)
+    what = "the server is up and the database exists" if _sqlite_path(url) is None else (
+        "its folder exists and is writable")
+    return GraderError(
+        f"cannot open the gradebook {describe(course)}: {one_line(error, url)}; check that "
+        f"{what}, or {_fix(course)}"
+    )
 
 
 def coursedir_config(course: CourseConfig):
@@ -64,17 +163,23 @@ def prepare(repo: CourseConfig, workdir: Path, assignments: list[str] | None = N
 
     An assignment already in the gradebook is left alone: regenerating it would be refused
     by nbgrader once submissions exist, and grading must use the notebooks students got.
+    A shared gradebook may know an assignment that this machine's grading folder lacks:
+    its source/ and release/ are made here without touching the gradebook.
     """
     workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
     course = with_root(repo, workdir)
     course.config.CourseDirectory.db_url = db_url(course)
     check_course_id(course)
-    known = registered_assignments(course) if (workdir / DB_NAME).exists() else set()
+    path = _sqlite_path(db_url(course))
+    if path is not None and path.parent != workdir and not path.parent.is_dir():
+        raise GraderError(f"cannot make the gradebook {path}: no folder {path.parent}; "
+                          f"{_fix(course)}")
+    known = registered_assignments(course) if exists(course) else set()
+    workdir.mkdir(parents=True, exist_ok=True)
     for assignment in assignments or source_assignments(repo):
-        if assignment in known:
-            continue
         target = workdir / "source" / assignment
+        if assignment in known and target.exists():
+            continue
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(
@@ -82,47 +187,76 @@ def prepare(repo: CourseConfig, workdir: Path, assignments: list[str] | None = N
             target,
             ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
         )
-        generate_release(course, assignment, db_url=db_url(course))
+        # Known to a shared gradebook, new to this folder: a release of its own, nothing recorded.
+        generate_release(course, assignment,
+                         db_url=None if assignment in known else db_url(course))
     return course
 
 
 def open_workdir(repo: CourseConfig, workdir: Path | str | None) -> CourseConfig:
     """An existing grading folder, checked to belong to this course."""
     workdir = Path(workdir or default_workdir(repo)).resolve()
-    if not (workdir / DB_NAME).exists():
-        raise GraderError(
-            f"no grading folder at {workdir} (no {DB_NAME}); run `python -m grader collect PATH` "
-            "first, or point --workdir / GRADER_WORKDIR at your grading folder"
-        )
     course = with_root(repo, workdir)
     course.config.CourseDirectory.db_url = db_url(course)
+    if course.db is None and not (workdir / DB_NAME).exists():
+        raise GraderError(
+            f"no grading folder at {workdir} (no {DB_NAME}); run `python -m grader collect PATH` "
+            "first, or point --workdir / GRADER_WORKDIR at your grading folder (and --db at "
+            "its gradebook if that is on a server)"
+        )
     check_course_id(course)
+    if not workdir.is_dir() or not exists(course):
+        missing = f"no folder {workdir}" if not workdir.is_dir() else (
+            f"the gradebook {describe(course)} is empty")
+        raise GraderError(
+            f"no grading folder at {workdir} ({missing}); run `python -m grader collect PATH` "
+            "with this --db first, or point --workdir / GRADER_WORKDIR at your grading folder"
+        )
     return course
 
 
 def check_course_id(course: CourseConfig) -> None:
-    """Refuse a gradebook written for another course (nbgrader would mix the two)."""
-    path = course.root / DB_NAME
-    if not path.exists():
+    """Refuse a gradebook written for another course (nbgrader would mix the two), and one
+    that cannot be opened, with a GraderError that names the fix."""
+    path = _sqlite_path(db_url(course))
+    if path is not None and not path.exists():
         return
+    engine = _engine(course)
     try:
-        # rw, not ro: a run killed mid-write leaves a journal that only a writable
-        # connection rolls back (read only, SQLite refuses the file); rw creates nothing.
-        with sqlite3.connect(f"file:{path}?mode=rw", uri=True) as db:
-            ids = [row[0] for row in db.execute(f"SELECT id FROM {Course.__tablename__}")]
-    except sqlite3.DatabaseError as error:
-        raise GraderError(
-            f"{path} is not an nbgrader gradebook ({error}); move it away or choose another "
-            "--workdir"
-        ) from None
+        try:
+            db = engine.connect()
+        except sqlalchemy.exc.DBAPIError as error:
+            raise _unreachable(course, error) from None
+        # SQLite: a read-write connection (SQLAlchemy's default) rolls back the journal of a
+        # run killed mid-write, and creates nothing (the file exists).
+        with db:
+            try:
+                tables = sqlalchemy.inspect(db).get_table_names()
+                if not tables and path is None:
+                    return  # an empty database on a server: nbgrader makes its tables
+                if Course.__tablename__ in tables:
+                    ids = list(db.execute(sqlalchemy.select(Course.id)).scalars())
+            except sqlalchemy.exc.DBAPIError as error:
+                raise _not_a_gradebook(course, one_line(error, db_url(course))) from None
+            if Course.__tablename__ not in tables:
+                raise _not_a_gradebook(course, f"it has no table {Course.__tablename__!r}")
+    finally:
+        engine.dispose()
     # nbgrader's preprocessors open the gradebook without a course id, which adds
     # 'default_course'; any other id is a different course.
     others = [i for i in ids if i not in (course.course_id, "default_course")]
     if others:
+        fix = ("choose another --workdir for this course" if course.db is None else
+               "choose another database (--db) for this course")
         raise GraderError(
-            f"{path} belongs to course {others[0]!r}, not {course.course_id!r}; "
-            "choose another --workdir for this course"
+            f"{describe(course)} belongs to course {others[0]!r}, not {course.course_id!r}; {fix}"
         )
+
+
+def _not_a_gradebook(course: CourseConfig, why: str) -> GraderError:
+    fix = ("move it away or choose another --workdir" if course.db is None else
+           "choose another database (--db)")
+    return GraderError(f"{describe(course)} is not an nbgrader gradebook ({why}); {fix}")
 
 
 def registered_assignments(course: CourseConfig) -> set[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from postgres import postgres  # noqa: F401 (a session's PostgreSQL server, on request)
 
 from grader.course_config import REPO_ROOT, load_config
 
@@ -97,13 +98,13 @@ def two_exercise_cells():
     ]
 
 
-def build_class_course(root: Path):
-    """A built two-exercise course (release/ made) in `root`."""
+def build_class_course(root: Path, cells=None):
+    """A built course (release/ made) in `root`: the two-exercise one unless `cells`."""
     from grader.build import build
 
     root.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    write_notebook(root / "source" / MINI / f"{MINI}.ipynb", two_exercise_cells())
+    write_notebook(root / "source" / MINI / f"{MINI}.ipynb", cells or two_exercise_cells())
     course = load_config(root)
     build(course, solutions=False)
     return course

@@ -1,12 +1,14 @@
-"""Parallel grading against plain nbgrader: the same synthetic class graded twice.
+"""Parallel grading against plain nbgrader: the same synthetic class graded three times.
 
     make bench-grading
     python bench/grading.py 01_perceptron 02_networks --jobs 2
 
 1. `python -m grader autograde --jobs N` (workers execute, one process writes the gradebook);
-2. `nbgrader autograde ASSIGNMENT` for each assignment, nbgrader's own sequential command;
+2. `python -m grader autograde --cluster ADDRESS` on a Dask LocalCluster of N worker
+   processes of one thread each (started here);
+3. `nbgrader autograde ASSIGNMENT` for each assignment, nbgrader's own sequential command;
 
-then prints both wall times, their ratio, and whether every score matched. The class is
+then prints the wall times, their ratios, and whether every score matched. The class is
 grader.synthetic's demo class without `leo`, whose kernel dies: nbgrader gives such a
 notebook 0 everywhere, while the grader keeps the points earned before (on purpose).
 """
@@ -51,6 +53,7 @@ def main() -> int:
         tmp = Path(tmp)
         zip_path = make_class(repo, args.assignments, tmp / "class.zip", exclude=("leo",))
         ours = grading_folder(repo, tmp / "parallel", zip_path, args.assignments)
+        on_dask = grading_folder(repo, tmp / "dask", zip_path, args.assignments)
         theirs = grading_folder(repo, tmp / "nbgrader", zip_path, args.assignments)
         count = len(list((ours.root / "submitted").glob("*/*")))
 
@@ -61,6 +64,19 @@ def main() -> int:
             check=True, cwd=REPO_ROOT,
         )
         parallel_s = time.perf_counter() - start
+
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster:
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "grader", "--workdir", str(on_dask.root), "autograde",
+                 *args.assignments, "--cluster", cluster.scheduler_address,
+                 "--timeout", str(args.timeout)],
+                check=True, cwd=REPO_ROOT,
+            )
+            dask_s = time.perf_counter() - start
 
         env = {**os.environ, **QUIET_ENVIRONMENT}
         env.pop("MPLBACKEND", None)
@@ -78,19 +94,25 @@ def main() -> int:
 
         a = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(ours)}
         b = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(theirs)}
-        differ = sorted(k for k in a.keys() | b.keys() if a.get(k, 0.0) != b.get(k, 0.0))
+        d = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(on_dask)}
+        differ = sorted(k for k in a.keys() | b.keys() | d.keys()
+                        if not a.get(k, 0.0) == b.get(k, 0.0) == d.get(k, 0.0))
 
     print(f"\n{count} submissions of {', '.join(args.assignments)}, "
           f"{os.cpu_count()} cores, per-cell timeout {args.timeout} s\n")
     print(f"{'run':<44} {'wall s':>8}")
     print("-" * 53)
     print(f"{f'python -m grader autograde --jobs {args.jobs}':<44} {parallel_s:>8.1f}")
+    print(f"{f'... --cluster (LocalCluster, {args.jobs} processes)':<44} {dask_s:>8.1f}")
     print(f"{'nbgrader autograde (sequential)':<44} {sequential_s:>8.1f}")
-    print(f"{'speed-up':<44} {sequential_s / parallel_s:>7.2f}x")
+    print(f"{'speed-up, local jobs':<44} {sequential_s / parallel_s:>7.2f}x")
+    print(f"{'speed-up, Dask':<44} {sequential_s / dask_s:>7.2f}x")
+    print(f"{'Dask against local jobs':<44} {dask_s / parallel_s - 1:>+7.0%}")
     print(f"{'grades compared':<44} {len(a | b):>8}")
     print(f"{'every score equal':<44} {'yes' if not differ else 'NO':>8}")
     for key in differ:
-        print(f"  differs: {key}: grader {a.get(key)}, nbgrader {b.get(key)}")
+        print(f"  differs: {key}: grader {a.get(key)}, Dask {d.get(key)}, "
+              f"nbgrader {b.get(key)}")
     return 1 if differ else 0
 
 

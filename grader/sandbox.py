@@ -9,8 +9,8 @@ and nothing else:
   passwd and group file that name its user;
 - writable, size-limited tmpfs mounts: its working folder /submission (holding copies of
   the assignment's files), a private /tmp (its HOME) and /dev/shm;
-- a fresh /proc and a minimal /dev; its connection folder (the kernel's Unix sockets and
-  connection file, at the same path as outside).
+- a fresh /proc and a minimal /dev; its connection folder /ipc (the kernel's Unix
+  sockets and connection file).
 
 It runs in new user, PID, IPC, network, UTS, cgroup and mount namespaces, with no
 capabilities, no new privileges and no nested user namespaces (`--disable-userns`), with
@@ -31,6 +31,7 @@ processes together, removed afterwards.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -52,6 +53,8 @@ UID_COUNT = 1000
 UID_LOCKS = Path("/run/grader-sandbox")
 INSIDE_UID = 1000  # who the kernel is inside its user namespace ("student")
 WORKDIR = "/submission"  # the kernel's working folder, inside
+IPC = "/ipc"  # its connection folder, inside
+INSIDE_CONNECTION = "kernel-inside.json"
 HOME = "/tmp"
 # /etc entries a Python kernel reads: the dynamic linker's cache, the time zone, fonts
 # (fontconfig complains on stderr without them), name-service rules. passwd and group are
@@ -131,6 +134,8 @@ class Sandbox:
         if self.root:
             self.uid, self._lock = (65534, None) if probe else claim_uid()
         self.run_dir: Path | None = None
+        if self.root and not probe:
+            sweep_leftovers()
         self.fds: list[int] = []
         # (fd, path inside) of what is copied into the sandbox: the system's and the kernel's
         self.etc_files: list[tuple[int, str]] = []
@@ -144,10 +149,9 @@ class Sandbox:
         """A fresh sandbox whose working folder holds the non-notebook files of `files`;
         the host folder to start the kernel from (its connection folder's parent)."""
         self.clean()
-        # 0700 and ours; root's under its own folder in /run, outside any tmpfs of the
-        # sandbox (the outer bwrap binds it before the inner one mounts /tmp).
+        # 0700 and ours; root's in its own folder in /run, where nobody else may write.
         parent = _private_folder(UID_LOCKS) if self.root else None
-        self.run_dir = Path(tempfile.mkdtemp(prefix="grader-sandbox-", dir=parent))
+        self.run_dir = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{os.getpid()}-", dir=parent))
         ipc = self.run_dir / "ipc"
         ipc.mkdir(mode=0o700)
         if self.uid is not None:
@@ -188,8 +192,7 @@ class Sandbox:
                 system += ["--ro-bind", str(target), f"/{link}"]
         read_only = [str(p) for p in _runtime_paths()]
         read_only += [f"/etc/{name}" for name in ETC_ENTRIES if Path("/etc", name).exists()]
-        mount_points = [*read_only, *(inside for _, inside in self.etc_files),
-                        str(self.run_dir / "ipc")]
+        mount_points = [*read_only, *(inside for _, inside in self.etc_files)]
         # Their folders, open to the kernel's user (bwrap would make them 0700, root's).
         for folder in sorted({str(f) for m in mount_points for f in Path(m).parents} - {"/"}):
             system += ["--perms", "0755", "--dir", folder]
@@ -199,9 +202,8 @@ class Sandbox:
             system += ["--perms", "0644", "--file", str(fd), inside]
         # Mount points for the inner bwrap, which may not create them in root's folders.
         system += ["--proc", "/proc", "--dev", "/dev", "--dir", HOME, "--dir", WORKDIR]
-        # The connection folder, at the same path inside as outside (the connection file
-        # names it); after /tmp's tmpfs, which would hide it.
-        ipc = ["--bind", str(self.run_dir / "ipc"), str(self.run_dir / "ipc")]
+        # The connection folder: the kernel's sockets and its connection file.
+        ipc = ["--bind", str(self.run_dir / "ipc"), IPC]
         private = ["--unshare-user", "--disable-userns", "--uid", str(INSIDE_UID),
                    "--gid", str(INSIDE_UID), "--cap-drop", "ALL", "--new-session",
                    "--die-with-parent"]
@@ -246,11 +248,20 @@ class Sandbox:
 
         class SandboxedKernelManager(AsyncKernelManager):
             def format_kernel_cmd(self, extra_arguments=None):
-                return sandbox.command(super().format_kernel_cmd(extra_arguments))
+                command = super().format_kernel_cmd(extra_arguments)
+                command[command.index(self.connection_file)] = f"{IPC}/{INSIDE_CONNECTION}"
+                return sandbox.command(command)
 
             async def _async_launch_kernel(self, kernel_cmd, **kw):
-                if sandbox.uid is not None:  # written by us, 0600: the kernel must read it
-                    os.chown(self.connection_file, sandbox.uid, sandbox.uid)
+                # The kernel's own copy of the connection file: its sockets at the inside
+                # path of the connection folder, which no path of this machine's names.
+                info = json.loads(Path(self.connection_file).read_text())
+                info["ip"] = f"{IPC}/kernel"
+                inside = sandbox.run_dir / "ipc" / INSIDE_CONNECTION
+                inside.write_text(json.dumps(info))
+                inside.chmod(0o600)
+                if sandbox.uid is not None:  # written by us: the kernel must read it
+                    os.chown(inside, sandbox.uid, sandbox.uid)
                 # Nothing of the worker's: no stdin, stdout, stderr (the worker's log), no
                 # environment beyond what bwrap sets, only the file descriptors bwrap uses.
                 kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -395,6 +406,27 @@ def claim_uid() -> tuple[int, int]:
             continue
         return uid, fd
     raise SandboxError(f"all {UID_COUNT} sandbox uids from {UID_BASE} are in use")
+
+
+def sweep_leftovers() -> None:
+    """Remove the connection folders and empty cgroups of grading workers that were
+    killed before they could clean up (their pid is in the name, and gone)."""
+    def dead(name: str) -> bool:
+        parts = name.split("-")
+        pid = next((int(p) for p in parts if p.isdigit()), None)
+        return pid is not None and not psutil.pid_exists(pid)
+
+    if UID_LOCKS.is_dir():
+        for folder in UID_LOCKS.glob("grader-sandbox-*"):
+            if dead(folder.name.removeprefix("grader-sandbox-")):
+                shutil.rmtree(folder, ignore_errors=True)
+    for parent in [Path("/sys/fs/cgroup/grader"), *Path("/sys/fs/cgroup").glob("*/")]:
+        for group in parent.glob("**/grader-*-*") if parent.is_dir() else []:
+            if dead(group.name.removeprefix("grader-")):
+                try:
+                    group.rmdir()  # only if empty: a live process keeps it
+                except OSError:
+                    pass
 
 
 def make_cgroups(limits: Limits) -> list[Path]:

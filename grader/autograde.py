@@ -2,17 +2,21 @@
 
 Per submission, in three steps:
 
-1. main process: the student and the submission go into the gradebook, and nbgrader's
-   sanitizing preprocessors (ClearOutput, DeduplicateIds (as DropDuplicateIds),
-   OverwriteKernelspec, OverwriteCells, CheckCellMetadata) restore the locked cells and
-   the hidden tests into a private working copy that holds only this notebook and the
-   assignment's files;
+1. main process: the student and the submission go into the gradebook; every graded and
+   locked cell comes back from the release notebook whole (restore_from_release: source,
+   metadata and tags, type, place), then nbgrader's OverwriteCells puts the hidden tests
+   back from the gradebook, into a private working copy that holds only this notebook and
+   the assignment's files;
 2. one of N long-lived worker processes (grader.pool, grader.worker) executes and scores
    that copy, with a per-cell and a per-notebook timeout; workers never open the
    gradebook, so any number of them can run (and the same runner could hand them to a
    cluster);
-3. main process: nbgrader's SaveAutoGrades and AssignLatePenalties write the grades, and
-   the executed notebook goes to autograded/ as `nbgrader autograde` would leave it.
+3. main process: nbgrader's SaveAutoGrades and AssignLatePenalties write the worker's
+   all-or-nothing scores (the outputs are made to agree with them first), and the
+   executed notebook goes to autograded/ as `nbgrader autograde` would leave it.
+
+One submission's failure, at any step, is that submission's status (`invalid`, 0 points,
+a message), never the run's.
 
 A submission already graded at its current timestamp is skipped unless `force`, so a run
 that was killed is completed by running it again.
@@ -20,14 +24,16 @@ that was killed is completed by running it again.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
-import queue
+import re
 import shutil
 import time
+import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +43,6 @@ from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
     ClearOutput,
-    DeduplicateIds,
     OverwriteCells,
     OverwriteKernelspec,
     SaveAutoGrades,
@@ -48,10 +53,10 @@ from tqdm.auto import tqdm
 from grader.course_config import CourseConfig
 from grader.errors import GraderError
 from grader.execute import QUIET_ENVIRONMENT
+from grader.executors import LocalExecutor
 from grader.gradebook import check_assignments, coursedir_config, db_url
-from grader.pool import WorkerSlot
 from grader.sandbox import missing_pieces
-from grader.worker import mark_not_run
+from grader.worker import mark_not_run, settle
 
 STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
 # nbgrader warns about every test cell with hidden tests ("checksum has changed": the
@@ -68,18 +73,8 @@ NO_FIGURES = {
 }
 
 
-class DropDuplicateIds(DeduplicateIds):
-    """nbgrader's DeduplicateIds leaves a duplicate with empty nbgrader metadata, which its
-    own CheckCellMetadata then rejects, failing the whole submission; make it a plain cell."""
-
-    def preprocess_cell(self, cell, resources, index):
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        if cell.get("metadata", {}).get("nbgrader") == {}:
-            del cell.metadata["nbgrader"]
-        return cell, resources
-
-
-SANITIZE = (ClearOutput, DropDuplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
+# After restore_from_release: the hidden tests from the gradebook, and nbgrader's checks.
+SANITIZE = (ClearOutput, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
 SAVE = (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata)
 
 
@@ -139,14 +134,20 @@ def autograde(
     progress: bool = True,
     unsafe: bool = False,
     cpus: float | None = None,
+    cluster: str | None = None,
+    scheduler_file: str | None = None,
 ) -> list[Outcome]:
     """Grade every submission of the assignments (all by default) that needs grading.
 
     Each kernel runs in a grader.sandbox; where the machine cannot sandbox, this refuses
-    to grade unless `unsafe`, and the grades are marked as made without one.
+    to grade unless `unsafe`, and the grades are marked as made without one. Kernels run
+    on this machine, `jobs` at a time, or on the Dask cluster at `cluster` (a scheduler
+    address) or described by `scheduler_file`.
     """
     assignments = check_assignments(course, assignments or [])
-    missing = [] if unsafe else missing_pieces()
+    remote = bool(cluster or scheduler_file)
+    # On a cluster, each Dask worker's machine is checked instead (grader.executors).
+    missing = [] if unsafe or remote else missing_pieces()
     if missing:
         raise GraderError(
             f"cannot sandbox submissions here: this machine lacks {'; '.join(missing)}. "
@@ -154,8 +155,9 @@ def autograde(
             "students' code with your own rights (the report marks those grades)"
         )
     jobs = jobs or os.cpu_count() or 1
-    # Each kernel's share of the cores (N kernels at once), unless told.
-    cpus = cpus or max(1.0, (os.cpu_count() or 1) / jobs)
+    # Each kernel's share of the cores (N kernels at once here; a Dask worker thread's one
+    # core there), unless told.
+    cpus = cpus or (1.0 if remote else max(1.0, (os.cpu_count() or 1) / jobs))
     cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
     todo = []
     for student, assignment in submissions(course, assignments):
@@ -169,12 +171,9 @@ def autograde(
     start = time.perf_counter()
     outcomes = []
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
-    slots = queue.Queue()
-    for number in range(jobs):
-        slots.put(WorkerSlot(course.config_file, _worker_env(cpus),
-                             course.root / "logs" / f"worker-{number}.log",
-                             sandbox=not unsafe, cpus=cpus))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    executor = _executor(course, jobs, cpus, unsafe, cluster, scheduler_file)
+    where = f"the Dask cluster ({executor.jobs} threads)" if remote else f"{jobs} job(s)"
+    try:
         running = {}
         for student, assignment, stamp in todo:
             prepared = _prepare(course, student, assignment, stamp)
@@ -182,26 +181,41 @@ def autograde(
                 outcomes.append(_finish(course, prepared, bar, sandboxed=not unsafe))
                 continue
             notebook, notes = prepared
-            future = pool.submit(_run_in_slot, slots, notebook, cell_timeout, notebook_timeout)
+            future = executor.submit(notebook, cell_timeout, notebook_timeout)
             running[future] = (student, assignment, stamp, notebook, notes)
         for future in as_completed(running):
             student, assignment, stamp, notebook, notes = running[future]
-            result = future.result()
+            result = _result(future)
             outcome = _save(course, student, assignment, stamp, notebook, result, notes)
             outcomes.append(_finish(course, outcome, bar, sandboxed=not unsafe))
-        while not slots.empty():
-            slots.get().close()
+    finally:
+        executor.close()
     bar.close()
     counts = Counter(o.status for o in outcomes)
     parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
     skipped = len(submissions(course, assignments)) - len(todo)
     print(
         f"Autograded {len(outcomes)} submission(s) in {time.perf_counter() - start:.0f} s "
-        f"with {jobs} job(s): {parts or 'nothing to do'}"
+        f"with {where}: {parts or 'nothing to do'}"
         + (f"; {skipped} already graded (use --force to grade again)" if skipped else ""),
         flush=True,
     )
     return outcomes
+
+
+def _executor(course: CourseConfig, jobs: int, cpus: float, unsafe: bool,
+              cluster: str | None, scheduler_file: str | None):
+    env = _worker_env(cpus)
+    if cluster or scheduler_file:
+        from grader.executors import DaskExecutor
+
+        executor = DaskExecutor(course.config_file, env, address=cluster,
+                                scheduler_file=scheduler_file, sandbox=not unsafe, cpus=cpus)
+        print(f"Grading on the Dask cluster {executor.client.scheduler.address} "
+              f"({executor.jobs} threads); dashboard: {executor.dashboard}", flush=True)
+        return executor
+    return LocalExecutor(course.config_file, env, course.root / "logs", jobs,
+                         sandbox=not unsafe, cpus=cpus)
 
 
 def _code_cells(course: CourseConfig, assignment: str) -> int:
@@ -223,7 +237,14 @@ def _work_dir(course: CourseConfig, student: str, assignment: str) -> Path:
 
 def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | None):
     """Step 1: gradebook rows and a sanitized working copy, with notes on what the student
-    did to graded cells; an Outcome when it cannot run."""
+    did to graded cells; an Outcome when it cannot run (any failure: `invalid`)."""
+    try:
+        return _sanitized_copy(course, student, assignment, stamp)
+    except Exception as error:  # one submission's failure is its status, not the run's
+        return _failed(course, student, assignment, stamp, "prepare", error)
+
+
+def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: str | None):
     config = coursedir_config(course)
     with Gradebook(db_url(course), course.course_id) as gb:
         gb.update_or_create_student(student)
@@ -241,6 +262,7 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
         return _zero(course, student, assignment, stamp, "invalid",
                      f"not a readable notebook: {type(error).__name__}: {error}")
     notes = graded_cell_notes(nb, graded_cells, release)
+    nb = restore_from_release(nb, release)
     resources = _resources(course, student, assignment)
     try:
         for preprocessor in SANITIZE:
@@ -257,28 +279,167 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
     return notebook, notes
 
 
-def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
-    """What the student did to graded and locked cells that nbgrader silently copes with."""
-    def grade_id(cell):
-        return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+def _grade_id(cell) -> str | None:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return grade_id if isinstance(grade_id, str) else None
 
-    ids = [grade_id(c) for c in nb.cells
-           if c.get("metadata", {}).get("nbgrader", {}).get("grade") and grade_id(c)]
-    locked = {grade_id(c): c.source.strip() for c in release.cells
-              if c.get("metadata", {}).get("nbgrader", {}).get("locked") and grade_id(c)}
+
+def _protected(cell) -> bool:
+    """A release cell the student may not change: graded, locked or a task. (A solution
+    cell is the student's, but keeps its place, type and metadata.)"""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(_grade_id(cell)) and any(meta.get(k) for k in ("grade", "locked", "task"))
+
+
+def _anchor(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return _protected(cell) or (bool(_grade_id(cell)) and bool(meta.get("solution")))
+
+
+RESTORED_KEYS = ("grade", "solution", "locked", "task", "points")
+
+
+def restore_from_release(nb, release):
+    """The submission with every graded and locked cell of the release back whole.
+
+    Graded, locked and task cells come from the release (source, metadata with tags, cell
+    type), solution cells keep the student's source but get the release's type and
+    metadata; all of them in the release's order. The student's own cells follow the
+    graded, locked or solution cell they followed in the submission (those before the
+    first one stay first). A graded or locked cell the student deleted comes back; of a
+    duplicated grade id only the first cell counts, copies (and cells claiming a grade id
+    the release lacks) become plain cells without nbgrader metadata. Notebook metadata
+    (the kernelspec too) comes from the release; outputs are dropped.
+    """
+    anchors = {_grade_id(c): c for c in release.cells if _anchor(c)}
+    answers: dict[str, object] = {}
+    after: dict[str | None, list] = {None: []}
+    current = None
+    for cell in nb.cells:
+        grade_id = _grade_id(cell)
+        if grade_id in anchors and grade_id not in answers:
+            answers[grade_id] = cell
+            current = grade_id
+            after[current] = []
+        elif cell.get("cell_type") in ("code", "markdown", "raw"):
+            after[current].append(_plain(cell))
+    cells = list(after[None])
+    for grade_id, original in anchors.items():
+        if grade_id not in answers and not _protected(original):
+            continue  # a deleted solution cell: its stub would undo the student's answer
+        restored = copy.deepcopy(original)
+        if grade_id in answers and not _protected(original):
+            restored.source = answers[grade_id].get("source", "")
+            if "attachments" in answers[grade_id] and restored.cell_type == "markdown":
+                restored.attachments = copy.deepcopy(answers[grade_id].attachments)
+        _clear(restored)
+        cells.append(restored)
+        cells.extend(after.get(grade_id, []))
+    seen = set()
+    for cell in cells:  # cell ids unique and well-formed: the student's give way
+        if "id" in cell and (cell.id in seen or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}",
+                                                                  str(cell.id))):
+            cell.id = uuid.uuid4().hex[:8]
+        seen.add(cell.get("id"))
+    restored_nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
+    restored_nb.nbformat, restored_nb.nbformat_minor = release.nbformat, release.nbformat_minor
+    return restored_nb
+
+
+def _plain(cell):
+    """A student's cell as a plain cell of the same type, without nbgrader metadata."""
+    metadata = {k: copy.deepcopy(v) for k, v in dict(cell.get("metadata", {})).items()
+                if k != "nbgrader"}
+    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+            "raw": nbformat.v4.new_raw_cell}[cell.cell_type]
+    plain = make(source=cell.get("source", ""), metadata=metadata)
+    if "attachments" in cell and cell.cell_type != "code":
+        plain.attachments = copy.deepcopy(cell.attachments)
+    plain.id = str(cell.get("id") or uuid.uuid4().hex[:8])
+    return plain
+
+
+def _clear(cell) -> None:
+    if cell.cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+
+
+def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
+    """What the student did to graded and locked cells, all of which restore_from_release
+    undoes: the notes tell the student and the instructor."""
+    anchors = {_grade_id(c): c for c in release.cells if _anchor(c)}
+    ids = [_grade_id(c) for c in nb.cells if _grade_id(c)]
+    first = {}
+    for cell in nb.cells:
+        if _grade_id(cell) in anchors:
+            first.setdefault(_grade_id(cell), cell)
     notes = []
-    missing = sorted(graded_cells - set(ids))
+    protected = {g for g, c in anchors.items() if _protected(c)}
+    missing = sorted((graded_cells | protected) - set(first))
     if missing:
-        notes.append(f"graded cell(s) deleted or stripped of their metadata, scored 0: "
-                     f"{', '.join(missing)}")
+        notes.append(f"graded cell(s) deleted or stripped of their metadata, restored from "
+                     f"the release: {', '.join(missing)}")
     doubled = sorted({i for i in ids if ids.count(i) > 1})
     if doubled:
         notes.append(f"duplicated grade id(s), counted once: {', '.join(doubled)}")
-    edited = sorted({grade_id(c) for c in nb.cells
-                     if grade_id(c) in locked and c.source.strip() != locked[grade_id(c)]})
+    unknown = sorted({i for i in ids if i not in anchors})
+    if unknown:
+        notes.append(f"cell(s) claiming grade ids the assignment lacks, made plain: "
+                     f"{', '.join(unknown)[:200]}")
+    edited = sorted(g for g, c in first.items() if g in protected
+                    and str(c.get("source", "")).strip() != anchors[g].source.strip())
     if edited:
         notes.append(f"locked cell(s) edited, restored from the source: {', '.join(edited)}")
+    changed = []
+    for grade_id, cell in sorted(first.items()):
+        what = _changes(cell, anchors[grade_id])
+        if what:
+            changed.append(f"{grade_id} ({', '.join(what)})")
+    if changed:
+        notes.append(f"graded cell(s) with changed metadata, restored from the release: "
+                     f"{'; '.join(changed)}")
+    order = [g for g in anchors if g in first]
+    moved = _moved([g for g in first if g in anchors], order)
+    if moved:
+        notes.append(f"graded cell(s) moved, put back in place: {', '.join(moved)}")
     return notes
+
+
+def _changes(cell, original) -> list[str]:
+    """Which of what restore_from_release restores the student changed."""
+    changes = []
+    if cell.get("cell_type") != original.cell_type:
+        changes.append(f"cell type {str(cell.get('cell_type'))[:20]}")
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    wanted = original.metadata.nbgrader
+    for key in RESTORED_KEYS:
+        if bool(meta.get(key)) != bool(wanted.get(key)) or (
+                key == "points" and _points(meta.get(key)) != _points(wanted.get(key))):
+            changes.append(key if key != "grade" else "grade flag")
+    tags = cell.get("metadata", {}).get("tags", [])
+    if sorted(map(str, tags if isinstance(tags, list) else [tags])) != sorted(
+            original.metadata.get("tags", [])):
+        changes.append("tags")
+    return changes
+
+
+def _points(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _moved(submitted: list[str], release: list[str]) -> list[str]:
+    """The grade ids out of the release's order: those not in a longest run in order."""
+    rank = {g: i for i, g in enumerate(release)}
+    seq = [rank[g] for g in submitted]
+    best: list[list[int]] = []
+    for i, r in enumerate(seq):
+        longest = max((b for j, b in enumerate(best) if seq[j] < r), key=len, default=[])
+        best.append([*longest, i])
+    keep = set(max(best, key=len, default=[]))
+    return [g for i, g in enumerate(submitted) if i not in keep]
 
 
 def _resources(course: CourseConfig, student: str, assignment: str) -> dict:
@@ -313,22 +474,36 @@ def _worker_env(cpus: float) -> dict[str, str]:
     return env
 
 
-def _run_in_slot(slots: queue.Queue, notebook: Path, cell_timeout: int, notebook_timeout: int):
-    """Step 2, in a thread that only waits: a free worker executes and scores."""
-    slot = slots.get()
+def _result(future) -> dict:
+    """The worker's result; a failure to get it is the submission's crash."""
     try:
-        return slot.run(notebook, cell_timeout, notebook_timeout)
-    finally:
-        slots.put(slot)
+        return future.result()
+    except Exception as error:
+        return {"status": "crashed", "scores": {},
+                "message": f"grading failed: {type(error).__name__}: {_first_line(error)}"}
 
 
 def _save(course, student, assignment, stamp, notebook: Path, result: dict,
           notes: list[str]) -> Outcome:
-    """Step 3: nbgrader saves the grades; the notebook goes where nbgrader puts it."""
+    """Step 3: nbgrader saves the grades; the notebook goes where nbgrader puts it. Any
+    failure makes the submission `invalid` with 0 points."""
+    try:
+        return _save_grades(course, student, assignment, stamp, notebook, result, notes)
+    except Exception as error:  # one submission's failure is its status, not the run's
+        return _failed(course, student, assignment, stamp, "save", error)
+
+
+def _save_grades(course, student, assignment, stamp, notebook: Path, result: dict,
+                 notes: list[str]) -> Outcome:
     config = coursedir_config(course)
     nb = nbformat.read(str(notebook), as_version=4)
     if not result.get("scores") and result["status"] != "graded":
         mark_not_run(nb, result["message"], completed=set())  # the worker died before it could
+    # The worker's all-or-nothing scores decide, whatever the outputs say; SaveAutoGrades
+    # reads the outputs, so they must say the same (no result as partial credit).
+    worker_scores = result.get("scores") or {}
+    settle(nb, lambda index, cell: (worker_scores.get(
+        cell.metadata.nbgrader["grade_id"]) or [0])[0] > 0)
     resources = _resources(course, student, assignment)
     for preprocessor in SAVE:
         nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
@@ -340,6 +515,22 @@ def _save(course, student, assignment, stamp, notebook: Path, result: dict,
     shutil.rmtree(notebook.parent, ignore_errors=True)
     message = "; ".join(filter(None, [result.get("message", ""), *notes]))
     return Outcome(student, assignment, result["status"], message, stamp)
+
+
+def _failed(course, student, assignment, stamp, step: str, error: Exception) -> Outcome:
+    """A submission the grader could not prepare or save: `invalid`, 0 points."""
+    message = (f"the grader could not {step} this submission: {type(error).__name__}: "
+               f"{_first_line(error)}")
+    try:
+        return _zero(course, student, assignment, stamp, "invalid", message)
+    except Exception as again:  # the gradebook itself failed: the status says so
+        return Outcome(student, assignment, "invalid",
+                       f"{message}; its grades could not be reset: {type(again).__name__}",
+                       stamp)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [""])[0][:300]
 
 
 def _zero(course, student, assignment, stamp, status, message) -> Outcome:

@@ -15,6 +15,14 @@ the gradebook: it writes the executed notebook and answers with the status, a me
 and the score of every graded cell, and the grader's main process saves the grades. A
 notebook that runs past its wall time or kills its kernel keeps the outputs of the cells
 that ran; graded cells that never ran get an error output, so they score 0.
+
+Scores come from what the worker observed, never from what the kernel printed: a test
+cell scores its points when it ran to its end without an error (the kernel's reply says
+ok, no error output, nothing on stderr but the configured noise), and 0 otherwise; a
+result it displays is no partial credit (`settle` makes the notebook say the same to
+nbgrader). Before each test cell grader.tamper's canaries run, and each test cell runs a
+second time as a perturbed twin that must fail. Every message the kernel sends counts
+towards OUTPUT_LIMIT, and no widget state is kept.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ import copy
 import ctypes
 import json
 import os
+import random
+import secrets
 import signal
 import sys
 import threading
@@ -32,18 +42,27 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbclient.util import ensure_async
+from nbclient.util import ensure_async, run_sync
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
 from nbgrader.utils import determine_grade, is_grade
 
 from grader.course_config import load_config
 from grader.sandbox import Limits, Sandbox, SandboxError
-from grader.tamper import Tampered, canaries, is_test_cell
+from grader.tamper import (
+    Checks,
+    Tampered,
+    failed_canary,
+    is_test_cell,
+    snapshot_code,
+    twin_cell,
+)
 
 NOT_RUN = "NotRun"
-OUTPUT_LIMIT = 10 << 20  # characters of output kept per notebook; errors are always kept
-KEPT_OUTPUTS = ("stream", "display_data", "execute_result", "update_display_data")
+NOT_PASSED = "NotPassed"
+# Characters of kernel messages (outputs, comm messages, display updates, ...) kept per
+# notebook; past it only the first error of a cell and the idle status are.
+OUTPUT_LIMIT = 10 << 20
 
 
 def kill_children() -> None:
@@ -56,58 +75,154 @@ def kill_children() -> None:
 
 
 class TrackingExecute(Execute):
-    """nbgrader's Execute, remembering which cells ran to the end, running the tamper
-    canaries (grader.tamper) before each test cell, and keeping at most OUTPUT_LIMIT
-    characters of output (a submission printing gigabytes would fill the worker's memory).
+    """nbgrader's Execute, recording which cells ran to their end and which of them without
+    an error, running grader.tamper's canaries before each test cell and its perturbed twin
+    beside it, and keeping at most OUTPUT_LIMIT characters of what the kernel sends (a
+    submission printing gigabytes would fill the worker's memory).
     """
 
     def preprocess(self, nb, resources=None, km=None):
-        self.completed = set()
-        self.canaries = canaries(nb)
+        self.completed = set()  # cells that ran to their end
+        self.passed = {}  # cell index -> ran to its end without an error (test cells)
+        self.checks = Checks(nb)
+        self.rng = random.SystemRandom()  # out of the kernel's reach
+        self.twin = None  # the twin cell while it runs
+        self.twin_failed = False
         self.output_size = 0
         self.output_cut: int | None = None  # index of the cell where output was dropped
         self.cut_streams: set[tuple[int, str]] = set()
         self.running: int | None = None  # index of the cell last sent to the kernel
         return super().preprocess(nb, resources, km)
 
+    async def async_execute_cell(self, cell, cell_index, execution_count=None,
+                                 store_history=True):
+        if not is_test_cell(cell):
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count, store_history)
+        await self._canaries(cell, cell_index)
+        twin = self.checks.twin(cell.source, self.rng)
+        if twin is None:  # nothing in the cell can be changed to fail for sure
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count, store_history)
+        # The real run and the twin, in random order, each from the same state (variables,
+        # random generators); afterwards the state the real run left.
+        self.twin, self.twin_failed = twin_cell(cell, twin), False
+        name = f"_{secrets.token_hex(8)}"
+        real_first = self.rng.random() < 0.5
+        try:
+            await self._quietly(f"{snapshot_code(name)}{name}('save', 'before')", cell)
+            for turn, run in enumerate([cell, self.twin] if real_first else [self.twin, cell]):
+                if turn:
+                    await self._quietly(f"{name}('save', 'first')\n{name}('restore', 'before')",
+                                        cell)
+                displays = copy.deepcopy(self._display_id_map)
+                await super().async_execute_cell(run, cell_index, execution_count, store_history)
+                if run is self.twin:  # what the twin displayed is nobody's
+                    self._display_id_map = displays
+            await self._quietly((f"{name}('restore', 'first')\n" if real_first else "")
+                                + f"del {name}", cell)
+        except BaseException:
+            # The kernel died or ran out of time during the pair: the real run's result
+            # must not count, or a kernel that dies in the twin would keep it unchecked.
+            self.completed.discard(cell_index)
+            self.passed.pop(cell_index, None)
+            raise
+        finally:
+            self.nb.cells[cell_index] = cell
+            self.twin = None
+        if self.passed.get(cell_index) and not self.twin_failed:
+            raise Tampered(
+                f"the notebook's checks pass even when a test's expected value is changed: "
+                f"assertion helpers or the cell runner were replaced (test cell "
+                f"{cell_index + 1}, {cell.metadata.nbgrader['grade_id']}, passed with its "
+                f"check on line {twin.line} changed); tests score 0")
+        return cell
+
+    async def _quietly(self, code: str, cell) -> dict | None:
+        """Run grader code in the kernel: no output, no history; its errors are ignored."""
+        msg_id = await ensure_async(
+            self.kc.execute(code, silent=True, store_history=False, stop_on_error=False))
+        return await self.async_wait_for_reply(msg_id, cell)
+
+    async def _canaries(self, cell, cell_index):
+        msg_id = await ensure_async(self.kc.execute(
+            self.checks.canary_block, store_history=False, stop_on_error=False))
+        reply = await self.async_wait_for_reply(msg_id, cell)
+        content = (reply or {}).get("content", {})
+        if content.get("status") == "error" and content.get("ename") == "AssertionError":
+            return
+        canaries = self.checks.canaries
+        if content.get("status") != "error":
+            what = f"`{canaries[0]}` no longer fails"
+        elif content.get("ename") == "RuntimeError":
+            what = failed_canary(canaries, str(content.get("evalue")))
+        else:
+            what = None
+        what = what or (f"the canaries raise {str(content.get('ename'))[:60]}, not an "
+                        "AssertionError")
+        raise Tampered(f"the notebook disarmed the tests' checks: {what} (checked before "
+                       f"test cell {cell_index + 1}); tests score 0")
+
     async def on_cell_execute(self, cell, cell_index):
         self.running = cell_index
-        if not is_test_cell(cell):
-            return
-        for code in self.canaries:
-            msg_id = await ensure_async(
-                self.kc.execute(code, store_history=False, stop_on_error=False)
-            )
-            reply = await self.async_wait_for_reply(msg_id, cell)
-            if reply is None or reply["content"]["status"] != "error":
-                raise Tampered(
-                    f"the notebook disarmed the tests' checks: `{code}` no longer fails "
-                    f"(checked before test cell {cell_index + 1}); tests from there score 0"
-                )
 
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        self.output_size += len(str(content.get("text", ""))) + sum(
-            len(str(value)) for value in content.get("data", {}).values()
-        )
-        if self.output_size > OUTPUT_LIMIT and msg["msg_type"] in KEPT_OUTPUTS:
+    def process_message(self, msg, cell, cell_index):
+        """Count every message of the cell (comm messages, display updates and clears too);
+        past the limit, drop all but the idle status and a first error."""
+        msg_type = msg.get("msg_type")
+        if msg_type != "status":
+            self.output_size += message_size(msg)
+        if self.output_size > OUTPUT_LIMIT and msg_type not in ("status", "stream"):
             if self.output_cut is None:
                 self.output_cut = cell_index
-            # One marker per cell and stream, on the stream that was cut: nbgrader scores
-            # a test cell with stderr 0, so dropped stderr must still show as stderr, and
-            # dropped stdout must not turn into stderr.
-            stream = content.get("name", "stdout")
-            if (cell_index, stream) not in self.cut_streams:
-                self.cut_streams.add((cell_index, stream))
+            if msg_type != "error" or any(o.output_type == "error" for o in cell.outputs):
+                return None
+        return super().process_message(msg, cell, cell_index)
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self.output_size > OUTPUT_LIMIT and msg["msg_type"] == "stream":
+            if self.output_cut is None:
+                self.output_cut = cell_index
+            # One marker per cell and stream, on the stream that was cut: a test cell with
+            # stderr scores 0, so dropped stderr must still show as stderr, and dropped stdout
+            # must not turn into stderr.
+            stream = str(msg.get("content", {}).get("name", "stdout"))
+            stream = stream if stream in ("stdout", "stderr") else "stdout"
+            if (id(outs), stream) not in self.cut_streams:
+                self.cut_streams.add((id(outs), stream))
                 outs.append(nbformat.v4.new_output("stream", name=stream, text=(
                     f"\n[the grader dropped the rest of the output: more than "
                     f"{OUTPUT_LIMIT >> 20} MB]\n")))
             return None
         return super().output(outs, msg, display_id, cell_index)
 
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """No widgets: their state stays out of the notebook, and no Output widget takes a
+        cell's outputs (or errors) away from it."""
+
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
-        self.completed.add(kwargs["cell_index"])
+        cell, index = kwargs["cell"], kwargs["cell_index"]
+        reply = (kwargs.get("execute_reply") or {}).get("content", {})
+        ok = reply.get("status") == "ok" and not any(
+            output.get("output_type") == "error" for output in cell.outputs)
+        if cell is self.twin:
+            self.twin_failed = not ok
+            return
+        self.completed.add(index)
+        self.passed[index] = ok
+
+    # nbclient's sync wrapper calls the base class's coroutine, not an override.
+    execute_cell = run_sync(async_execute_cell)
+
+
+def message_size(msg) -> int:
+    """Characters of a kernel message's content, and bytes of its binary buffers."""
+    try:
+        size = len(json.dumps(msg.get("content"), default=str))
+    except (TypeError, ValueError, RecursionError):
+        size = OUTPUT_LIMIT
+    return size + sum(len(buffer) for buffer in msg.get("buffers") or [])
 
 
 def mark_not_run(nb, reason: str, completed: set[int] | None = None) -> None:
@@ -142,6 +257,52 @@ def cell_timeouts(nb) -> list[int]:
     return errors_named(nb, "CellTimeoutError")
 
 
+def settle(nb, passed) -> list[str]:
+    """Make each test cell's outputs tell nbgrader what the worker observed, and return
+    notes on what the kernel claimed. `passed(index, cell)`: whether the cell ran to its end
+    without an error. A displayed result (nbgrader reads a number as partial credit) becomes
+    a plain display; a cell that did not pass but shows no error or stderr gets an error."""
+    shown, above = [], []
+    for index, cell in enumerate(nb.cells):
+        if not is_test_cell(cell):
+            continue
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "execute_result":
+                number = _number(output)
+                points = float(cell.metadata.nbgrader.get("points") or 0)
+                (above if number is not None and number > points else shown).append(grade_id)
+                output.output_type = "display_data"
+                output.pop("execution_count", None)
+                output.setdefault("metadata", {})
+                output.setdefault("data", {})
+        failed = any(o.get("output_type") == "error" or (
+            o.get("output_type") == "stream" and o.get("name") == "stderr") for o in cell.outputs)
+        if not failed and not passed(index, cell):
+            reason = "the cell did not run to its end without an error"
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename=NOT_PASSED, evalue=reason, traceback=[f"{NOT_PASSED}: {reason}"]))
+    notes = []
+    if above:
+        notes.append(f"test cell(s) {', '.join(sorted(set(above)))} showed a score above their "
+                     "points (a forged result?); results are not scores: each test scores "
+                     "its points only if it ran without an error")
+    if shown:
+        notes.append(f"test cell(s) {', '.join(sorted(set(shown)))} showed a result; results "
+                     "are not scores (no partial credit)")
+    return notes
+
+
+def _number(output) -> float | None:
+    text = output.get("data", {}).get("text/plain")
+    if isinstance(text, list):
+        text = "".join(map(str, text))
+    try:
+        return float(str(text)[:100])
+    except ValueError:
+        return None
+
+
 def scores(nb) -> dict[str, list[float]]:
     """grade id -> [points, max points], as nbgrader will score the cells."""
     out = {}
@@ -159,8 +320,11 @@ def execute_and_score(
     config = copy.deepcopy(config)
     # Through the config: Execute.preprocess re-reads it and would undo an attribute.
     config.Execute.timeout = cell_timeout
+    config.Execute.store_widget_state = False
+    config.Execute.record_timing = False
     executor = TrackingExecute(config=config)
-    executor.completed, executor.output_cut, executor.running = set(), None, None
+    executor.completed, executor.passed = set(), {}
+    executor.output_cut, executor.running = None, None
     fired = threading.Event()
 
     def out_of_time():
@@ -206,18 +370,20 @@ def execute_and_score(
         status = "timeout"
         cells = ", ".join(str(i) for i in cell_timeouts(nb))
         message = f"cell {cells} ran longer than {cell_timeout} s and was stopped"
-    if status != "graded":
-        mark_not_run(nb, message, executor.completed)
+    if status != "graded":  # a tampered notebook's scores cannot be trusted: none count
+        mark_not_run(nb, message, set() if status == "invalid" else executor.completed)
     elif executor.output_cut is not None:
-        message = (f"cell {executor.output_cut + 1} printed more than {OUTPUT_LIMIT >> 20} MB "
-                   "in all; the rest of the output was dropped")
+        message = (f"cell {executor.output_cut + 1} sent more than {OUTPUT_LIMIT >> 20} MB of "
+                   "output in all; the rest of the output was dropped")
     elif errors_named(nb, "MemoryError"):
         cells = ", ".join(str(i) for i in errors_named(nb, "MemoryError"))
         limit = f" (limit {sandbox.limits.memory >> 30} GiB)" if sandbox else ""
         message = f"cell {cells} ran out of memory{limit}"
     for preprocessor in (IgnorePattern, ClearMetadataPreprocessor, LimitOutput):
         nb, _ = preprocessor(config=config)(nb, {})
+    notes = settle(nb, lambda index, cell: executor.passed.get(index, False))
     nbformat.write(nb, str(path))
+    message = "; ".join(filter(None, [message, *notes]))
     return {"status": status, "message": message, "scores": scores(nb)}
 
 

@@ -64,7 +64,7 @@ HOSTILE = {
     "spam": (2, 1, "graded", "the rest of the output was dropped"),  # prints 100 MB
     "edited": (0, 1, "graded", ""),  # tests edited to `pass`, `square` wrong: restored (the
     # message: test_edited_tests_are_noted)
-    "deleted": (0, 1, "graded", "deleted"),  # test_square deleted
+    "deleted": (2, 1, "graded", "deleted"),  # test_square deleted: restored, and it passes
     "doubled": (2, 1, "graded", "duplicated grade id"),  # test_square copied: no double points
     "broken": (0, 0, "invalid", "not a readable notebook"),  # not JSON
     "dbwriter": (2, 0, "graded", ""),  # writes the gradebook; `cube` wrong

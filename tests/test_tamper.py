@@ -3,8 +3,10 @@
 A tiny course whose tests use `np.testing.assert_allclose` and course.testing's
 `assert_close` (imported by name inside the test cell, as the course's notebooks do). Each
 cheater answers wrongly and replaces one of them; the canaries must catch every blanket
-replacement (status invalid, the tests from there 0), and must not fire on honest work.
-Replacing `builtins.AssertionError` needs no canary: it cannot make a test pass.
+replacement (status invalid, every test 0), and must not fire on honest work. A canary
+counts as failing only with an AssertionError, so replacing `builtins.AssertionError`
+(which course.testing then raises) is caught too. Replacements written to pass the
+canaries are test_hostile_scoring.py's.
 """
 
 from __future__ import annotations
@@ -33,8 +35,7 @@ PATCHES = {
                      "course.testing.assert_close = lambda *a, **k: None",
                      "assert_close"),
     "builtin_patch": ("import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})",
-                      None),  # still fails: `assert` raises the real one, anything else is
-    # an error all the same
+                      "not an AssertionError"),  # course.testing raises Fine instead
     # Harmless, since the test cell imports the helper afresh, but a cheat all the same.
     "name_patch": ("assert_close = lambda *a, **k: None", "assert_close"),
 }
@@ -100,7 +101,7 @@ def test_honest_work_raises_no_alarm(graded):
     assert report.total("wrong") == 0 and messages["wrong"]["status"] == "graded"
 
 
-@pytest.mark.parametrize("student", [s for s, (_, named) in PATCHES.items() if named])
+@pytest.mark.parametrize("student", PATCHES)
 def test_a_replaced_helper_is_detected(graded, student):
     report, messages = graded
     named = PATCHES[student][1]
@@ -109,9 +110,3 @@ def test_a_replaced_helper_is_detected(graded, student):
     assert "disarmed" in row["message"] and named in row["message"], row["message"]
     assert report.total(student) == 0, f"{student} gained points by replacing {named}"
 
-
-@pytest.mark.parametrize("student", [s for s, (_, named) in PATCHES.items() if not named])
-def test_a_replacement_that_cannot_help_changes_nothing(graded, student):
-    report, messages = graded
-    assert report.total(student) == 0, f"{student}'s wrong answer gained points"
-    assert messages[student]["status"] == "graded", messages[student]

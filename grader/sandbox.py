@@ -55,6 +55,7 @@ INSIDE_UID = 1000  # who the kernel is inside its user namespace ("student")
 WORKDIR = "/submission"  # the kernel's working folder, inside
 IPC = "/ipc"  # its connection folder, inside
 INSIDE_CONNECTION = "kernel-inside.json"
+IPC_SIZE = 1 << 20  # bytes of the connection folder (root only: a tmpfs)
 HOME = "/tmp"
 # /etc entries a Python kernel reads: the dynamic linker's cache, the time zone, fonts
 # (fontconfig complains on stderr without them), name-service rules. passwd and group are
@@ -134,6 +135,7 @@ class Sandbox:
         if self.root:
             self.uid, self._lock = (65534, None) if probe else claim_uid()
         self.run_dir: Path | None = None
+        self.ipc_mounted = False
         if self.root and not probe:
             sweep_leftovers()
         self.fds: list[int] = []
@@ -156,6 +158,12 @@ class Sandbox:
         ipc.mkdir(mode=0o700)
         if self.uid is not None:
             os.chown(ipc, self.uid, self.uid)
+            # The kernel must create its sockets there, so it may write there: a tmpfs of
+            # a few files keeps it from filling this machine's /run through it.
+            self.ipc_mounted = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={IPC_SIZE},nr_inodes=64,mode=0700,"
+                 f"uid={self.uid},gid={self.uid},nosuid,nodev,noexec", "grader-ipc", str(ipc)],
+                capture_output=True).returncode == 0
         self.etc_files = [
             (self._open_data(_PASSWD.format(uid=INSIDE_UID, home=HOME)), "/etc/passwd"),
             (self._open_data(_GROUP.format(uid=INSIDE_UID)), "/etc/group"),
@@ -295,6 +303,9 @@ class Sandbox:
             os.close(fd)
         self.fds, self.files, self.etc_files = [], [], []
         if self.run_dir is not None:
+            if self.ipc_mounted:
+                _unmount(self.run_dir / "ipc")
+                self.ipc_mounted = False
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
 
@@ -408,6 +419,10 @@ def claim_uid() -> tuple[int, int]:
     raise SandboxError(f"all {UID_COUNT} sandbox uids from {UID_BASE} are in use")
 
 
+def _unmount(path: Path) -> None:
+    subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+
+
 def sweep_leftovers() -> None:
     """Remove the connection folders and empty cgroups of grading workers that were
     killed before they could clean up (their pid is in the name, and gone)."""
@@ -419,6 +434,7 @@ def sweep_leftovers() -> None:
     if UID_LOCKS.is_dir():
         for folder in UID_LOCKS.glob("grader-sandbox-*"):
             if dead(folder.name.removeprefix("grader-sandbox-")):
+                _unmount(folder / "ipc")
                 shutil.rmtree(folder, ignore_errors=True)
     for parent in [Path("/sys/fs/cgroup/grader"), *Path("/sys/fs/cgroup").glob("*/")]:
         for group in parent.glob("**/grader-*-*") if parent.is_dir() else []:

@@ -186,7 +186,8 @@ builtins.AssertionError = AssertionError"""
 MARK = "left-by-leaver"
 IPC_KEY = 0x6C656674  # "left"
 DAEMON_SECONDS = 3141  # `sleep 3141`: leaver's detached process
-WRITABLE_PLACES = ["/tmp", "/var/tmp", "/dev/shm", ".", "~", "/run", "/var/lock", "/home"]
+WRITABLE_PLACES = ["/tmp", "/var/tmp", "/dev/shm", ".", "~", "/run", "/var/lock", "/home",
+                   "/ipc"]
 SYSV = """\
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -214,6 +215,12 @@ with open("/dev/shm/{MARK}-posix", "wb") as f:  # POSIX shared memory, filled
         f.write(b"x" * (512 << 20))
     except OSError as error:
         print("FULL /dev/shm", error)
+try:  # the connection folder: writable (its sockets), but small
+    with open("/ipc/{MARK}-fill", "wb") as f:
+        f.write(b"x" * (8 << 20))
+    print("FILLED /ipc")
+except OSError as error:
+    print("FULL /ipc", error)
 subprocess.Popen(["sleep", "{DAEMON_SECONDS}"], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print("LEFT daemon")""",
@@ -698,6 +705,7 @@ def test_leftovers_die_with_their_sandbox(graded):
     for place in ("/var/tmp", "/run", "/var/lock", "/home"):
         assert f"BLOCKED file in {place}" in leaver, place  # not there at all
     assert "LEFT daemon" in leaver
+    assert "FULL /ipc" in leaver, leaver[:3000]
     assert "FOUND []" in output_text(autograded_nb(graded["course"], "looker"))
     on_machine = [str(p) for place in ("/tmp", "/var/tmp", "/dev/shm", "/run", Path.home())
                   for p in Path(place).glob(f"**/{MARK}*")]

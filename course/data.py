@@ -8,11 +8,14 @@ notebook gives the same data on every run and on every machine.
 import gzip
 import hashlib
 import http.client
+import importlib.util
 import itertools
+import numbers
 import shutil
 import tempfile
 import urllib.request
 from collections.abc import Callable
+from math import ceil
 from pathlib import Path
 
 import numpy as np
@@ -215,11 +218,105 @@ def spiral(num_points: int, rng: np.random.Generator, *, noise: float = 0.1, tur
     return X.astype(np.float32), y
 
 
+def _digits_csv() -> Path:
+    # scikit-learn's own copy of the digits, found without importing scikit-learn:
+    # find_spec of a top-level package only locates it.
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        "the digits come with scikit-learn (sklearn/datasets/data/digits.csv.gz), "
+        "which is not installed here: pip install scikit-learn"
+    )
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng) -> np.ndarray:
+    # A copy of sklearn.utils.extmath._approximate_mode (scikit-learn, BSD-3-Clause):
+    # how many of `n_draws` to take from each class, ties broken by `rng`.
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        values = np.sort(np.unique(remainder))[::-1]
+        for value in values:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need_to_add)
+            inds = rng.choice(inds, size=add_now, replace=False)
+            floored[inds] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
+
+
+def _stratified_split(y: np.ndarray, test_size, seed):
+    """Indices (train, test) exactly as ``sklearn.model_selection.train_test_split(...,
+    test_size=test_size, random_state=seed, stratify=y)`` chooses them.
+
+    Mirrors scikit-learn 1.x (BSD-3-Clause): ``_validate_shuffle_split`` for the sizes,
+    ``check_random_state`` for the generator and ``StratifiedShuffleSplit._iter_indices``
+    for the draws, call for call on the same ``np.random.RandomState``; the tests compare
+    the result with scikit-learn's own for many seeds and sizes.
+    """
+    n_samples = len(y)
+    kind = np.asarray(test_size).dtype.kind
+    if (kind == "i" and not 0 < test_size < n_samples) or (kind == "f" and not 0 < test_size < 1):
+        raise ValueError(
+            f"test_size={test_size} should be either positive and smaller than the number "
+            f"of samples {n_samples} or a float in the (0, 1) range"
+        )
+    if kind not in ("i", "f"):
+        raise ValueError(f"Invalid value for test_size: {test_size}")
+    n_test = ceil(test_size * n_samples) if kind == "f" else int(test_size)
+    n_train = n_samples - n_test
+
+    if seed is None or seed is np.random:
+        rng = np.random.mtrand._rand
+    elif isinstance(seed, numbers.Integral):
+        rng = np.random.RandomState(seed)
+    elif isinstance(seed, np.random.RandomState):
+        rng = seed
+    else:
+        raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
+
+    classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    n_classes = classes.shape[0]
+    if np.min(class_counts) < 2:
+        raise ValueError("every class needs at least 2 members for a stratified split")
+    for name, n in (("train_size", n_train), ("test_size", n_test)):
+        if n < n_classes:
+            raise ValueError(
+                f"The {name} = {n} should be greater or equal to the number of "
+                f"classes = {n_classes}"
+            )
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train = []
+    test = []
+    for i in range(n_classes):
+        permutation = rng.permutation(class_counts[i])
+        perm_indices_class_i = class_indices[i].take(permutation, mode="clip")
+        train.extend(perm_indices_class_i[: n_i[i]])
+        test.extend(perm_indices_class_i[n_i[i] : n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
 def load_digits(seed: int = 0, test_fraction: float = 0.25):
     """scikit-learn's bundled 8x8 handwritten digits, split into training and test sets.
 
     1797 images of the digits 0-9 (no download needed). With the default split there are
     1347 training and 450 test images, each class in the same proportion in both.
+
+    The arrays are exactly those of ``sklearn.datasets.load_digits`` followed by
+    ``sklearn.model_selection.train_test_split(X, y, test_size=test_fraction,
+    random_state=seed, stratify=y)``, but scikit-learn itself is not imported: that would
+    cost every kernel about a second of CPU. The file is read from the installed
+    scikit-learn package and the split is a copy of scikit-learn's.
 
     Parameters
     ----------
@@ -236,17 +333,19 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25):
     y_train : (n_train,) int64 array of digits 0-9
     y_test : (n_test,) int64 array
     """
-    from sklearn.datasets import load_digits as sklearn_load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sklearn_load_digits()
+    # Read as sklearn.datasets.load_digits does: 64 pixel columns, then the digit.
+    with gzip.open(_digits_csv(), mode="rt", encoding="utf-8") as f:
+        table = np.loadtxt(f, delimiter=",")
     # The raw pixels count ink from 0 to 16.
-    X = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_fraction, random_state=seed, stratify=y
+    X = (table[:, :-1] / 16.0).astype(np.float32)
+    y = table[:, -1].astype(int, copy=False).astype(np.int64)
+    train, test = _stratified_split(y, test_fraction, seed)
+    return (
+        np.take(X, train, axis=0),
+        np.take(X, test, axis=0),
+        np.take(y, train, axis=0),
+        np.take(y, test, axis=0),
     )
-    return X_train, X_test, y_train, y_test
 
 
 def one_hot(y, num_classes: int, dtype=np.float64) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 import gzip
 import hashlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -149,6 +151,82 @@ def test_load_digits():
     np.testing.assert_array_equal(X_train, again[0])
     other = load_digits(seed=1, test_fraction=0.5)
     assert len(other[1]) == 899 and not np.array_equal(other[3], y_test[:899])
+
+
+# Seeds 0..30, the notebooks' seed (0), and a few far apart.
+DIGITS_SEEDS = [*range(31), 42, 1234, 2**31 - 1]
+
+
+@pytest.fixture(scope="module")
+def digits_reference():
+    """The arrays before the split, made the way load_digits made them with scikit-learn."""
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    digits = sklearn_load_digits()
+    return (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+
+
+def _assert_identical(actual, expected):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    assert actual.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("test_fraction", [0.25, 0.2, 0.5, 0.1, 0.3333, 100])
+def test_load_digits_equals_scikit_learn_bit_for_bit(digits_reference, test_fraction):
+    from sklearn.model_selection import train_test_split
+
+    X, y = digits_reference
+    for seed in DIGITS_SEEDS:
+        expected = train_test_split(X, y, test_size=test_fraction, random_state=seed, stratify=y)
+        actual = load_digits(seed=seed, test_fraction=test_fraction)
+        for a, e in zip(actual, expected, strict=True):
+            _assert_identical(a, e)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.repeat([0, 1, 2], [5, 5, 5]),
+        np.repeat([3, 7, 9, 11], [2, 9, 4, 4]),
+        np.array(list("abcabcabcaabbd" + "d")),
+        np.random.default_rng(0).integers(0, 6, size=97),
+    ],
+    ids=["equal", "ties", "strings", "random"],
+)
+def test_stratified_split_equals_scikit_learn(y):
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(y))
+    for test_size in (0.25, 0.5, 0.4, 7):
+        for seed in range(20):
+            expected = train_test_split(indices, test_size=test_size, random_state=seed, stratify=y)
+            actual = data._stratified_split(y, test_size, seed)
+            for a, e in zip(actual, expected, strict=True):
+                np.testing.assert_array_equal(a, e, strict=True)
+
+
+@pytest.mark.parametrize("test_fraction", [0.0, 1.0, 0.001, 0.999, 1797, "half"])
+def test_load_digits_rejects_what_scikit_learn_rejects(digits_reference, test_fraction):
+    from sklearn.model_selection import train_test_split
+
+    X, y = digits_reference
+    with pytest.raises(ValueError):
+        train_test_split(X, y, test_size=test_fraction, random_state=0, stratify=y)
+    with pytest.raises(ValueError):
+        load_digits(test_fraction=test_fraction)
+
+
+def test_load_digits_does_not_import_scikit_learn():
+    code = (
+        "import sys, course\n"
+        "X_train, X_test, y_train, y_test = course.data.load_digits()\n"
+        "assert X_train.shape == (1347, 64), X_train.shape\n"
+        "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_one_hot():

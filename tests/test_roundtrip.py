@@ -1,8 +1,10 @@
-"""Grading round-trip with nbgrader for every assignment.
+"""Grading round-trip for every assignment.
 
 The source notebook handed in as a student's work gets every point of every graded
-cell; the untouched release notebook gets zero on every graded cell, and grading it
-finishes without error.
+cell from the grader (sandboxed, with the canaries and the perturbed twin of every test
+cell: a twin that an honest solution passes would make it `invalid`), with nothing to
+note; the untouched release notebook gets zero on every graded cell from plain nbgrader,
+and grading it finishes without error.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import pytest
 
 from grader import gradebook
+from grader import notebooks as nbs
+from grader.autograde import autograde
 from grader.course_config import REPO_ROOT, load_config
+from grader.synthetic import as_handed_in
 from grader.validate import source_assignments
 
 COURSE = load_config(REPO_ROOT)
@@ -20,9 +25,14 @@ COURSE = load_config(REPO_ROOT)
 def test_source_gets_every_point_and_release_none(assignment, tmp_path):
     course = gradebook.prepare(COURSE, tmp_path, [assignment])
     notebook = f"{assignment}/{assignment}.ipynb"
-    gradebook.submit(course, "reference", assignment, REPO_ROOT / "source" / notebook)
+    # The reference solution as a student hands it in: no delimiters, no hidden tests.
+    handed_in = tmp_path / "reference.ipynb"
+    nbs.write(as_handed_in(nbs.read(REPO_ROOT / "source" / notebook)), handed_in)
+    gradebook.submit(course, "reference", assignment, handed_in)
+    [outcome] = autograde(course, [assignment], jobs=1, progress=False)
+    assert (outcome.student, outcome.status, outcome.message) == ("reference", "graded", ""), (
+        f"the reference solution of {assignment}: {outcome.status}: {outcome.message}")
     gradebook.submit(course, "blank", assignment, REPO_ROOT / "release" / notebook)
-    gradebook.autograde(course, assignment, "reference")
     gradebook.autograde(course, assignment, "blank")
     grades = gradebook.grades(course)
     reference = {g.grade_id: (g.points, g.max_points) for g in grades if g.student == "reference"}

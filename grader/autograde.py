@@ -25,6 +25,7 @@ that was killed is completed by running it again.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import logging
 import os
@@ -54,7 +55,7 @@ from grader.course_config import CourseConfig
 from grader.errors import GraderError
 from grader.execute import QUIET_ENVIRONMENT
 from grader.executors import LocalExecutor
-from grader.gradebook import check_assignments, coursedir_config, db_url
+from grader.gradebook import check_assignments, coursedir_config, db_url, grades
 from grader.sandbox import missing_pieces
 from grader.worker import mark_not_run, settle
 
@@ -136,8 +137,11 @@ def autograde(
     cpus: float | None = None,
     cluster: str | None = None,
     scheduler_file: str | None = None,
+    students: list[str] | None = None,
 ) -> list[Outcome]:
-    """Grade every submission of the assignments (all by default) that needs grading.
+    """Grade every submission of the assignments (all by default) that needs grading, or
+    only those of `students`. Grades that a new run changes (after `force`, say, once a
+    test was fixed) are printed and written to reports/changed-grades.csv.
 
     Each kernel runs in a grader.sandbox; where the machine cannot sandbox, this refuses
     to grade unless `unsafe`, and the grades are marked as made without one. Kernels run
@@ -160,7 +164,15 @@ def autograde(
     cpus = cpus or (1.0 if remote else max(1.0, (os.cpu_count() or 1) / jobs))
     cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
     todo = []
-    for student, assignment in submissions(course, assignments):
+    handed_in = submissions(course, assignments)
+    if students:
+        unknown = sorted(set(students) - {student for student, _ in handed_in})
+        if unknown:
+            raise GraderError(
+                f"no submission of {', '.join(map(repr, unknown))} in {course.root / 'submitted'}"
+                "; check the student id (`python -m grader report` lists the class)")
+        handed_in = [(s, a) for s, a in handed_in if s in students]
+    for student, assignment in handed_in:
         stamp = submitted_timestamp(course, student, assignment)
         done = read_status(course, student, assignment)
         if force or done is None or done.timestamp != stamp:
@@ -170,6 +182,7 @@ def autograde(
     todo.sort(key=lambda job: -weight[job[1]])
     start = time.perf_counter()
     outcomes = []
+    before = _grades_of(course, todo)
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
     executor = _executor(course, jobs, cpus, unsafe, cluster, scheduler_file)
     where = f"the Dask cluster ({executor.jobs} threads)" if remote else f"{jobs} job(s)"
@@ -193,14 +206,44 @@ def autograde(
     bar.close()
     counts = Counter(o.status for o in outcomes)
     parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
-    skipped = len(submissions(course, assignments)) - len(todo)
+    skipped = len(handed_in) - len(todo)
     print(
         f"Autograded {len(outcomes)} submission(s) in {time.perf_counter() - start:.0f} s "
         f"with {where}: {parts or 'nothing to do'}"
         + (f"; {skipped} already graded (use --force to grade again)" if skipped else ""),
         flush=True,
     )
+    report_changes(course, before, _grades_of(course, todo))
     return outcomes
+
+
+def _grades_of(course: CourseConfig, todo) -> dict[tuple[str, str, str], float]:
+    """(student, assignment, grade id) -> points, of the submissions in `todo`."""
+    keys = {(student, assignment) for student, assignment, _ in todo}
+    return {(g.student, g.assignment, g.grade_id): g.points for g in grades(course)
+            if (g.student, g.assignment) in keys}
+
+
+def report_changes(course: CourseConfig, before: dict, after: dict) -> list[tuple]:
+    """Print the grades this run changed (a first grade is no change) and write them to
+    reports/changed-grades.csv; the changes, as (student, assignment, grade id, old, new)."""
+    changes = sorted((*key, before[key], after.get(key, 0.0)) for key in before
+                     if after.get(key, 0.0) != before[key])
+    if not changes:
+        return changes
+    folder = course.root / "reports"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "changed-grades.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "assignment", "grade_id", "before", "after", "change"])
+        for student, assignment, grade_id, old, new in changes:
+            writer.writerow([student, assignment, grade_id, old, new, new - old])
+    print(f"{len(changes)} grade(s) changed (reports/changed-grades.csv):")
+    for student, assignment, grade_id, old, new in changes[:20]:
+        print(f"  {student} {assignment} {grade_id}: {old:g} -> {new:g} ({new - old:+g})")
+    if len(changes) > 20:
+        print(f"  ... and {len(changes) - 20} more")
+    return changes
 
 
 def _executor(course: CourseConfig, jobs: int, cpus: float, unsafe: bool,

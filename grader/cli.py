@@ -92,7 +92,10 @@ def parse(argv):
     autograde.add_argument(
         "--notebook-timeout", type=int, default=900, help="per-notebook wall time in s"
     )
-    autograde.add_argument("--force", action="store_true", help="grade graded ones again")
+    autograde.add_argument("--force", action="store_true",
+                           help="grade graded ones again (changed grades are listed)")
+    autograde.add_argument("--student", action="append", default=None, metavar="ID",
+                           help="only this student's submissions (repeatable)")
     autograde.add_argument(
         "--unsafe", action="store_true",
         help="grade without the sandbox where the machine has none (the report marks it)",
@@ -188,6 +191,7 @@ def run(args) -> int:
             cpus=args.cpus,
             cluster=args.cluster,
             scheduler_file=args.scheduler_file,
+            students=args.student,
         )
     elif args.verb == "feedback":
         from grader.feedback import generate_feedback

@@ -10,6 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from postgres import postgres  # noqa: F401 (a session's PostgreSQL server, on request)
 
+from grader import gradebook
 from grader.course_config import REPO_ROOT, load_config
 
 MINI = "01_perceptron"  # the tiny course reuses a real assignment id of nbgrader_config.py
@@ -113,3 +114,52 @@ def build_class_course(root: Path, cells=None):
 @pytest.fixture
 def class_course(tmp_path):
     return build_class_course(tmp_path / "course")
+
+
+# --- editing a student's notebook, for the hostile suites ---------------------------------
+
+
+def copy_notebook(nb):
+    return nbformat.reads(nbformat.writes(nb), as_version=4)
+
+
+def cell_index(nb, grade_id: str) -> int:
+    """Position of the cell with nbgrader grade id `grade_id`."""
+    return next(i for i, c in enumerate(nb.cells)
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def with_cells_after(nb, grade_id: str, *sources: str):
+    """`nb` with new code cells (a student may add cells) right after the cell `grade_id`."""
+    nb = copy_notebook(nb)
+    at = cell_index(nb, grade_id) + 1
+    nb.cells[at:at] = [new_code_cell(s) for s in sources]
+    return nb
+
+
+def answered(nb, grade_id: str, right: str, wrong: str):
+    """`nb` with the answer in cell `grade_id` replaced by a wrong one."""
+    nb = copy_notebook(nb)
+    cell = nb.cells[cell_index(nb, grade_id)]
+    assert right in cell.source
+    cell.source = cell.source.replace(right, wrong)
+    return nb
+
+
+# --- a grading folder of the tiny course, made once per module, copied per test ------------
+
+
+@pytest.fixture(scope="module")
+def prepared_grading(tmp_path_factory):
+    """(course, grading folder) made with nbgrader (slow: ~5 s), once per test module."""
+    root = tmp_path_factory.mktemp("grading")
+    repo = build_class_course(root / "course")
+    return repo, gradebook.prepare(repo, root / "grading").root
+
+
+@pytest.fixture
+def copied_grading(prepared_grading, tmp_path):
+    """A fresh copy of the module's grading folder."""
+    repo, template = prepared_grading
+    shutil.copytree(template, tmp_path / "grading")
+    return gradebook.open_workdir(repo, tmp_path / "grading")

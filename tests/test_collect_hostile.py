@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import stat
 import zipfile
 import zlib
@@ -15,7 +14,6 @@ import zlib
 import pytest
 from conftest import MINI
 
-from grader import gradebook
 from grader.collect import LINK, _read_regular, _Refused, collect
 
 NB = f"{MINI}.ipynb"
@@ -23,21 +21,9 @@ WHEN = dt.datetime(2026, 11, 2, 8)
 SECRET = b"root:$6$SECRET-HASH-NOT-FOR-STUDENTS:19000:0:99999:7:::\n"
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """One grading folder made with nbgrader, copied for every test."""
-    from conftest import build_class_course
-
-    root = tmp_path_factory.mktemp("hostile")
-    repo = build_class_course(root / "course")
-    return repo, gradebook.prepare(repo, root / "grading").root
-
-
 @pytest.fixture
-def course(prepared, tmp_path):
-    repo, template = prepared
-    shutil.copytree(template, tmp_path / "grading")
-    return gradebook.open_workdir(repo, tmp_path / "grading")
+def course(copied_grading):
+    return copied_grading
 
 
 @pytest.fixture
@@ -48,10 +34,10 @@ def honest(course):
 
 
 @pytest.fixture
-def outside(prepared, tmp_path):
+def outside(prepared_grading, tmp_path):
     """Files outside the grading folder that collect must neither read nor change: a
     secret (mode 0600, like /etc/shadow) and the course's source notebook."""
-    repo, _ = prepared
+    repo, _ = prepared_grading
     secret = tmp_path / "shadow"
     secret.write_bytes(SECRET)
     secret.chmod(0o600)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import zipfile
 
 import pytest
@@ -16,21 +15,9 @@ from grader.errors import GraderError
 NB = f"{MINI}.ipynb"
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """One grading folder made with nbgrader (slow: ~5 s), copied for every test."""
-    from conftest import build_class_course
-
-    root = tmp_path_factory.mktemp("collect")
-    repo = build_class_course(root / "course")
-    return repo, gradebook.prepare(repo, root / "grading").root
-
-
 @pytest.fixture
-def course(prepared, tmp_path):
-    repo, template = prepared
-    shutil.copytree(template, tmp_path / "grading")
-    return gradebook.open_workdir(repo, tmp_path / "grading")
+def course(copied_grading):
+    return copied_grading
 
 
 def notebook_bytes(course):
@@ -133,8 +120,8 @@ def test_a_later_collect_replaces_an_earlier_submission_and_not_the_reverse(cour
 
 
 @pytest.mark.parametrize("kind", ["missing", "corrupt", "empty", "empty-zip"])
-def test_bad_input_stops_with_one_clear_line_and_writes_nothing(prepared, tmp_path, kind):
-    class_course, _ = prepared
+def test_bad_input_stops_with_one_clear_line_and_writes_nothing(prepared_grading, tmp_path, kind):
+    class_course, _ = prepared_grading
     path = tmp_path / "input"
     if kind == "corrupt":
         path = tmp_path / "broken.zip"

@@ -32,8 +32,14 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from conftest import MINI, build_class_course
-from nbformat.v4 import new_code_cell
+from conftest import (
+    MINI,
+    answered,
+    build_class_course,
+    cell_index,
+    copy_notebook,
+    with_cells_after,
+)
 from nbgrader.api import Gradebook
 
 from grader import gradebook
@@ -93,32 +99,6 @@ MESSAGE_DETAIL = {  # more that a message must name
 
 
 # --- the notebooks --------------------------------------------------------------------
-
-
-def _copy(nb):
-    return nbformat.reads(nbformat.writes(nb), as_version=4)
-
-
-def _index(nb, grade_id: str) -> int:
-    return next(i for i, c in enumerate(nb.cells)
-                if nbs.nbgrader_meta(c).get("grade_id") == grade_id)
-
-
-def with_cells_after(nb, grade_id: str, *sources: str):
-    """`nb` with new code cells (a student may add cells) right after the cell `grade_id`."""
-    nb = _copy(nb)
-    at = _index(nb, grade_id) + 1
-    nb.cells[at:at] = [new_code_cell(s) for s in sources]
-    return nb
-
-
-def answered(nb, grade_id: str, right: str, wrong: str):
-    """`nb` with the answer in cell `grade_id` replaced by a wrong one."""
-    nb = _copy(nb)
-    cell = nb.cells[_index(nb, grade_id)]
-    assert right in cell.source
-    cell.source = cell.source.replace(right, wrong)
-    return nb
 
 
 def wrong_square(nb):
@@ -350,7 +330,7 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
     blank = nbs.read(repo.root / "release" / MINI / f"{MINI}.ipynb")
     in_square_cell = 0.0  # position of the solution cell, for grader.synthetic
     in_cube_cell = 0.99
-    test_square = _index(right, "test_square")
+    test_square = cell_index(right, "test_square")
     notebooks = {
         "ada": right,
         "blank": blank,
@@ -365,8 +345,8 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
         "forkbomb": with_cells_after(right, "test_cube", FORK_BOMB),
         "spam": with_first_answer(full, SPAM),
         "edited": wrong_square(right),
-        "deleted": _copy(right),
-        "doubled": _copy(right),
+        "deleted": copy_notebook(right),
+        "doubled": copy_notebook(right),
         "dbwriter": with_cells_after(wrong_cube(right), "square",
                                      *gradebook_attack(course.root / gradebook.DB_NAME)),
         "snoop": with_cells_after(right, "square",
@@ -379,9 +359,9 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
         "envthief": with_cells_after(right, "square", *ENV_THIEF),
     }
     for grade_id in ("test_square", "test_cube"):
-        notebooks["edited"].cells[_index(right, grade_id)].source = "pass"
+        notebooks["edited"].cells[cell_index(right, grade_id)].source = "pass"
     del notebooks["deleted"].cells[test_square]
-    doubled = _copy(right).cells[test_square]
+    doubled = copy_notebook(right).cells[test_square]
     doubled.id = "pasted-copy"  # as JupyterLab pastes it: a new cell id, the same metadata
     notebooks["doubled"].cells.insert(test_square + 1, doubled)
     for student, nb in notebooks.items():
@@ -622,7 +602,7 @@ def test_output_flood_is_cut(graded):
 def test_edited_tests_are_restored(graded):
     nb = autograded_nb(graded["course"], "edited")
     for grade_id in ("test_square", "test_cube"):
-        assert nb.cells[_index(nb, grade_id)].source != "pass", grade_id
+        assert nb.cells[cell_index(nb, grade_id)].source != "pass", grade_id
     assert "square(3) should be 9" in output_text(nb)
 
 
@@ -687,7 +667,7 @@ def test_disarmed_checks_are_caught(graded):
 def test_replaced_assertion_error_still_fails(graded):
     """`assert` raises the real AssertionError whatever builtins.AssertionError is."""
     nb = autograded_nb(graded["course"], "fakeerr")
-    [error] = [o for o in nb.cells[_index(nb, "test_square")].outputs
+    [error] = [o for o in nb.cells[cell_index(nb, "test_square")].outputs
                if o.output_type == "error"]
     assert (error.ename, error.evalue) == ("AssertionError", "square(3) should be 9")
 

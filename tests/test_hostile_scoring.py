@@ -23,7 +23,16 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import MINI, build_class_course, nbgrader_cell, two_exercise_cells
+from conftest import (
+    MINI,
+    answered,
+    build_class_course,
+    cell_index,
+    copy_notebook,
+    nbgrader_cell,
+    two_exercise_cells,
+    with_cells_after,
+)
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import gradebook
@@ -147,34 +156,10 @@ EXPECTED = {**HONEST, **ATTACKS}
 AGAIN = ("above", "surrogate", "savefail")  # graded a second time, without the obstacle
 
 
-def _index(nb, grade_id: str) -> int:
-    return next(i for i, c in enumerate(nb.cells)
-                if nbs.nbgrader_meta(c).get("grade_id") == grade_id)
-
-
-def _copy(nb):
-    return nbformat.reads(nbformat.writes(nb), as_version=4)
-
-
-def _after(nb, grade_id: str, *sources: str):
-    nb = _copy(nb)
-    at = _index(nb, grade_id) + 1
-    nb.cells[at:at] = [new_code_cell(s) for s in sources]
-    return nb
-
-
-def _answer(nb, grade_id: str, right: str, wrong: str):
-    nb = _copy(nb)
-    cell = nb.cells[_index(nb, grade_id)]
-    assert right in cell.source
-    cell.source = cell.source.replace(right, wrong)
-    return nb
-
-
 def _tagged(nb, tag: str):
-    nb = _copy(nb)
+    nb = copy_notebook(nb)
     for grade_id in POINTS:
-        nb.cells[_index(nb, grade_id)].metadata["tags"] = [tag]
+        nb.cells[cell_index(nb, grade_id)].metadata["tags"] = [tag]
     return nb
 
 
@@ -182,33 +167,35 @@ def make_class(repo) -> dict[str, object]:
     source = nbs.read(repo.root / "source" / MINI / f"{MINI}.ipynb")
     right = as_handed_in(source)
     blank = nbs.read(repo.root / "release" / MINI / f"{MINI}.ipynb")
-    wrong_square = _answer(right, "square", "return x * x", "return x + x")
-    wrong_cube = _answer(right, "cube", "return x ** 3", "return x * x")
-    wrong_double = _answer(right, "double", "return 2 * x", "return x")
-    metaedit = _copy(wrong_square)
-    metaedit.cells[_index(metaedit, "test_square")].metadata.nbgrader["points"] = 100
-    metaedit.cells[_index(metaedit, "test_cube")].metadata.nbgrader["grade"] = False
-    metaedit.cells[_index(metaedit, "test_double")].cell_type = "markdown"
-    del metaedit.cells[_index(metaedit, "test_double")]["outputs"]
-    del metaedit.cells[_index(metaedit, "test_double")]["execution_count"]
-    metaedit.cells.append(metaedit.cells.pop(_index(metaedit, "test_square")))
-    surrogate = _after(right, "square", "text = 'a lone \ud800 surrogate'")
+    wrong_square = answered(right, "square", "return x * x", "return x + x")
+    wrong_cube = answered(right, "cube", "return x ** 3", "return x * x")
+    wrong_double = answered(right, "double", "return 2 * x", "return x")
+    metaedit = copy_notebook(wrong_square)
+    metaedit.cells[cell_index(metaedit, "test_square")].metadata.nbgrader["points"] = 100
+    metaedit.cells[cell_index(metaedit, "test_cube")].metadata.nbgrader["grade"] = False
+    metaedit.cells[cell_index(metaedit, "test_double")].cell_type = "markdown"
+    del metaedit.cells[cell_index(metaedit, "test_double")]["outputs"]
+    del metaedit.cells[cell_index(metaedit, "test_double")]["execution_count"]
+    metaedit.cells.append(metaedit.cells.pop(cell_index(metaedit, "test_square")))
+    surrogate = with_cells_after(right, "square", "text = 'a lone \ud800 surrogate'")
     return {
         "ada": right,
         "blank": blank,
         "cat": wrong_cube,
-        "dan": _answer(right, "double", "return 2 * x", "raise NotImplementedError()"),
-        "rng": _after(_after(right, "test_double", f"print('{SEED_DRAW}', np.random.rand(), "
-                             "random.random())"), "square", RNG),
+        "dan": answered(right, "double", "return 2 * x", "raise NotImplementedError()"),
+        "rng": with_cells_after(
+            with_cells_after(right, "test_double",
+                             f"print('{SEED_DRAW}', np.random.rand(), random.random())"),
+            "square", RNG),
         "skiptag": _tagged(blank, "skip-execution"),
         "raisestag": _tagged(blank, "raises-exception"),
-        "forged": _after(blank, "square", FORGE.format(points=1)),
-        "above": _after(wrong_cube, "square", FORGE.format(points=1000)),
+        "forged": with_cells_after(blank, "square", FORGE.format(points=1)),
+        "above": with_cells_after(wrong_cube, "square", FORGE.format(points=1000)),
         "metaedit": metaedit,
-        "helpers": _after(wrong_double, "square", CANARY_AWARE_HELPERS),
-        "asserts": _after(blank, "square", CANARY_AWARE_ASSERT),
-        "anything": _after(right, "square", ALWAYS_EQUAL),
-        "flood": _after(right, "square", COMM_FLOOD),
+        "helpers": with_cells_after(wrong_double, "square", CANARY_AWARE_HELPERS),
+        "asserts": with_cells_after(blank, "square", CANARY_AWARE_ASSERT),
+        "anything": with_cells_after(right, "square", ALWAYS_EQUAL),
+        "flood": with_cells_after(right, "square", COMM_FLOOD),
         "surrogate": surrogate,
         "savefail": right,
     }
@@ -321,7 +308,7 @@ def test_restore_puts_graded_cells_back_and_keeps_the_students_cells():
         nbgrader_cell("assert g(1) == 2", "test_g", points=1),
     ])
     release.metadata["kernelspec"] = {"name": "python3", "display_name": "P", "language": "python"}
-    student = _copy(release)
+    student = copy_notebook(release)
     student.metadata["kernelspec"] = {"name": "evil", "display_name": "E", "language": "python"}
     student.cells[1].source = "def f(x):\n    return x"
     mine = new_code_cell("print(f(1))")
@@ -331,7 +318,7 @@ def test_restore_puts_graded_cells_back_and_keeps_the_students_cells():
     test_f.metadata.nbgrader["points"] = 100
     test_f.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "2"})]
     student.cells.append(test_f)
-    copy_of_test_g = _copy(student).cells[4]
+    copy_of_test_g = copy_notebook(student).cells[4]
     copy_of_test_g.id = "pasted"
     student.cells.insert(5, copy_of_test_g)
     student.cells[4].cell_type = "markdown"  # test_g as markdown
@@ -385,7 +372,7 @@ def test_no_test_cell_keeps_a_result_nbgrader_would_read_as_a_score(graded):
     for student in ("forged", "above"):
         nb = autograded_nb(course, student)
         for grade_id in POINTS:
-            outputs = nb.cells[_index(nb, grade_id)].outputs
+            outputs = nb.cells[cell_index(nb, grade_id)].outputs
             assert not [o for o in outputs if o.output_type == "execute_result"], student
 
 
@@ -398,7 +385,7 @@ def test_restored_cells_ran_where_the_release_has_them(graded):
         assert ids == [nbs.nbgrader_meta(c).get("grade_id") for c in release.cells
                        if nbs.nbgrader_meta(c)], student
         for grade_id in POINTS:
-            cell = nb.cells[_index(nb, grade_id)]
+            cell = nb.cells[cell_index(nb, grade_id)]
             assert cell.cell_type == "code" and "tags" not in cell.metadata, student
             assert cell.metadata.nbgrader["points"] == POINTS[grade_id]
             assert cell.execution_count is not None, (student, grade_id)  # it ran

@@ -217,6 +217,11 @@ class Sandbox:
                    "--die-with-parent"]
         for tmpfs in (HOME, WORKDIR, "/dev/shm"):
             private += ["--size", str(self.limits.disk), "--tmpfs", tmpfs]
+        # A repository or venv under /tmp (a clone in a temporary folder) is hidden by the
+        # private /tmp: bind it again over it (bwrap takes sources from the outer view).
+        for path in read_only:
+            if any(Path(t) in Path(path).parents for t in (HOME, WORKDIR, "/dev/shm")):
+                private += ["--ro-bind", path, path]
         made = {HOME, WORKDIR}
         for fd, inside in self.files:
             for parent in reversed(Path(inside).parents):

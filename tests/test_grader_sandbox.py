@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -125,6 +127,26 @@ def test_a_sandboxed_kernel_sees_only_the_allowlist(tmp_path):
     for path in ["/submission/mine", "/tmp/mine", "/dev/shm/mine"]:
         assert f"wrote {path}" in text  # its own, private folders
     assert not Path("/submission").exists()
+
+
+def test_python_and_course_under_tmp_stay_visible(monkeypatch):
+    """A clone in a temporary folder: its venv and `course` live under /tmp, which the
+    kernel gets as a private tmpfs; they must still be there, read only."""
+    folder = Path(tempfile.mkdtemp(prefix="grader-clone-", dir="/tmp"))
+    try:
+        (folder / "marker").write_text("still here")
+        folder.chmod(0o755)
+        (folder / "marker").chmod(0o644)
+        real = sandbox_module._runtime_paths()
+        monkeypatch.setattr(sandbox_module, "_runtime_paths", lambda: [*real, folder])
+        sandbox = Sandbox()
+        sandbox.prepare(None)
+        result = subprocess.run(sandbox.command(["/usr/bin/cat", str(folder / "marker")]),
+                                pass_fds=sandbox.fds, capture_output=True, text=True)
+        sandbox.close()
+        assert (result.returncode, result.stdout) == (0, "still here"), result.stderr
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_clean_fails_loudly_when_a_process_survives(monkeypatch):

@@ -6,6 +6,8 @@
     autograde  every submission, N at a time
     feedback   one HTML page per student and notebook, without hidden tests
     report     totals.csv, questions.csv, submissions.csv, scores.png and a table
+    formgrader nbgrader's formgrader (JupyterLab) on the grading folder, for manual review
+    similarity pairs of submissions whose answers are alike: leads to read, not verdicts
     demo       all of it on a synthetic class
 """
 
@@ -71,6 +73,10 @@ def parse(argv):
     )
     collect.add_argument("--max-size", type=float, default=20, metavar="MB",
                          help="skip files bigger than this (default: 20 MB)")
+    collect.add_argument(
+        "--roster", default=None, metavar="CSV",
+        help="the class: student_id,name,email,lms_id[,section]; maps Canvas and Moodle\n"
+        "identities to student ids (default: roster.csv in the grading folder, if any)")
 
     autograde = verbs.add_parser("autograde", help="grade submissions in parallel")
     autograde.add_argument("assignments", nargs="*", help="default: all")
@@ -106,6 +112,25 @@ def parse(argv):
 
     report = verbs.add_parser("report", help="CSV files, a table and a plot of the grades")
     report.add_argument("--out", default=None, help="folder (default: <workdir>/reports)")
+    report.add_argument(
+        "--roster", default=None, metavar="CSV",
+        help="write canvas-grades.csv and moodle-grades.csv for it (default: roster.csv in\n"
+        "the grading folder, which collect --roster keeps)")
+
+    formgrader = verbs.add_parser(
+        "formgrader", help="nbgrader's formgrader on the grading folder (manual review)")
+    formgrader.add_argument("lab_args", nargs=argparse.REMAINDER, metavar="-- OPTIONS",
+                            help="options for JupyterLab after --, e.g. -- --port 8899")
+
+    similar = verbs.add_parser(
+        "similarity", help="pairs of submissions whose answers are alike (leads, not verdicts)")
+    similar.add_argument("assignment")
+    similar.add_argument("--min-score", type=float, default=0.5, metavar="S",
+                         help="list pairs scoring at least this, 0 to 1 (default: 0.5)")
+    similar.add_argument("--top", type=int, default=50, metavar="N",
+                         help="list at most N pairs (default: 50)")
+    similar.add_argument("--out", default=None,
+                         help="folder (default: <workdir>/reports/similarity/ASSIGNMENT)")
 
     demo = verbs.add_parser("demo", help="the whole cycle on a synthetic class")
     demo.add_argument("assignments", nargs="*", help="default: all in source/")
@@ -173,7 +198,8 @@ def run(args) -> int:
 
         # Refuses bad input as a whole first, before the grading folder is touched.
         candidates, result = scan(repo, args.path, args.pattern,
-                                  max_size=int(args.max_size * 10**6))
+                                  max_size=int(args.max_size * 10**6),
+                                  roster=_roster(repo, args.roster, workdir))
         course = gradebook.prepare(repo, workdir)
         print(place(course, candidates, result).summary())
     elif args.verb == "autograde":
@@ -203,12 +229,42 @@ def run(args) -> int:
         from grader.report import table, write_report
 
         course = gradebook.open_workdir(repo, workdir)
-        report, out = write_report(course, args.out)
+        report, out = write_report(course, args.out, roster=_roster(repo, args.roster, workdir))
         print(table(report))
-        print(f"\nReports in {out}: totals.csv, questions.csv, submissions.csv, scores.png")
+        print(f"\nReports in {out}: totals.csv, questions.csv, submissions.csv, scores.png, "
+              "class-report.html")
+        if report.uploads:
+            print(f"LMS uploads from the roster: {', '.join(report.uploads)}")
+        if report.not_on_roster:
+            print(f"Not on the roster, so in no upload: {', '.join(report.not_on_roster)}")
+        if report.no_canvas_id:
+            print("No lms_id on the roster, so not in canvas-grades.csv: "
+                  f"{', '.join(report.no_canvas_id)}")
+    elif args.verb == "formgrader":
+        from grader.formgrader import formgrader
+
+        return formgrader(repo, gradebook.open_workdir(repo, workdir), args.lab_args)
+    elif args.verb == "similarity":
+        from grader.similarity import LEAD, table, write_similarity
+
+        course = gradebook.open_workdir(repo, workdir)
+        result, index = write_similarity(course, args.assignment, args.out,
+                                         min_score=args.min_score, top=args.top)
+        print(table(result, args.min_score, args.top))
+        print(f"\nPages in {index}. {LEAD}")
     elif args.verb == "demo":
         from grader.demo import run_demo
 
         run_demo(repo, args.workdir and Path(args.workdir), args.assignments or None,
                  jobs=args.jobs, cell_timeout=args.timeout)
     return 0
+
+
+def _roster(repo, given: str | None, workdir: Path):
+    """The roster named on the command line, else the one collect kept in the grading folder."""
+    from grader.roster import load_roster
+
+    path = Path(given) if given else workdir / "roster.csv"
+    if given or path.is_file():
+        return load_roster(path, repo.assignments)
+    return None

@@ -3,17 +3,28 @@
 Two layouts are understood:
 
 - a folder laid out <student_id>/<assignment>/<notebook>.ipynb (nbgrader's own);
-- a zip (an LMS download). Where the LMS puts each student's files in a folder named by
-  it (`ada/01_perceptron.ipynb`, `ada/ada_01_perceptron.ipynb`, `all/ada/...`), that
-  folder is the student id and a file name naming another student is a conflict. A zip
-  without such folders is read by its file names, which the LMS writes: a regular
-  expression with the groups `student_id` and `notebook`, by default
-  `<student_id>_<notebook>.ipynb`, anywhere in the zip.
+- a zip (an LMS download). Canvas's and Moodle's "Download all submissions" are read as
+  they come (grader.lms: their file names, with sources): their identities (a Canvas user
+  id, a Moodle full name) are mapped to student ids by the roster (grader.roster), and an
+  identity the roster does not have, or has twice, is listed and not collected. Where the
+  LMS puts each student's files in a folder named by the student id (`ada/01_perceptron.ipynb`,
+  `ada/ada_01_perceptron.ipynb`, `all/ada/...`), that folder is the student id and a file
+  name naming another student is a conflict. A zip without such folders is read by its
+  file names: a regular expression with the groups `student_id` and `notebook`, by default
+  `<student_id>_<notebook>.ipynb`, anywhere in the zip. With a roster, every student id
+  must be on it.
 
 Each notebook is copied to submitted/<student>/<assignment>/<assignment>.ipynb with a
-timestamp.txt (from timestamp.txt beside it, the zip entry's date, or the file's mtime).
-A later submission replaces an earlier one; an older one is skipped. Files that cannot be
-placed are listed with the reason and skipped; the rest is collected.
+timestamp.txt, the submission time: from timestamp.txt beside it or the file's mtime (a
+folder), or the zip entry's date. Canvas dates every entry when it builds the zip, so for
+its files the LATE marker decides: one without it counts as handed in no later than the
+due date, one with it as late by the least it can be, 1 s (the due date is the one of
+nbgrader_config.py's DUEDATES or the gradebook). Of a student's files for one notebook the
+newest counts (the latest time, then the highest Canvas attachment id or LMS copy number);
+a later collect replaces an earlier submission, never with an older one. Files that cannot
+be placed are listed with the reason and skipped; the rest is collected. Each collect lists
+every file with what became of it in reports/collect.csv, and the identities that are not
+on the roster in reports/unknown-identities.csv; the roster is kept as roster.csv.
 
 Nothing read is trusted (the grader may run as root): no symbolic link is followed and
 only regular files are read, each at most `max_size` bytes; two files claiming one
@@ -23,8 +34,10 @@ placed; nothing is written outside the grading folder or through a link inside i
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import errno
+import io
 import os
 import re
 import secrets
@@ -36,9 +49,12 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
+from grader import lms
 from grader.course_config import CourseConfig
 from grader.errors import GraderError
 from grader.gradebook import db_url
+from grader.late import duedates, sync_duedates
+from grader.roster import Roster
 
 STUDENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
@@ -70,6 +86,21 @@ class Candidate:
     # Where the student id came from: one student folder, or the LMS's file names. Two
     # files for one notebook from different places are a conflict, not a duplicate.
     place: str = ""
+    lms: lms.LmsFile | None = None  # what a Canvas or Moodle file name said
+
+    @property
+    def order(self) -> tuple:
+        """Newer is larger: the time, then the LMS's attachment id or copy number."""
+        return (_utc(self.timestamp), self.lms.order if self.lms else ())
+
+
+@dataclass
+class UnknownIdentity:
+    """An LMS identity, or a student id, that the roster does not map to one student."""
+
+    who: str
+    reason: str
+    origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,15 +109,53 @@ class CollectResult:
     collected: list[tuple[str, str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    # (origin, reason): files of identities the roster does not map to one student
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    identities: dict[str, UnknownIdentity] = field(default_factory=dict)
+    roster: Roster | None = None
+    stamps: dict[str, dt.datetime] = field(default_factory=dict)  # origin -> time used
+    notes: dict[str, str] = field(default_factory=dict)  # origin -> how its time was taken
+    late_without_duedate: set[str] = field(default_factory=set)  # assignments
 
     def summary(self) -> str:
         line = f"Collected {len(self.collected)} submission(s), skipped {len(self.skipped)}"
         if self.conflicts:
             line += f", {len(self.conflicts)} in conflict (not collected)"
+        if self.unknown:
+            line += (f", {len(self.unknown)} from {len(self.identities)} identit"
+                     f"{'y' if len(self.identities) == 1 else 'ies'} not on the roster "
+                     "(not collected)")
         lines = [line + "."]
         lines += [f"  skipped {origin}: {reason}" for origin, reason in self.skipped]
         lines += [f"  skipped {origin}: {reason}" for origin, reason in self.conflicts]
+        lines += [f"  not on the roster: {who}: {identity.reason}; "
+                  f"{', '.join(identity.origins[:3])}"
+                  + (f" and {len(identity.origins) - 3} more" if len(identity.origins) > 3
+                     else "")
+                  for who, identity in self.identities.items()]
+        late = sum(1 for note in self.notes.values() if note.startswith(CANVAS_LATE))
+        if late:
+            lines.append(f"  {late} Canvas file(s) marked LATE: {CANVAS_LATE} (counted 1 s "
+                         "late: the late policy's first day)")
+        if self.late_without_duedate:
+            lines.append(f"  Canvas marks files of {', '.join(sorted(self.late_without_duedate))}"
+                         " LATE, but no due date is set (DUEDATES in nbgrader_config.py): no "
+                         "late penalty")
+        if self.unknown:
+            lines.append("  The identities not on the roster are in "
+                         "reports/unknown-identities.csv: add them to the roster (or fix "
+                         "their row) and collect again.")
         return "\n".join(lines)
+
+    def unknown_identity(self, who: str, reason: str, origin: str) -> None:
+        identity = self.identities.setdefault(who, UnknownIdentity(who, reason))
+        identity.origins.append(origin)
+        self.unknown.append((origin, f"{who}: {reason}"))
+
+
+CANVAS_LATE = "Canvas marks it LATE but not how late (its zip dates are when it was made)"
+CANVAS_ON_TIME = ("Canvas found it on time; counted at the due date (its zip dates are when "
+                  "it was made)")
 
 
 class _Refused(Exception):
@@ -98,9 +167,10 @@ def collect(
     path: Path | str,
     pattern: str | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
+    roster: Roster | None = None,
 ) -> CollectResult:
     """Collect every submission under `path` (a folder or a zip) into the grading folder."""
-    candidates, result = scan(course, path, pattern, max_size)
+    candidates, result = scan(course, path, pattern, max_size, roster)
     return place(course, candidates, result)
 
 
@@ -109,15 +179,17 @@ def scan(
     path: Path | str,
     pattern: str | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
+    roster: Roster | None = None,
 ):
     """Read every submission under `path`, writing nothing: (candidates, result so far).
 
-    Everything that can be wrong with the input as a whole (missing, corrupt, empty) is
-    found here, before the grading folder is touched. `path` itself may be a link (the
-    instructor's); nothing under it is followed.
+    Everything that can be wrong with the input as a whole (missing, corrupt, empty, an
+    LMS download without a roster) is found here, before the grading folder is touched.
+    `path` itself may be a link (the instructor's); nothing under it is followed.
     """
     path = Path(path)
-    result = CollectResult()
+    result = CollectResult(roster=roster)
+    duedates(course)  # DUEDATES of nbgrader_config.py must read before anything is written
     if max_size < 1:
         raise GraderError(f"the size limit must be positive, not {max_size} bytes")
     try:
@@ -139,23 +211,53 @@ def scan(
             if not zipfile.is_zipfile(file):
                 raise _not_a_zip(path)
             regex = _compile(pattern or default_pattern(course.assignments))
-            candidates = _from_zip(course, file, path, regex, result, max_size)
+            candidates = _from_zip(course, file, path, regex, result, max_size,
+                                   explicit=pattern is not None)
     else:
         os.close(fd)
         raise _not_a_zip(path)
-    if not candidates and not result.skipped and not result.conflicts:
+    if not candidates and not result.skipped and not result.conflicts and not result.unknown:
         raise GraderError(f"{path} holds no submissions; is it the right folder or zip?")
     return _without_conflicts(candidates, result), result
 
 
 def place(course: CourseConfig, candidates: list[Candidate], result: CollectResult):
-    """Copy the latest file of every student and assignment into submitted/."""
-    latest = _keep_latest(candidates, result)
+    """Copy the latest file of every student and assignment into submitted/, then list
+    what became of every file in reports/ and keep the roster as roster.csv."""
     with Gradebook(db_url(course), course.course_id) as gb:
+        duedates = sync_duedates(course, gb)
+        for candidate in candidates:
+            _submission_time(candidate, duedates.get(candidate.assignment), result)
+        latest = _keep_latest(candidates, result)
         for candidate in latest:
             if _place(course, candidate, result):
                 gb.update_or_create_student(candidate.student)
+                student = result.roster and result.roster.by_id.get(candidate.student)
+                if student:
+                    first, _, last = student.name.rpartition(" ")
+                    gb.update_or_create_student(
+                        candidate.student, first_name=first or None, last_name=last or None,
+                        email=student.email or None, lms_user_id=student.lms_id or None)
+    _write_lists(course, result)
     return result
+
+
+def _submission_time(candidate: Candidate, due: dt.datetime | None,
+                     result: CollectResult) -> None:
+    """A Canvas file's time from its LATE marker (see the module's docstring)."""
+    if candidate.lms is None or candidate.lms.lms != lms.CANVAS:
+        return
+    if due is None:
+        if candidate.lms.late:
+            result.late_without_duedate.add(candidate.assignment)
+        return
+    due = due.replace(tzinfo=dt.UTC)
+    if candidate.lms.late:
+        candidate.timestamp = due + dt.timedelta(seconds=1)
+        result.notes[candidate.origin] = CANVAS_LATE
+    elif _utc(candidate.timestamp) > due:
+        candidate.timestamp = due
+        result.notes[candidate.origin] = CANVAS_ON_TIME
 
 
 def _not_a_zip(path: Path) -> GraderError:
@@ -306,6 +408,9 @@ def _folder_file(course, dir_fd: int, parts: tuple[str, ...], origin: str,
     if reason:
         result.skipped.append((origin, reason))
         return None
+    if result.roster is not None and student not in result.roster:
+        result.unknown_identity(f"student id {student}", "not on the roster", origin)
+        return None
     try:
         data, status = _read_regular(name, dir_fd, max_size)
     except _Refused as refusal:
@@ -333,21 +438,36 @@ class _Entry:
     folders: list[str]
     named: str | None  # the student id in the file name, if it carries one
     notebook: str
+    lms: lms.LmsFile | None = None  # a Canvas or Moodle file: its identity, not a student id
 
 
 def _from_zip(course, file, path: Path, regex: re.Pattern, result: CollectResult,
-              max_size: int) -> list[Candidate]:
+              max_size: int, explicit: bool = False) -> list[Candidate]:
     try:
         archive = zipfile.ZipFile(file)
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise GraderError(f"{path} is a corrupt zip ({error}); download it again") from None
-    entries = [e for info in infos if (e := _zip_entry(course, info, regex, result, max_size))]
-    levels = _student_levels(entries)
+    entries = [e for info in infos
+               if (e := _zip_entry(course, info, regex, result, max_size, explicit))]
+    lms_entries = [e for e in entries if e.lms]
+    if lms_entries and result.roster is None:
+        first = lms_entries[0]
+        raise GraderError(
+            f"{path} is a {lms.LABEL[first.lms.lms]} download ({first.origin}): its files "
+            f"name {lms.LABEL[first.lms.lms]}'s identities, not student ids; give the class "
+            "roster with --roster FILE (CSV: student_id,name,email,lms_id)")
+    levels = _student_levels([e for e in entries if not e.lms])
     candidates = []
     for entry in entries:
         level = min((n for n in levels if n < len(entry.folders)), default=None)
-        if level is None:
+        if entry.lms:
+            student, reason = _identify(entry.lms, result.roster)
+            if student is None:
+                result.unknown_identity(entry.lms.describe(), reason, entry.origin)
+                continue
+            where = entry.lms.place
+        elif level is None:
             if entry.named is None:
                 result.skipped.append(
                     (entry.origin, "no student id: the file name is only the notebook's"))
@@ -364,6 +484,9 @@ def _from_zip(course, file, path: Path, regex: re.Pattern, result: CollectResult
         reason = _check(course, student, entry.notebook, entry.notebook)
         if reason:
             result.skipped.append((entry.origin, reason))
+            continue
+        if not entry.lms and result.roster is not None and student not in result.roster:
+            result.unknown_identity(f"student id {student}", "not on the roster", entry.origin)
             continue
         try:
             stamp = dt.datetime(*entry.info.date_time, tzinfo=dt.UTC)
@@ -382,12 +505,33 @@ def _from_zip(course, file, path: Path, regex: re.Pattern, result: CollectResult
         if len(data) > max_size:
             result.skipped.append((entry.origin, _too_big(None, max_size)))
             continue
-        candidates.append(Candidate(entry.origin, student, entry.notebook, stamp, data, where))
+        candidates.append(Candidate(entry.origin, student, entry.notebook, stamp, data, where,
+                                    entry.lms))
     return candidates
 
 
+def _identify(file: lms.LmsFile, roster: Roster) -> tuple[str | None, str]:
+    """The student id of an LMS identity by the roster, or None and why not."""
+    if file.lms == lms.CANVAS:
+        if file.anonymous:
+            return None, ("anonymous grading hides who handed it in; download the "
+                          "submissions again once Canvas shows the students' names")
+        student = roster.by_lms_id.get(file.lms_id)
+        if student is None:
+            return None, f"no roster row has the lms_id {file.lms_id}"
+        return student.student_id, ""
+    matches = roster.by_name(file.name)
+    if len(matches) == 1:
+        return matches[0].student_id, ""
+    if matches:
+        ids = ", ".join(s.student_id for s in matches)
+        return None, (f"the roster has several students named {file.name!r} ({ids}); "
+                      "Moodle's download tells them apart only by name")
+    return None, f"no roster row is named {file.name!r}"
+
+
 def _zip_entry(course, info: zipfile.ZipInfo, regex: re.Pattern, result: CollectResult,
-               max_size: int) -> _Entry | None:
+               max_size: int, explicit: bool = False) -> _Entry | None:
     """The entry as a notebook to place, or None (skipped with the reason, or ignored)."""
     origin = _shown(info.filename)
     parts = info.filename.split("/")
@@ -416,8 +560,18 @@ def _zip_entry(course, info: zipfile.ZipInfo, regex: re.Pattern, result: Collect
         return None
     folders, stem = parts[:-1], name[: -len(".ipynb")]
     match = regex.search(name)
-    if match:
+    if match and explicit:  # the instructor's pattern first
         return _Entry(info, origin, folders, match.group("student_id"), match.group("notebook"))
+    file = lms.parse(parts, course.assignments)
+    if file is not None and file.notebook is not None:
+        return _Entry(info, origin, folders, None, file.notebook, file)
+    if match:  # `123456_01_perceptron.ipynb` reads as Canvas's too, without a notebook
+        return _Entry(info, origin, folders, match.group("student_id"), match.group("notebook"))
+    if file is not None:
+        result.skipped.append((origin, (
+            f"unknown notebook {_shown(file.filename)!r} in a {lms.LABEL[file.lms]} "
+            f"download: expected the assignment's name, e.g. {course.assignments[0]}.ipynb")))
+        return None
     if stem in course.assignments:
         return _Entry(info, origin, folders, None, stem)  # the notebook's name only
     loose = re.match(r"^(?P<student_id>[^_]+)_(?P<notebook>.+)\.ipynb$", name)
@@ -487,7 +641,8 @@ def _without_conflicts(candidates: list[Candidate], result: CollectResult) -> li
 
 
 def _keep_latest(candidates: list[Candidate], result: CollectResult) -> list[Candidate]:
-    """One file per student and assignment: the latest; the others are duplicates."""
+    """One file per student and assignment: the latest (then the LMS's highest attachment
+    id or copy number); the others are duplicates."""
     best: dict[tuple[str, str], Candidate] = {}
     for candidate in candidates:
         key = (candidate.student, candidate.assignment)
@@ -495,7 +650,7 @@ def _keep_latest(candidates: list[Candidate], result: CollectResult) -> list[Can
         if other is None:
             best[key] = candidate
             continue
-        newer, older = (candidate, other) if candidate.timestamp > other.timestamp else (
+        newer, older = (candidate, other) if candidate.order > other.order else (
             other, candidate)
         best[key] = newer
         result.skipped.append((older.origin, f"duplicate: {newer.origin} is later"))
@@ -532,7 +687,51 @@ def _place(course: CourseConfig, candidate: Candidate, result: CollectResult) ->
     finally:
         os.close(folder)
     result.collected.append((candidate.student, candidate.assignment, candidate.origin))
+    result.stamps[candidate.origin] = _utc(candidate.timestamp)
     return True
+
+
+def _write_lists(course: CourseConfig, result: CollectResult) -> None:
+    """reports/collect.csv (every file and what became of it), reports/unknown-identities.csv,
+    and the roster as roster.csv; written as submissions are, never through a link."""
+    rows = []
+    for student, assignment, origin in result.collected:
+        stamp = result.stamps[origin].strftime(TIMESTAMP_FORMAT)
+        rows.append([origin, "collected", student, assignment, stamp,
+                     result.notes.get(origin, "")])
+    rows += [[origin, "skipped", "", "", "", reason] for origin, reason in result.skipped]
+    rows += [[origin, "conflict", "", "", "", reason] for origin, reason in result.conflicts]
+    rows += [[origin, "not on the roster", "", "", "", reason] for origin, reason in result.unknown]
+    files = {
+        "collect.csv": _csv(["file", "outcome", "student", "assignment", "submitted", "reason"],
+                            rows),
+        "unknown-identities.csv": _csv(
+            ["identity", "reason", "files"],
+            [[i.who, i.reason, "; ".join(i.origins)] for i in result.identities.values()]),
+    }
+    try:
+        folder = _open_folder(course.root, ("reports",))
+    except _Refused as refusal:
+        raise GraderError(f"the lists of this collect were not written: {refusal}") from None
+    try:
+        for name, text in files.items():
+            _write(folder, name, text.encode())
+    finally:
+        os.close(folder)
+    if result.roster is not None:
+        root = os.open(course.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            _write(root, "roster.csv", result.roster.text.encode())
+        finally:
+            os.close(root)
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _open_folder(root: Path, parts: tuple[str, ...]) -> int:

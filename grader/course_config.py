@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traitlets.config import Config
@@ -27,6 +27,8 @@ class CourseConfig:
     config: nbgrader's traitlets configuration, with CourseDirectory.root set to `root`.
     db: the gradebook's SQLAlchemy URL where one is chosen (--db, or
         c.CourseDirectory.db_url in nbgrader_config.py); None: gradebook.db in `root`.
+    duedates: DUEDATES of nbgrader_config.py, assignment -> date text (grader.late).
+    canvas_ids: CANVAS_ASSIGNMENT_IDS, assignment -> Canvas assignment id (grader.lms).
     """
 
     root: Path
@@ -34,6 +36,8 @@ class CourseConfig:
     config: Config
     config_file: Path
     db: str | None = None
+    duedates: dict = field(default_factory=dict)
+    canvas_ids: dict = field(default_factory=dict)
 
     @property
     def course_id(self) -> str:
@@ -62,7 +66,8 @@ def load_config(root: Path | str = REPO_ROOT, db: str | None = None) -> CourseCo
         db = configured
     config.CourseDirectory.root = str(root)
     return CourseConfig(root=root, assignments=assignments, config=config, config_file=path,
-                        db=db or None)
+                        db=db or None, duedates=dict(namespace.get("DUEDATES") or {}),
+                        canvas_ids=dict(namespace.get("CANVAS_ASSIGNMENT_IDS") or {}))
 
 
 def _is_default_db(url: str, root: Path) -> bool:
@@ -82,4 +87,6 @@ def with_root(course: CourseConfig, root: Path | str) -> CourseConfig:
         config=config,
         config_file=course.config_file,
         db=course.db,
+        duedates=course.duedates,
+        canvas_ids=course.canvas_ids,
     )

@@ -1,23 +1,51 @@
 """`python -m grader report`: grades as CSV files, a terminal table and a picture.
 
-    totals.csv       one row per student: a column per assignment, total, maximum
-    questions.csv    one row per student, assignment and grade id: points, max points
-    submissions.csv  one row per student and assignment: status and message
-    scores.png       mean score fraction of every exercise, and the distribution of totals
+    totals.csv         one row per student: a column per assignment (final score: points
+                       less the late penalty), total, maximum
+    questions.csv      one row per student, assignment and grade id: points, max points
+    submissions.csv    one row per student and assignment: status and message, then when it
+                       was handed in, its due date, how late, and raw score, late penalty
+                       and final score
+    scores.png         mean score fraction of every exercise, and the distribution of totals
+    class-report.html  what the class got wrong: per exercise the shares of full, partial and
+                       no marks and the failure messages met most often (grader.class_report)
+    canvas-grades.csv  with a roster: the final scores as Canvas's gradebook imports them
+    moodle-grades.csv  with a roster: the final scores as Moodle's CSV grade import takes them
+
+Before it reads the gradebook, report applies the due dates and the late policy of
+nbgrader_config.py to every late submission (grader.late), so its penalties are those of
+the configuration as it is now.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from grader import lms
 from grader.autograde import read_status, submitted_timestamp
 from grader.course_config import CourseConfig
 from grader.gradebook import db_url, grades, max_points
+from grader.late import apply_penalties, days_started
+from grader.roster import Roster
+
+NOTHING_SUBMITTED = "nothing submitted"
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """A graded submission's time against its due date (the student's extension included),
+    and the penalty nbgrader's AssignLatePenalties stored for it."""
+
+    submitted: dt.datetime | None  # naive UTC, as nbgrader keeps it
+    due: dt.datetime | None
+    seconds_late: float = 0.0
+    penalty: float = 0.0
 
 
 @dataclass
@@ -28,6 +56,10 @@ class Report:
     maximum: dict  # (assignment, grade id) -> max points
     statuses: dict  # (student, assignment) -> (status, message)
     unsafe: set = field(default_factory=set)  # (student, assignment) graded without sandbox
+    late: dict = field(default_factory=dict)  # (student, assignment) -> Lateness
+    uploads: list = field(default_factory=list)  # the LMS files written
+    not_on_roster: list = field(default_factory=list)  # graded students the roster lacks
+    no_canvas_id: list = field(default_factory=list)  # roster students without an lms_id
 
     def total(self, student: str, assignment: str | None = None) -> float:
         return sum(
@@ -38,13 +70,38 @@ class Report:
     def max_total(self, assignment: str | None = None) -> float:
         return sum(m for (a, _), m in self.maximum.items() if assignment in (None, a))
 
+    def penalty(self, student: str, assignment: str | None = None) -> float:
+        return sum(late.penalty for (s, a), late in self.late.items()
+                   if s == student and (assignment is None or a == assignment))
+
+    def final(self, student: str, assignment: str | None = None) -> float:
+        """Points less the late penalty."""
+        return self.total(student, assignment) - self.penalty(student, assignment)
+
+    def upload_score(self, student: str, assignment: str) -> float | None:
+        """What the LMS gets: the final score; 0 for nothing submitted; None (a blank cell,
+        which changes nothing) for work collected but not graded yet."""
+        status, message = self.statuses.get((student, assignment), ("missing", NOTHING_SUBMITTED))
+        if status == "missing":
+            return 0.0 if message == NOTHING_SUBMITTED else None
+        return self.final(student, assignment)
+
 
 def gather(course: CourseConfig) -> Report:
-    """Read the gradebook and the status of every submission."""
+    """Read the gradebook (once the configured due dates and late policy are applied to it)
+    and the status of every submission."""
+    apply_penalties(course)
     maximum = max_points(course)
     assignments = [a for a in course.assignments if any(k[0] == a for k in maximum)]
+    late = {}
     with Gradebook(db_url(course), course.course_id) as gb:
         students = sorted(s.id for s in gb.students)
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                late[submission.student.id, assignment.name] = Lateness(
+                    submission.timestamp, submission.duedate,
+                    float(submission.total_seconds_late),
+                    float(submission.late_submission_penalty or 0.0))
     points = {}
     for (assignment, grade_id) in maximum:
         for student in students:
@@ -68,11 +125,15 @@ def gather(course: CourseConfig) -> Report:
             elif submitted:
                 statuses[student, assignment] = ("missing", "collected but not autograded yet")
             else:
-                statuses[student, assignment] = ("missing", "nothing submitted")
-    return Report(assignments, students, points, maximum, statuses, unsafe)
+                statuses[student, assignment] = ("missing", NOTHING_SUBMITTED)
+    late = {key: value for key, value in late.items() if key in statuses}
+    return Report(assignments, students, points, maximum, statuses, unsafe, late)
 
 
-def write_report(course: CourseConfig, out: Path | None = None) -> tuple[Report, Path]:
+def write_report(course: CourseConfig, out: Path | None = None,
+                 roster: Roster | None = None) -> tuple[Report, Path]:
+    """The CSV files and the plot in `out` (default reports/ in the grading folder); with a
+    `roster`, the LMS uploads too."""
     out = Path(out) if out else course.root / "reports"
     out.mkdir(parents=True, exist_ok=True)
     report = gather(course)
@@ -82,8 +143,8 @@ def write_report(course: CourseConfig, out: Path | None = None) -> tuple[Report,
         for student in report.students:
             writer.writerow([
                 student,
-                *(_num(report.total(student, a)) for a in report.assignments),
-                _num(report.total(student)),
+                *(_num(report.final(student, a)) for a in report.assignments),
+                _num(report.final(student)),
                 _num(report.max_total()),
             ])
     with open(out / "questions.csv", "w", newline="") as f:
@@ -96,18 +157,60 @@ def write_report(course: CourseConfig, out: Path | None = None) -> tuple[Report,
             ])
     with open(out / "submissions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "assignment", "status", "message", "sandboxed"])
+        writer.writerow(["student", "assignment", "status", "message", "sandboxed",
+                         "submitted", "due", "late", "raw", "penalty", "final"])
         for (student, assignment), (status, message) in sorted(report.statuses.items()):
             ran = status != "missing" and (student, assignment) not in report.unsafe
             sandboxed = "no (--unsafe)" if (student, assignment) in report.unsafe else (
                 "yes" if ran else "")
-            writer.writerow([student, assignment, status, message, sandboxed])
+            late = report.late.get((student, assignment), Lateness(None, None))
+            graded = status != "missing" or (student, assignment) in report.late
+            writer.writerow([
+                student, assignment, status, message, sandboxed,
+                _time(late.submitted), _time(late.due), _late_by(late.seconds_late),
+                *((_num(report.total(student, assignment)), _num(late.penalty),
+                   _num(report.final(student, assignment))) if graded else ("", "", "")),
+            ])
+    if roster is not None:
+        write_uploads(course, report, roster, out)
     plot_scores(report, out / "scores.png")
+    from grader.class_report import write_class_report  # what the class got wrong, one page
+
+    write_class_report(course, report, out / "class-report.html")
     return report, out
 
 
+def write_uploads(course: CourseConfig, report: Report, roster: Roster, out: Path) -> None:
+    """canvas-grades.csv and moodle-grades.csv: every roster student's final scores."""
+    maximum = {a: report.max_total(a) for a in report.assignments}
+    finals = {(s.student_id, a): report.upload_score(s.student_id, a)
+              for s in roster.students for a in report.assignments}
+    files = {
+        "canvas-grades.csv": lms.canvas_csv(roster, report.assignments, maximum, finals,
+                                            course.canvas_ids),
+        "moodle-grades.csv": lms.moodle_csv(roster, report.assignments, finals),
+    }
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    report.uploads = list(files)
+    report.not_on_roster = [s for s in report.students if s not in roster]
+    report.no_canvas_id = [s.student_id for s in roster.students if not s.lms_id]
+
+
 def _num(x: float) -> str:
-    return f"{x:g}"
+    return f"{round(x, 6):g}"
+
+
+def _time(stamp: dt.datetime | None) -> str:
+    return "" if stamp is None else f"{stamp:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _late_by(seconds: float) -> str:
+    """How late, and in how many days started (the late policy counts those)."""
+    if seconds <= 0:
+        return ""
+    days = days_started(seconds)
+    return f"{dt.timedelta(seconds=round(seconds))} ({days} day{'s' if days > 1 else ''} started)"
 
 
 def table(report: Report) -> str:
@@ -121,11 +224,13 @@ def table(report: Report) -> str:
             mark = "" if status == "graded" else f" ({status})"
             if (student, assignment) in report.unsafe:
                 mark += " (unsafe)"
+            if report.penalty(student, assignment):
+                mark += f" (late: -{_num(report.penalty(student, assignment))})"
             cells.append(
-                f"{_num(report.total(student, assignment))}/"
+                f"{_num(report.final(student, assignment))}/"
                 f"{_num(report.max_total(assignment))}{mark}"
             )
-        cells.append(f"{_num(report.total(student))}/{_num(report.max_total())}")
+        cells.append(f"{_num(report.final(student))}/{_num(report.max_total())}")
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

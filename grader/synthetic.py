@@ -179,3 +179,101 @@ def make_class(
             archive.writestr(info, data)
         archive.writestr("submissions/README.txt", "Downloaded from the LMS.\n")
     return out
+
+
+# --- the class as Canvas and Moodle hand it out ------------------------------------------
+
+# student id, name, email, Canvas user id: the roster of the LMS class below.
+ROSTER = [
+    ("ada", "Ada Lovelace", "ada@example.edu", "1001"),
+    ("blank", "Blaise Pascal", "blaise@example.edu", "1002"),
+    ("hal", "Hal Abelson", "hal@example.edu", "1008"),
+    ("dan", "Dana Scott", "dana@example.edu", "1004"),
+    ("eve", "Eve Cohen", "eve@example.edu", "1005"),
+]
+# Hands in, but is on no roster: collect lists this identity and grades nothing of it.
+STRANGER = ("Sam Stranger", "1099")
+DOWNLOADED = DEADLINE + dt.timedelta(days=9)  # when the instructor downloads the zip
+
+
+def write_roster(path: Path, rows=ROSTER) -> Path:
+    """The roster as a CSV file (grader.roster)."""
+    lines = ["student_id,name,email,lms_id"] + [",".join(row) for row in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def lms_class(course: CourseConfig, assignment: str, due: dt.datetime = DEADLINE):
+    """Who hands in what, and when, for one assignment, in the LMS class:
+
+        ada      the solutions, a day early
+        blank    the untouched release notebook, on time
+        hal      the release notebook two days early, then the solutions an hour early
+                 (a resubmission under the same name: the LMS renames the second copy)
+        dan      the solutions 1 day 2 hours late
+        eve      the solutions 8 days late
+        stranger the solutions, on time, from an identity that is on no roster
+
+    as (who, notebook bytes, handed in at, copy number, late) with who a roster row or
+    STRANGER; copy 0 is the notebook's own name, 1 the LMS's first renamed copy.
+    """
+    full = nbs.read(course.root / "source" / assignment / f"{assignment}.ipynb")
+    right = nbformat.writes(as_handed_in(full)).encode()
+    blank = nbformat.writes(nbs.read(course.root / "release" / assignment /
+                                     f"{assignment}.ipynb")).encode()
+    rows = {row[0]: row for row in ROSTER}
+    hour = dt.timedelta(hours=1)
+    return [
+        (rows["ada"], right, due - 24 * hour, 0, False),
+        (rows["blank"], blank, due - hour, 0, False),
+        (rows["hal"], blank, due - 48 * hour, 0, False),
+        (rows["hal"], right, due - hour, 1, False),
+        (rows["dan"], right, due + 26 * hour, 0, True),
+        (rows["eve"], right, due + 8 * 24 * hour, 0, True),
+        (STRANGER, right, due - hour, 0, False),
+    ]
+
+
+def name_and_lms_id(who) -> tuple[str, str]:
+    """The name and LMS id of a ROSTER row or of STRANGER."""
+    return (who[0], who[1]) if len(who) == 2 else (who[1], who[3])
+
+
+def canvas_name(who, late: bool) -> str:
+    """`<sortable name>[_LATE]_<user id>` as Canvas's content_zipper writes it: "Lovelace,
+    Ada" lower-cased, all but letters, digits and '_' removed."""
+    name, user = name_and_lms_id(who)
+    first, _, last = name.rpartition(" ")
+    sortable = re.sub(r"[^\w]", "", f"{last}, {first}".lower())
+    return "_".join([sortable, *(["LATE"] if late else []), user])
+
+
+def make_lms_class(course: CourseConfig, assignments: list[str], out: Path, lms: str,
+                   due: dt.datetime = DEADLINE) -> Path:
+    """A Canvas or Moodle "Download all submissions" zip of the LMS class (`lms_class`),
+    named as each LMS names its files (grader.lms). Canvas dates every entry when it builds
+    the zip and marks late work LATE; Moodle dates each file (as Moodle before 4.1 does) and
+    puts each student's files in a folder of their own."""
+    entries = []
+    attachment = 5000
+    for number, assignment in enumerate(assignments):
+        for who, data, when, copy, late in lms_class(course, assignment, due):
+            name, user = name_and_lms_id(who)
+            if lms == "canvas":
+                attachment += 1
+                file = f"{assignment}{f'-{copy}' if copy else ''}.ipynb"
+                entries.append((f"{canvas_name(who, late)}_{attachment}_{file}", data,
+                                DOWNLOADED))
+            elif lms == "moodle":
+                file = f"{assignment}{f' ({copy})' if copy else ''}.ipynb"
+                # Moodle's participant id: one per user and assignment
+                participant = int(user) + 600000 + 10000 * number
+                entries.append((f"{name}_{participant}_assignsubmission_file/{file}", data, when))
+            else:
+                raise ValueError(f"unknown LMS {lms!r}: canvas or moodle")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for filename, data, when in entries:
+            archive.writestr(zipfile.ZipInfo(filename, date_time=when.timetuple()[:6]), data)
+    return out

@@ -11,18 +11,19 @@ the graded cells' sources, so the page must be safe to open and cheap to make. I
   markdown, LaTeX, base64 PNG and JPEG; any other output says what it was instead);
   MAX_OUTPUTS outputs a cell and MAX_ITEMS cells and outputs a page, graded cells aside.
 - GetGrades (nbgrader): the scores.
-- HideHiddenTests: graded test cells lose their hidden tests, and their error outputs keep
-  only the message, because a traceback quotes the line of the (hidden) test that failed. A
-  submission can also print what the kernel was asked to run (`inspect.stack()` in a tested
-  function, an IPython hook), so every line of any output that quotes a hidden test line is
-  replaced too.
+- HideHiddenTests: graded test cells lose their hidden tests; every error is cut down to
+  what a student needs (see `HideHiddenTests`), and no output shows hidden-test source or
+  a path of the grading machine.
 - Bound: at most MAX_TEXT characters of each source and output and MAX_PAGE in all, cut
   with a visible note (after HideHiddenTests, so that no cut splits a line to be redacted).
-- The template: nbconvert's `sanitize_html` is on (no script outputs or widgets), and every
-  filter that makes HTML of submitted text ends in grader.sanitize.clean (nh3). Markdown
-  becomes HTML only in the template, after the preprocessors, so its raw HTML is cleaned in
-  the markdown2html filter: the one place every markdown cell, text/markdown output and
-  comment goes through. The page then gets a Content-Security-Policy, first in its head.
+- The template: nbgrader's feedback template, with each test named by its grade id in the
+  table of contents and no MathJax (TEMPLATES). nbconvert's `sanitize_html` is on (no script
+  outputs or widgets), and every filter that makes HTML of submitted text ends in
+  grader.sanitize.clean (nh3). Markdown becomes HTML only in the template, after the
+  preprocessors, so its raw HTML is cleaned in the markdown2html filter: the one place every
+  markdown cell, text/markdown output and comment goes through. Formulas there (and in
+  text/latex outputs) become MathML on this machine (latex2mathml), so they read offline
+  and without a script. The page then gets a Content-Security-Policy, first in its head.
 """
 
 from __future__ import annotations
@@ -34,14 +35,16 @@ import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import nbformat
-from jinja2 import pass_context
+from jinja2 import DictLoader, pass_context
+from latex2mathml.converter import convert as latex_to_mathml
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.filters import strip_files_prefix
-from nbconvert.filters.markdown_mistune import InvalidNotebook
+from nbconvert.filters.markdown_mistune import InvalidNotebook, IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell
@@ -50,9 +53,9 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool
+from traitlets import Bool, default
 
-from grader.course_config import CourseConfig, load_config
+from grader.course_config import REPO_ROOT, CourseConfig, load_config
 from grader.gradebook import check_assignments, coursedir_config, open_workdir
 from grader.sanitize import BLANK_PNG, CSP_META, clean, with_csp
 
@@ -80,50 +83,172 @@ ATTACHMENT = re.compile(r"attachment:([^\s()<>\"']{1,64})")
 
 def hidden_lines(nb) -> set[str]:
     """Every line of every hidden test region, stripped (lines under 8 characters, such as
-    `else:`, say nothing about the tests and would match everywhere)."""
+    `else:`, say nothing about the tests and would match everywhere), and the delimiters."""
     lines, inside = set(), False
     for cell in nb.cells:
         for line in cell.source.splitlines():
-            if BEGIN_HIDDEN in line:
-                inside = True
-            elif END_HIDDEN in line:
-                inside = False
+            if BEGIN_HIDDEN in line or END_HIDDEN in line:
+                inside = BEGIN_HIDDEN in line
+                lines.add(line.strip())
             elif inside and len(line.strip()) >= 8:
                 lines.add(line.strip())
     return lines
 
 
 def _redact(text: str, hidden: set[str]) -> str:
+    """Printed output: every line that contains a hidden line anywhere is replaced."""
     if not any(h in text for h in hidden):  # the usual case, and quick on a huge output
         return text
     return "\n".join(REDACTED if any(h in line for h in hidden) else line
                      for line in text.split("\n"))
 
 
+# Around a line of source that a program quotes: the start or the end of a line of its
+# output, or a quote (repr of inspect's code_context, "['    x = 1\n']").
+_OPENS = re.compile(r"(?:\A|['\"])[ \t]*\Z")
+_CLOSES = re.compile(r"[ \t]*(?:\Z|\\n|['\"])")
+
+
+def _quotes(line: str, hidden: str) -> bool:
+    """Whether `line` of a message quotes `hidden` as source: at a line boundary or in
+    quotes, not in the middle of a sentence."""
+    at = line.find(hidden)
+    while at >= 0:
+        if _OPENS.search(line, 0, at) or _CLOSES.match(line, at + len(hidden)):
+            return True
+        at = line.find(hidden, at + 1)
+    return False
+
+
+def _redact_message(text: str, hidden: set[str]) -> str:
+    """An error's name or message: a line is replaced only where it quotes a hidden line as
+    source (see `_quotes`), so that a sentence that names a tolerance or an expression that
+    a hidden test also holds (`... tolerance rtol=1e-10, atol=0`) stays."""
+    found = [h for h in hidden if h in text]
+    if not found:
+        return text
+    return "\n".join(REDACTED if any(_quotes(line, h) for h in found) else line
+                     for line in text.split("\n"))
+
+
+# An absolute path: not a part of a URL, a fraction, a date, a closing tag or base64.
+PATH = re.compile(r"(?<![\w/.:~+%<\\-])/[\w.@+~-]+(?:/[\w.@+~-]+)*/?")
+CELL_FILE = re.compile(r"tmp/ipykernel_\d+/\d+\.py")
+STDLIB = re.compile(r"python3(?:\.\d+)?")
+
+
+def _short_path(match: re.Match) -> str:
+    """A path of the grading machine as a student may see it: a module by its name
+    (numpy/linalg/_linalg.py), the kernel's file of a cell as [cell], a file of the
+    submission's folder by its name there, anything else as .../its last part."""
+    path = match[0]
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 2:
+        return "." if parts == ["submission"] else path
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            at = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join(parts[at + 1:]) or "..."
+    if CELL_FILE.fullmatch("/".join(parts)):
+        return "[cell]"
+    if parts[0] == "submission":
+        return "/".join(parts[1:])
+    if path.startswith(f"{REPO_ROOT}/"):
+        return path[len(str(REPO_ROOT)) + 1:]
+    for at, part in enumerate(parts[:-1]):
+        if part.startswith("lib") and STDLIB.fullmatch(parts[at + 1]):
+            return "/".join(parts[at + 2:]) or "..."
+    return ".../" + parts[-1]
+
+
+def scrub_paths(text: str) -> str:
+    """`text` without any absolute path of the grading machine (see `_short_path`)."""
+    return PATH.sub(_short_path, text) if "/" in text else text
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# IPython's header of a frame in a cell: "Cell In[6], line 10, in perceptron(x, w, b, f)".
+CELL_FRAME = re.compile(r"\s*Cell In\[(\d{1,9})\], line (\d{1,9})(?:, in ([\w<>.]{1,100}))?")
+RED, END = "\x1b[31m", "\x1b[39m"
+FAILURE = "feedback_failure"  # metadata of a failed test cell: its sentence, for the contents
+SUMMARY = 200  # characters of that sentence at most
+
+
+def _summary(ename: str, evalue: str) -> str:
+    """An error in one line: the first line of its message, after its name unless it is a
+    failed check (an AssertionError with a message: the sentence says it all)."""
+    first = next((line.strip() for line in evalue.split("\n") if line.strip()), "")
+    if not first or ename != "AssertionError":
+        first = f"{ename}: {first}" if first else ename
+    return first if len(first) <= SUMMARY else first[:SUMMARY - 3] + "..."
+
+
+def _is_test(cell) -> bool:
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
+
+
 class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden tests from test cells; reduce their tracebacks to the message; remove
-    output lines anywhere that quote a hidden test."""
+    """What a page shows of outputs: no hidden-test source, no path of the grading machine.
+
+    Hidden-test source reaches outputs three ways, each handled where it arrives:
+    - a traceback quotes the lines of its frames, among them a test cell's. A traceback is
+      cut down to the error's name and message, after the one line that a student can act
+      on: that of the innermost frame in one of their own cells (not a test cell), taken
+      from the cell's source on the page, never from the traceback's text;
+    - a tested function can print its caller's source (inspect, linecache, an IPython
+      hook): every line of printed output (streams, displayed and returned values) that
+      contains a hidden line (8 characters or more) anywhere is replaced;
+    - an error's message can embed source the same way. But the message is also the
+      sentence the test's author wrote for the student, and it may name a fragment that a
+      hidden test holds too (`... tolerance rtol=1e-10, atol=0`), so in a message only a
+      line that quotes a hidden line as source (at its start or end, or in quotes, as
+      code_context, getsource and linecache give it) is replaced.
+    Absolute paths in outputs are shortened (`scrub_paths`)."""
 
     def preprocess(self, nb, resources):
         self.hidden = hidden_lines(nb)
+        # The student's own code cells, by execution count: where a traceback may point.
+        self.own = {cell.execution_count: cell.source.split("\n") for cell in nb.cells
+                    if cell.cell_type == "code" and not _is_test(cell)
+                    and type(cell.get("execution_count")) is int}
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
+        if _is_test(cell):
+            ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(cell)
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                self._error(output)
+                if _is_test(cell) and FAILURE not in cell.metadata:
+                    cell.metadata[FAILURE] = _summary(output["ename"], output["evalue"])
             if "text" in output:
-                output["text"] = _redact(output["text"], self.hidden)
-            if "evalue" in output:
-                output["evalue"] = _redact(output["evalue"], self.hidden)
-                output["traceback"] = [_redact(t, self.hidden) for t in output["traceback"]]
+                output["text"] = scrub_paths(_redact(output["text"], self.hidden))
             for mime in TEXT_DATA:
                 if isinstance(output.get("data", {}).get(mime), str):
-                    output["data"][mime] = _redact(output["data"][mime], self.hidden)
-        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
-            ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(cell)
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    output["traceback"] = [f"{output.get('ename')}: {output.get('evalue')}"]
+                    output["data"][mime] = scrub_paths(_redact(output["data"][mime],
+                                                               self.hidden))
         return cell, resources
+
+    def _error(self, output) -> None:
+        ename = scrub_paths(_redact_message(output.get("ename", ""), self.hidden))
+        evalue = scrub_paths(_redact_message(output.get("evalue", ""), self.hidden))
+        sentence = f"{RED}{ename}{END}" + (f": {evalue.strip()}" if evalue.strip() else "")
+        output["ename"], output["evalue"] = ename, evalue
+        output["traceback"] = [*self._own_frame(output.get("traceback", [])), sentence]
+
+    def _own_frame(self, traceback: list[str]) -> list[str]:
+        """The header and the line of the innermost frame in a cell of the student's own,
+        or nothing."""
+        for entry in reversed(traceback):
+            found = CELL_FRAME.match(ANSI.sub("", entry[:1000]))
+            if not found or int(found[1]) not in self.own:
+                continue
+            lines, number = self.own[int(found[1])], int(found[2])
+            if 1 <= number <= len(lines):
+                where = f", in {found[3]}" if found[3] and found[3] != "<module>" else ""
+                return [f"Cell In[{found[1]}], line {number}{where}",
+                        f"----> {number} {lines[number - 1]}"]
+        return []
 
 
 def _text(value) -> str | None:
@@ -337,13 +462,143 @@ class Bound(Preprocessor):
         return cell
 
 
+# The page's template: nbgrader's feedback template (nbconvert finds it as index.html.j2),
+# with every graded cell named by its grade id in the table of contents (nbgrader calls each
+# test "Test cell") and text/latex outputs as MathML; and nbconvert's `mathjax` macro, which
+# nbgrader's template calls, without the scripts it loads (formulas are MathML already).
+FEEDBACK_TEMPLATE = "course_feedback.html.j2"
+TEMPLATES = {
+    "mathjax.html.j2": "{%- macro mathjax(url='') -%}{%- endmacro -%}",
+    FEEDBACK_TEMPLATE: """{%- extends 'index.html.j2' -%}
+{% macro entry(cell, label) -%}
+{%- set id = cell.metadata.nbgrader.grade_id | e -%}
+{%- set score = cell.metadata.nbgrader.score | float | round(2) -%}
+{%- set of = cell.metadata.nbgrader.points | float | round(2) -%}
+<li>{{ label }}<a href="#{{ id }}"><code>{{ id }}</code></a> (Score: {{ score }} / {{ of }})
+{%- if cell.metadata.feedback_failure %}
+<br><span class="failure">{{ cell.metadata.feedback_failure | e }}</span>{% endif %}</li>
+{%- endmacro %}
+{% block body %}
+<body>
+  <style>
+  /* A font with a MATH table lays formulas out as TeX does: the platform's, else any. */
+  math { font-family: "STIX Two Math", "Cambria Math", "Latin Modern Math",
+                      "DejaVu Math TeX Gyre", "STIX Math", math; font-size: 1.1em; }
+  .ansi-red-fg, .failure { color: #c9302c; }  /* an error's name; a failed test's sentence */
+  </style>
+  <a name="top"></a>
+  <div class="container">
+    <div class="panel panel-default">
+      <div class="panel-heading">
+        <h4>{{ resources.nbgrader.notebook | e }} (Score: {{ resources.nbgrader.score | float
+        | round(2) }} / {{ resources.nbgrader.max_score | float | round(2) }})</h4>
+        <div id="toc">
+          <ol>
+          {% for cell in nb.cells %}
+            {%- set grader = cell.metadata.nbgrader -%}
+            {% if grader and grader.grade and not grader.solution %}
+            {{ entry(cell, "") }}
+            {% elif cell.cell_type == "code" and grader and grader.grade %}
+            {{ entry(cell, "Coding free-response ") }}
+            {% elif cell.cell_type == "markdown" and grader and grader.grade %}
+            {{ entry(cell, "Written response ") }}
+            {% elif cell.cell_type == "markdown" and grader and grader.task %}
+            {{ entry(cell, "Task ") }}
+            {% endif %}
+            {% if grader and grader.comment %}
+            <li><a href="#comment-{{ grader.grade_id | e }}">Comment</a></li>
+            {% endif %}
+          {% endfor %}
+          {% if resources.nbgrader.late_penalty > 0 %}
+            <li class="late-penalty">Late submission penalty (Score: -{{
+              resources.nbgrader.late_penalty | float | round(2) }})</li>
+          {% endif %}
+          </ol>
+        </div>
+      </div>
+      <div class="panel-body">
+        <div id="notebook" class="border-box-sizing">
+          <div class="container" id="notebook-container">
+            {{ super.super() }}
+          </div>
+        </div>
+      </div>
+    </div>
+  </div>
+</body>
+{%- endblock body %}
+{% block data_latex scoped %}
+<div class="output_latex output_subarea {{ extra_class }}">
+{{ output.data['text/latex'] | latex_output }}
+</div>
+{%- endblock data_latex %}
+""",
+}
+
+MATH_CACHED = 500  # characters of TeX: longer formulas are converted each time they come
+# Formulas in a text/latex output: $$..$$, \[..\], $..$, \(..\), \begin{env}..\end{env}.
+LATEX_MATH = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\$(.+?)\$|\\\((.+?)\\\)"
+                        r"|(\\begin\{([A-Za-z]{1,20}\*?)\}.*?\\end\{\6\})", re.DOTALL)
+
+
+def mathml(tex: str, display: str = "inline") -> str:
+    """TeX as MathML, sanitized; TeX that latex2mathml cannot read as code, with its
+    delimiters (`display`: "inline" or "block")."""
+    return _mathml(tex, display) if len(tex) <= MATH_CACHED else _mathml.__wrapped__(tex, display)
+
+
+@lru_cache(maxsize=4096)  # a class's pages show the same formulas, notebook after notebook
+def _mathml(tex: str, display: str) -> str:
+    try:
+        return clean(latex_to_mathml(tex, display=display))
+    except Exception:  # any input, any failure of the converter: the TeX instead
+        delimiter = "$$" if display == "block" else "$"
+        return f"<code>{html.escape(delimiter + tex + delimiter)}</code>"
+
+
+def latex_output(text: str) -> str:
+    """A text/latex output as HTML: its formulas as MathML, the rest as text."""
+    parts, end = [], 0
+    for found in LATEX_MATH.finditer(text):
+        parts.append(html.escape(text[end:found.start()]))
+        inline = found[3] or found[4]
+        parts.append(mathml(inline, "inline") if inline else
+                     mathml(found[1] or found[2] or found[5], "block"))
+        end = found.end()
+    parts.append(html.escape(text[end:]))
+    return "".join(parts)
+
+
+class MathMLRenderer(IPythonRenderer):
+    """nbconvert's markdown renderer with formulas as MathML, not left for MathJax."""
+
+    def block_math(self, body: str) -> str:
+        return mathml(body, "block")
+
+    def inline_math(self, body: str) -> str:
+        return mathml(body, "inline")
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", "block")
+
+
 class FeedbackExporter(HTMLExporter):
-    """nbconvert's HTML exporter with every piece of submitted HTML cleaned, a
-    Content-Security-Policy in the page, and no page made of a notebook file too big."""
+    """nbconvert's HTML exporter with every piece of submitted HTML cleaned, formulas as
+    MathML, our template, a Content-Security-Policy in the page, and no page made of a
+    notebook file too big."""
+
+    @default("extra_loaders")
+    def _extra_loaders_default(self):
+        return [DictLoader(TEMPLATES)]
+
+    @default("template_file")
+    def _template_file_default(self):
+        return FEEDBACK_TEMPLATE
 
     def default_filters(self):
         yield from super().default_filters()
         yield ("clean_html", clean)
+        yield ("latex_output", latex_output)
         # nbgrader's template applies it after markdown2html; it turns `files/javascript:...`
         # (a relative URL, which the cleaner keeps) into `javascript:...`.
         yield ("strip_files_prefix", lambda text: clean(strip_files_prefix(text)))
@@ -351,10 +606,23 @@ class FeedbackExporter(HTMLExporter):
     @pass_context
     def markdown2html(self, context, source):
         try:
-            return clean(super().markdown2html(context, source))
+            return clean(self._markdown(context, source))
         except InvalidNotebook:  # an image of an attachment that is missing, or was dropped
             source = source.replace("attachment:", "missing-attachment:")
-            return clean(super().markdown2html(context, source))
+            return clean(self._markdown(context, source))
+
+    def _markdown(self, context, source: str) -> str:
+        """HTMLExporter.markdown2html with MathMLRenderer."""
+        renderer = MathMLRenderer(
+            escape=False,
+            attachments=context.get("cell", {}).get("attachments", {}),
+            embed_images=self.embed_images,
+            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            anchor_link_text=self.anchor_link_text,
+            exclude_anchor_links=self.exclude_anchor_links,
+            **self.lexer_options,
+        )
+        return MarkdownWithMath(renderer=renderer).render(source)
 
     def from_notebook_node(self, nb, resources=None, **kw):
         page, resources = super().from_notebook_node(defang(nb), resources, **kw)

@@ -3,8 +3,11 @@
 Two layers. `clean` keeps an allow-list of tags, attributes and classes (ammonia, through
 nh3): no script, style, event handler, frame, object, form or meta survives, images load
 from data: URLs of PNG or JPEG only, and links lead to http(s), mailto or an anchor of the
-page. `with_csp` puts a Content-Security-Policy first in the page's head, so that whatever
-the first layer missed can neither run nor fetch anything.
+page. MathML (for formulas, which the feedback pages render without a script) is allowed
+as far as MathML Core's layout elements and the presentation attributes that latex2mathml
+writes go: no link, no style, no annotation. `with_csp` puts a Content-Security-Policy
+first in the page's head, so that whatever the first layer missed can neither run nor
+fetch anything.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import re
 import nh3
 from pygments.token import STANDARD_TYPES
 
-# Scripts: none (nbconvert's template asks for MathJax from a CDN; it is refused too).
+# Scripts: none (the feedback template loads no MathJax; were a script there, it is refused).
 # Styles: the template's own inline ones (submissions get no <style> and no style=).
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
@@ -31,6 +34,30 @@ NO_IMAGE = f"data:image/png;base64,{BLANK_PNG}"
 LINK_URL = re.compile(r"(?:https?://|mailto:|#)", re.IGNORECASE)
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
+# MathML Core's elements that TeX formulas need, and their presentation attributes.
+_SCRIPTS = ("msub", "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts")
+_TOKENS = ("mi", "mn", "mo", "ms", "mtext")
+MATHML_TAGS = {"math", "mrow", "mfrac", "msqrt", "mroot", "mstyle", "merror", "mpadded",
+               "mphantom", "mspace", "mtable", "mtr", "mtd", "mprescripts", "none",
+               *_SCRIPTS, *_TOKENS}
+_TABLE = {"columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines"}
+MATHML_ATTRIBUTES = {
+    "math": {"display"},
+    **{tag: {"mathvariant"} for tag in _TOKENS},
+    "mo": {"mathvariant", "stretchy", "fence", "separator", "form", "lspace", "rspace",
+           "minsize", "maxsize", "largeop", "movablelimits", "symmetric", "accent"},
+    "mstyle": {"displaystyle", "scriptlevel", "mathvariant", "mathsize"},
+    "mspace": {"width", "height", "depth"},
+    "mpadded": {"width", "height", "depth", "lspace", "voffset"},
+    "mfrac": {"linethickness"},
+    "mover": {"accent"},
+    "munder": {"accentunder"},
+    "munderover": {"accent", "accentunder"},
+    "mtable": _TABLE | {"displaystyle"},
+    "mtr": {"columnalign", "rowalign"},
+    "mtd": {"columnalign", "rowalign", "columnspan", "rowspan"},
+}
+
 
 def _attribute(tag: str, name: str, value: str) -> str | None:
     """Keep an allowed attribute, except URLs other than inline images and plain links."""
@@ -46,8 +73,9 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
 # What nbconvert's markdown and code rendering needs to look right: syntax-highlighting
 # classes, heading anchors, pandas' table class; nothing that could lay out the page.
 _CLEANER = nh3.Cleaner(
-    tags=nh3.ALLOWED_TAGS,
-    attributes={**nh3.ALLOWED_ATTRIBUTES, **{h: {"id"} for h in HEADINGS}},
+    tags=nh3.ALLOWED_TAGS | MATHML_TAGS,
+    attributes={**nh3.ALLOWED_ATTRIBUTES, **{h: {"id"} for h in HEADINGS},
+                **MATHML_ATTRIBUTES},
     attribute_filter=_attribute,
     url_schemes={"http", "https", "mailto", "data"},
     allowed_classes={

@@ -12,13 +12,14 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 JOBS ?= 2
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help venv system test lint build demo lab bench bench-grading clean
+.PHONY: help venv system test lint build demo lab formgrader bench bench-grading clean
 
 help:
 	@echo "make demo   build the course and grade a demo class (the main job)"
 	@echo "make test   the whole test suite (unit, sync, nbval, grading round-trip)"
 	@echo "make build  regenerate release/ and solutions/ from source/"
-	@echo "make lab    JupyterLab on the student notebooks in release/"
+	@echo "make lab    the student's JupyterLab: release/ and solutions/, Validate"
+	@echo "make formgrader  nbgrader's formgrader on the grading folder (instructors)"
 	@echo "make bench  execution time of every solution notebook (median of 3)"
 	@echo "make bench-grading  parallel grader against sequential nbgrader"
 	@echo "make lint   ruff on the Python code"
@@ -54,8 +55,16 @@ demo: $(STAMP)
 	-./scripts/system-packages  # without bubblewrap the demo grades its own class unsandboxed
 	$(BIN)/python -m grader demo
 
+# The student's JupyterLab on this folder (courselab/: the course's lab configuration, first
+# on JUPYTER_CONFIG_PATH; it writes nothing here). LAB_ARGS go to JupyterLab, e.g.
+# `make lab LAB_ARGS="--port 8899 --no-browser"` (and --allow-root where you run as root).
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=release
+	$(BIN)/python -m courselab $(LAB_ARGS)
+
+# The instructor's: formgrader on the grading folder (grading/, or GRADER_WORKDIR).
+formgrader: $(STAMP)
+	$(BIN)/python -m grader formgrader -- $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/notebook_times.py

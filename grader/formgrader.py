@@ -10,10 +10,15 @@ first on JUPYTER_CONFIG_PATH:
   grading folder and the gradebook to the grader's (gradebook.db there, or --db's URL), so
   formgrader reads and writes what `python -m grader` does, and never a gradebook.db in the
   repository (which is what it did when started in the repository's root);
+  It also makes formgrader escape the markup of submissions (nbconvert's SanitizeHTML):
+  nbgrader's formgrade page shows a markdown cell's HTML as it is, so a submission's
+  <script> or onerror= would run in the instructor's Jupyter session;
 - formgrader on, the student's parts off: the assignment exchange and the course list (no
   exchange here), and the course's Validate extension (courselab).
 
-The browser opens on formgrader; JupyterLab is one click away (Nbgrader > Formgrader there).
+The browser opens on formgrader's Manual Grading; JupyterLab is at /lab (Nbgrader > Formgrader
+there). nbgrader's exchange (Release, Collect) stays off: submissions come in through
+`python -m grader collect`, which trusts nothing a submission carries.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ def write_config(folder: Path, repo: CourseConfig, course: CourseConfig) -> None
         f"load_subconfig({str(repo.config_file)!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(course.root)!r}\n"
         f"c.CourseDirectory.db_url = {gradebook.db_url(course)!r}\n"
+        "# Formgrader shows a submission through nbconvert's HTMLExporter, which passes the\n"
+        "# HTML of a markdown cell or an output through as it is: a submission's script would\n"
+        "# run in the instructor's Jupyter session. nbconvert's SanitizeHTML escapes it first.\n"
+        'c.HTMLExporter.preprocessors = ["nbconvert.preprocessors.sanitize.SanitizeHTML"]\n'
+        "c.HTMLExporter.sanitize_html = True\n"
     )
     (folder / "jupyter_server_config.json").write_text(
         json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}, indent=2))
@@ -71,7 +81,7 @@ def formgrader(repo: CourseConfig, course: CourseConfig, lab_args: list[str]) ->
         # nbgrader runs the alembic command; keep this environment's scripts first on PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course.root}",
-                   "--LabApp.default_url=/formgrader", *lab_args]
+                   "--LabApp.default_url=/formgrader/gradebook", *lab_args]
         print(f"Formgrader on {course.root} (gradebook: {gradebook.describe(course)})",
               flush=True)
         # In the grading folder: nbgrader also reads an nbgrader_config.py where it starts.

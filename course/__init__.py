@@ -4,11 +4,18 @@
 ``course.data``, ``course.plotting``, ``course.testing``, ``course.training`` and
 ``course.gradcheck`` are imported on first use, so ``course.data.blobs(...)`` works
 right after ``import course``.
+
+Imported in a notebook's kernel, it also installs ``course.messages``: a failed test shows
+its sentence first and short, an unanswered exercise one line naming it, and a warning one
+plain line on stdout instead of stderr (where nbgrader would count it as a failure).
 """
 
 import importlib
 
+from course import messages as _messages
 from course.reproducibility import device, set_seed
+
+_messages.install()  # only inside IPython; nothing happens in a plain Python process
 
 __all__ = ["data", "device", "gradcheck", "plotting", "set_seed", "testing", "training"]
 

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from course._convert import to_numpy
+from course._layers import explain
 
 
 def accuracy(scores_or_labels, y) -> float:
@@ -103,6 +104,19 @@ def _as_tensors(data, dtype, what):
     return X, y
 
 
+def _forward(model, X):
+    """model(X); a layer that cannot take its input is named instead of PyTorch's
+    "mat1 and mat2 shapes cannot be multiplied"."""
+    try:
+        return model(X)
+    except RuntimeError as error:
+        why = explain(model, X, error)
+        if why is None:
+            raise
+        shape = tuple(X.shape)
+        raise RuntimeError(f"the model cannot take a batch of shape {shape}: {why}") from None
+
+
 def _is_classification(scores, y) -> bool:
     return scores.ndim == 2 and scores.shape[1] > 1 and not y.is_floating_point() and y.ndim == 1
 
@@ -115,7 +129,7 @@ def _evaluate(model, X, y, loss_fn, device, batch_size):
         for start in range(0, len(X), batch_size):
             X_batch = X[start : start + batch_size].to(device)
             y_batch = y[start : start + batch_size].to(device)
-            scores = model(X_batch)
+            scores = _forward(model, X_batch)
             total_loss += loss_fn(scores, y_batch).item() * len(X_batch)
             classification = _is_classification(scores, y_batch)
             if classification:
@@ -191,7 +205,7 @@ def fit(
         total_loss, correct, classification = 0.0, 0, False
         for X_batch, y_batch in loader:
             X_batch, y_batch = X_batch.to(device), y_batch.to(device)
-            scores = model(X_batch)
+            scores = _forward(model, X_batch)
             loss = loss_fn(scores, y_batch)
             optimizer.zero_grad()
             loss.backward()
@@ -244,7 +258,7 @@ def predict(model, X, batch_size: int = 1024) -> np.ndarray:
     try:
         with torch.no_grad():
             outputs = [
-                model(X[start : start + batch_size].to(device)).cpu()
+                _forward(model, X[start : start + batch_size].to(device)).cpu()
                 for start in range(0, len(X), batch_size)
             ]
     finally:

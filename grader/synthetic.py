@@ -31,6 +31,7 @@ import nbformat
 from grader import notebooks as nbs
 from grader.build import solution_notebook
 from grader.course_config import CourseConfig
+from grader.stubs import TagCellsThatMayFail
 
 EARLY = dt.datetime(2026, 11, 20, 9, 0, 0)
 DEADLINE = dt.datetime(2026, 11, 27, 9, 0, 0)
@@ -68,13 +69,19 @@ def _indented_region(source: str) -> bool:
 
 
 def as_handed_in(nb):
-    """What a student's notebook looks like: no delimiters, no hidden tests."""
+    """What a student's notebook looks like: no delimiters, no hidden tests, and the tags the
+    release gave its cells (grader.stubs: `raises-exception` where a cell may fail)."""
     tmp = Path(tempfile.mkdtemp(prefix="grader-synthetic-")) / "nb.ipynb"
     try:
         nbs.write(nb, tmp)
-        return solution_notebook(tmp)
+        handed_in = solution_notebook(tmp)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+    tagged, _ = TagCellsThatMayFail().preprocess(_copy(nb), {})
+    for cell, released in zip(handed_in.cells, tagged.cells, strict=True):
+        if released.metadata.get("tags"):
+            cell.metadata["tags"] = list(released.metadata["tags"])
+    return handed_in
 
 
 def partly_right(source_nb, seed: int):

@@ -1,6 +1,7 @@
 """Tests of course/training.py on the digits and the spiral."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -192,3 +193,25 @@ def test_predict_uses_eval_mode_and_batches():
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(predict(net, torch.as_tensor(X)), scores, rtol=1e-6, atol=1e-6)
     assert net.training
+
+
+def test_a_layer_of_the_wrong_size_is_named_not_just_the_matrices():
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(4, 1))
+    X, y = np.zeros((6, 2), dtype=np.float32), np.zeros((6, 1), dtype=np.float32)
+    expected = ("the model cannot take a batch of shape (3, 2): layer 2 of the model, "
+                "Linear(in_features=4, out_features=1, bias=True), expects 4 input features "
+                "but gets 8 from the layer before it")
+    with pytest.raises(RuntimeError, match=re.escape(expected)):
+        fit(model, (X, y), loss_fn=nn.MSELoss(), optimizer=torch.optim.SGD(model.parameters()),
+            num_epochs=1, batch_size=3, progress=False)
+    with pytest.raises(RuntimeError, match=re.escape("layer 2 of the model")):
+        predict(model, X)
+
+    class Broken(nn.Module):
+        def forward(self, X):
+            raise RuntimeError("no layer of mine")
+
+    # An error that no layer raised stays PyTorch's (or the model's) own.
+    with pytest.raises(RuntimeError, match="^no layer of mine$"):
+        fit(Broken(), (X, y), loss_fn=nn.MSELoss(), optimizer=torch.optim.SGD(model.parameters()),
+            num_epochs=1, progress=False)

@@ -16,7 +16,8 @@ def test_release_has_stubs_and_no_hidden_tests(mini_course):
     build(mini_course, solutions=False)
     nb = nbs.read(mini_course.root / "release" / MINI / f"{MINI}.ipynb")
     answer = cell_with_id(nb, "square").source
-    assert "raise NotImplementedError()" in answer and "x * x" not in answer
+    assert 'raise NotImplementedError("Exercise 1.1 (`square`) is not answered yet")' in answer
+    assert "x * x" not in answer
     assert 'def square(x):\n    """Return x squared."""' in answer
     test = cell_with_id(nb, "test_square").source
     assert "square(3) == 9" in test and "square(-2)" not in test and "HIDDEN" not in test

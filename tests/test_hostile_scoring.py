@@ -140,7 +140,9 @@ HONEST = {
 }
 ATTACKS = {
     "skiptag": (0, 0, 0, "graded", ["changed metadata", "tags", "test_square", "test_double"]),
-    "raisestag": (0, 0, 0, "graded", ["changed metadata", "tags", "test_cube"]),
+    # The release tags its test cells `raises-exception` itself (grader/stubs.py, so that
+    # Run All goes on): the same tag changes nothing, and scores nothing.
+    "raisestag": (0, 0, 0, "graded", []),
     "forged": (0, 0, 0, "graded", ["showed a result", "not scores"]),
     "above": (2, 0, 1, "graded", ["above their points", "test_square"]),  # `cube` wrong
     "metaedit": (0, 1, 1, "graded", ["points", "grade flag", "cell type", "moved",
@@ -386,7 +388,9 @@ def test_restored_cells_ran_where_the_release_has_them(graded):
                        if nbs.nbgrader_meta(c)], student
         for grade_id in POINTS:
             cell = nb.cells[cell_index(nb, grade_id)]
-            assert cell.cell_type == "code" and "tags" not in cell.metadata, student
+            released = release.cells[cell_index(release, grade_id)]
+            assert cell.cell_type == "code", student
+            assert cell.metadata.get("tags") == released.metadata.get("tags"), student
             assert cell.metadata.nbgrader["points"] == POINTS[grade_id]
             assert cell.execution_count is not None, (student, grade_id)  # it ran
 

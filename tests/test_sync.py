@@ -15,8 +15,10 @@ ASSIGNMENTS = source_assignments(load_config(REPO_ROOT))
 
 
 def summary(nb):
-    """What must agree: each cell's type, source and nbgrader metadata."""
-    return [(c.cell_type, c.source, nbs.nbgrader_meta(c)) for c in nb.cells]
+    """What must agree: each cell's type, source, nbgrader metadata and tags (the release's
+    `raises-exception`, grader/stubs.py)."""
+    return [(c.cell_type, c.source, nbs.nbgrader_meta(c), c.metadata.get("tags", []))
+            for c in nb.cells]
 
 
 def first_difference(expected, actual, what):

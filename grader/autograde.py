@@ -18,6 +18,12 @@ Per submission, in three steps:
 One submission's failure, at any step, is that submission's status (`invalid`, 0 points,
 a message), never the run's.
 
+Answers graded by hand (written answers: graded markdown solution cells) keep the student's
+text; nbgrader's SaveAutoGrades gives 0 to one left as the release had it and leaves any
+other pending (no score until a person grades it in formgrader). A grade given by hand
+stays when the submission is graded again; it is cleared only when the answer's text
+differs from the one it was given to (`_settle_hand_grades`).
+
 A submission already graded at its current timestamp is skipped unless `force`, so a run
 that was killed is completed by running it again.
 """
@@ -55,7 +61,13 @@ from grader.course_config import CourseConfig
 from grader.errors import GraderError
 from grader.execute import QUIET_ENVIRONMENT
 from grader.executors import LocalExecutor
-from grader.gradebook import check_assignments, coursedir_config, db_url, grades
+from grader.gradebook import (
+    check_assignments,
+    coursedir_config,
+    db_url,
+    graded_by_hand,
+    grades,
+)
 from grader.sandbox import missing_pieces
 from grader.worker import mark_not_run, settle
 
@@ -217,18 +229,19 @@ def autograde(
     return outcomes
 
 
-def _grades_of(course: CourseConfig, todo) -> dict[tuple[str, str, str], float]:
-    """(student, assignment, grade id) -> points, of the submissions in `todo`."""
+def _grades_of(course: CourseConfig, todo) -> dict[tuple[str, str, str], float | None]:
+    """(student, assignment, grade id) -> points (None: pending, to be graded by hand), of
+    the submissions in `todo`."""
     keys = {(student, assignment) for student, assignment, _ in todo}
-    return {(g.student, g.assignment, g.grade_id): g.points for g in grades(course)
-            if (g.student, g.assignment) in keys}
+    return {(g.student, g.assignment, g.grade_id): None if g.pending else g.points
+            for g in grades(course) if (g.student, g.assignment) in keys}
 
 
 def report_changes(course: CourseConfig, before: dict, after: dict) -> list[tuple]:
     """Print the grades this run changed (a first grade is no change) and write them to
     reports/changed-grades.csv; the changes, as (student, assignment, grade id, old, new)."""
-    changes = sorted((*key, before[key], after.get(key, 0.0)) for key in before
-                     if after.get(key, 0.0) != before[key])
+    changes = sorted(((*key, before[key], after.get(key, 0.0)) for key in before
+                      if after.get(key, 0.0) != before[key]), key=lambda change: change[:3])
     if not changes:
         return changes
     folder = course.root / "reports"
@@ -237,13 +250,25 @@ def report_changes(course: CourseConfig, before: dict, after: dict) -> list[tupl
         writer = csv.writer(f)
         writer.writerow(["student", "assignment", "grade_id", "before", "after", "change"])
         for student, assignment, grade_id, old, new in changes:
-            writer.writerow([student, assignment, grade_id, old, new, new - old])
+            writer.writerow([student, assignment, grade_id, *(
+                "pending" if x is None else x for x in (old, new)),
+                "" if old is None or new is None else new - old])
     print(f"{len(changes)} grade(s) changed (reports/changed-grades.csv):")
     for student, assignment, grade_id, old, new in changes[:20]:
-        print(f"  {student} {assignment} {grade_id}: {old:g} -> {new:g} ({new - old:+g})")
+        change = _change(old, new)
+        print(f"  {student} {assignment} {grade_id}: {_shown(old)} -> {_shown(new)}"
+              + (f" ({change})" if change else ""))
     if len(changes) > 20:
         print(f"  ... and {len(changes) - 20} more")
     return changes
+
+
+def _shown(points: float | None) -> str:
+    return "pending" if points is None else f"{points:g}"
+
+
+def _change(old: float | None, new: float | None) -> str:
+    return "" if old is None or new is None else f"{new - old:+g}"
 
 
 def _executor(course: CourseConfig, jobs: int, cpus: float, unsafe: bool,
@@ -328,10 +353,17 @@ def _grade_id(cell) -> str | None:
 
 
 def _protected(cell) -> bool:
-    """A release cell the student may not change: graded, locked or a task. (A solution
-    cell is the student's, but keeps its place, type and metadata.)"""
+    """A release cell the student may not change: a test, locked or a task. (A solution
+    cell is the student's, but keeps its place, type and metadata; so is an answer graded
+    by hand, a graded solution cell such as a written answer.)"""
     meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(_grade_id(cell)) and any(meta.get(k) for k in ("grade", "locked", "task"))
+    return bool(_grade_id(cell)) and (
+        any(meta.get(k) for k in ("locked", "task"))
+        or bool(meta.get("grade")) and not meta.get("solution"))
+
+
+def _graded(cell) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
 
 
 def _anchor(cell) -> bool:
@@ -346,10 +378,11 @@ def restore_from_release(nb, release):
     """The submission with every graded and locked cell of the release back whole.
 
     Graded, locked and task cells come from the release (source, metadata with tags, cell
-    type), solution cells keep the student's source but get the release's type and
-    metadata; all of them in the release's order. The student's own cells follow the
-    graded, locked or solution cell they followed in the submission (those before the
-    first one stay first). A graded or locked cell the student deleted comes back; of a
+    type), solution cells (written answers graded by hand too) keep the student's source
+    but get the release's type and metadata; all of them in the release's order. The
+    student's own cells follow the graded, locked or solution cell they followed in the
+    submission (those before the first one stay first). A graded or locked cell the student
+    deleted comes back (a written answer as the release's stub, which scores 0); of a
     duplicated grade id only the first cell counts, copies (and cells claiming a grade id
     the release lacks) become plain cells without nbgrader metadata. Notebook metadata
     (the kernelspec too) comes from the release; outputs are dropped.
@@ -368,7 +401,7 @@ def restore_from_release(nb, release):
             after[current].append(_plain(cell))
     cells = list(after[None])
     for grade_id, original in anchors.items():
-        if grade_id not in answers and not _protected(original):
+        if grade_id not in answers and not (_protected(original) or _graded(original)):
             continue  # a deleted solution cell: its stub would undo the student's answer
         restored = copy.deepcopy(original)
         if grade_id in answers and not _protected(original):
@@ -545,11 +578,12 @@ def _save_grades(course, student, assignment, stamp, notebook: Path, result: dic
     # The worker's all-or-nothing scores decide, whatever the outputs say; SaveAutoGrades
     # reads the outputs, so they must say the same (no result as partial credit).
     worker_scores = result.get("scores") or {}
-    settle(nb, lambda index, cell: (worker_scores.get(
-        cell.metadata.nbgrader["grade_id"]) or [0])[0] > 0)
+    settle(nb, lambda index, cell: ((worker_scores.get(
+        cell.metadata.nbgrader["grade_id"]) or [0])[0] or 0) > 0)
     resources = _resources(course, student, assignment)
     for preprocessor in SAVE:
         nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
+    notes = [*notes, *_settle_hand_grades(course, student, assignment, nb)]
     target = course.root / "autograded" / student / assignment
     if target.exists():
         shutil.rmtree(target)
@@ -577,12 +611,75 @@ def _first_line(error: Exception) -> str:
 
 
 def _zero(course, student, assignment, stamp, status, message) -> Outcome:
-    """A submission that cannot run: its grades are 0 and it is marked."""
+    """A submission that cannot run: its automatic grades are 0 and it is marked. A grade
+    given by hand stays (the message names it): nothing the grader does undoes a person's
+    grade unless it sees that the answer it was given to has changed."""
+    kept = []
     with Gradebook(db_url(course), course.course_id) as gb:
         submission = gb.find_submission(assignment, student)
         for notebook in submission.notebooks:
             for grade in notebook.grades:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
+                if grade.manual_score is not None:
+                    kept.append(grade.name)
         gb.db.commit()
+    if kept:
+        message += (f"; the grade(s) given by hand stay: {', '.join(sorted(kept))} (check them "
+                    "in formgrader)")
     return Outcome(student, assignment, status, message, stamp)
+
+
+def _previous_answers(course: CourseConfig, student: str, assignment: str) -> dict | None:
+    """grade id -> source of the cells of the submission's last autograded notebook (what
+    formgrader showed when a grade was given by hand); None if there is none to read."""
+    path = course.root / "autograded" / student / assignment / f"{assignment}.ipynb"
+    try:
+        with open(path, encoding="utf-8") as f:  # the grader's own output: no validation
+            cells = json.load(f)["cells"]
+        answers = {}
+        for cell in cells:
+            grade_id = _grade_id(cell)
+            if grade_id:
+                source = cell.get("source", "")
+                answers.setdefault(grade_id, "".join(source) if isinstance(source, list)
+                                   else str(source))
+        return answers
+    except Exception:  # missing or unreadable: nothing to compare with
+        return None
+
+
+def _settle_hand_grades(course, student, assignment, nb) -> list[str]:
+    """After SaveAutoGrades, the grades given by hand to answers graded by hand (written
+    answers). nbgrader keeps a manual score when it autogrades again and flags it for review
+    (needs_manual_grade). Here a manual score stands, unflagged, when the answer's text is
+    the one it was given to (`autograde --force`); when the text changed (a new submission)
+    it is cleared, and the answer waits for its grade again (a note says so). Without a
+    previous autograded notebook to compare with, nbgrader's flag stays and so does the grade.
+    """
+    answers = {}
+    for cell in nb.cells:
+        if _grade_id(cell):
+            answers.setdefault(_grade_id(cell), cell.get("source", ""))
+    cleared = []
+    with Gradebook(db_url(course), course.course_id) as gb:
+        notebook = gb.find_submission_notebook(assignment, assignment, student)
+        by_hand = graded_by_hand(notebook.notebook)
+        graded = [g for g in notebook.grades if g.name in by_hand and g.manual_score is not None]
+        # Read only where a grade given by hand is to be settled (a first grading has none).
+        previous = _previous_answers(course, student, assignment) if graded else None
+        for grade in graded:
+            if previous is None:
+                continue
+            if previous.get(grade.name) == answers.get(grade.name):
+                grade.needs_manual_grade = False
+            else:
+                cleared.append(f"{grade.name} (was {grade.manual_score:g})")
+                grade.manual_score = None
+                grade.extra_credit = None
+                grade.needs_manual_grade = grade.auto_score is None
+        gb.db.commit()
+    if not cleared:
+        return []
+    return [f"answer(s) changed since they were graded by hand, to be graded again: "
+            f"{', '.join(cleared)}"]

@@ -1,9 +1,11 @@
 """`python -m grader build`: release/ and solutions/ from source/.
 
-release/   nbgrader's generate_assignment, unchanged (stubs, no hidden tests, checksums).
-solutions/ source with the solution delimiters and the hidden tests removed, executed so
-           that students can read the plots later. Only what changes on every run
-           (timings, kernel versions) is left out.
+release/   nbgrader's generate_assignment, unchanged (stubs, no hidden tests, checksums);
+           checked to show no line of a written answer's model answer or rubric.
+solutions/ source with the solution delimiters, the hidden tests and the rubrics of the
+           written answers (from a `Rubric:` line to the end of the solution region) removed,
+           executed so that students can read the plots later. Only what changes on every
+           run (timings, kernel versions) is left out.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def build(
         if release:
             log.info("release/%s", assignment)
             generate_release(course, assignment)
+            leaks = release_leaks(course, assignment)
+            if leaks:
+                raise SourceError(leaks)
         if solutions:
             log.info("solutions/%s", assignment)
             generate_solution(course, assignment, execute_it=execute_solutions)
@@ -95,6 +100,34 @@ def generate_release(course: CourseConfig, assignment: str, db_url: str | None =
     app.start()
 
 
+# Lines of a written answer's model answer or rubric shorter than this may appear in the
+# release for other reasons ("Rubric:", "- 1 point", a formula); longer ones must not.
+LEAK_CHARS = 20
+
+
+def release_leaks(course: CourseConfig, assignment: str) -> list[str]:
+    """Problems if release/ shows a line of a written answer's solution region (its model
+    answer or rubric), which nbgrader's ClearSolutions should have replaced by its stub."""
+    source = nbs.read(course.root / "source" / assignment / f"{assignment}.ipynb")
+    path = course.root / "release" / assignment / f"{assignment}.ipynb"
+    released = nbs.read(path)
+    secret = {line.strip() for cell in source.cells if nbs.is_written_answer(cell)
+              for region in nbs.solution_regions(cell.source) for line in region
+              if len(line.strip()) >= LEAK_CHARS}
+    problems = []
+    display = path.relative_to(course.root)
+    for index, cell in enumerate(released.cells):
+        shown = sorted(line for line in secret if line in cell.source)
+        if shown:
+            problems.append(
+                f"{nbs.describe(display, index, cell)}: shows a line of a written answer's "
+                f"model answer or rubric ({shown[0][:60]!r}); keep it between "
+                f"'{nbs.BEGIN_SOLUTION}' / '{nbs.END_SOLUTION}' in source/ and do not repeat it "
+                "in the question."
+            )
+    return problems
+
+
 def solution_notebook(source_path: Path):
     """The solution view of a source notebook, not yet executed."""
     nb = nbs.read(source_path)
@@ -103,6 +136,8 @@ def solution_notebook(source_path: Path):
     for cell in nb.cells:
         if nbs.is_solution(cell) and cell.cell_type == "code":
             cell.source = nbs.strip_solution_delimiters(cell.source)
+        elif nbs.is_solution(cell) and cell.cell_type == "markdown":
+            cell.source = nbs.model_answer(cell.source)  # the rubric is for graders only
     return nb
 
 

@@ -3,7 +3,9 @@
 `python -m grader report` writes it beside its CSV files. For each assignment:
 
 - per exercise (an `### Exercise N.M: title (K points)` heading of the release notebook and
-  the test cells below it), how many submissions got full, partial and no marks;
+  the test cells below it, or a `### Question N.M: title (K points)` heading and the written
+  answers below it), how many submissions got full, partial and no marks, and apart from
+  those how many are pending (a written answer not graded by hand yet);
 - the failure messages met most often in those test cells, each with the number of students
   who met it: the `ename: evalue` that a failed test left in the autograded notebook, read
   through the feedback pages' own filters (grader.feedback's `defang`, then
@@ -37,7 +39,7 @@ import nbformat
 from grader.course_config import CourseConfig
 from grader.feedback import MAX_NOTEBOOK_BYTES, HideHiddenTests, defang
 from grader.sanitize import CSP_META
-from grader.validate import EXERCISE_HEADING
+from grader.validate import graded_heading
 
 RAN = ("graded", "timeout", "crashed")
 PROBLEMS = ("timeout", "crashed", "invalid")
@@ -78,6 +80,7 @@ class Exercise:
     partial: int = 0
     none: int = 0
     messages: list[Message] = field(default_factory=list)  # most frequent first
+    pending: int = 0  # submissions with a written answer of it not graded by hand yet
 
     @property
     def counted(self) -> int:
@@ -93,6 +96,7 @@ class AssignmentStats:
     statuses: Counter  # status -> submissions, every student of the gradebook
     problems: list[tuple[str, str, str]]  # (student, status, message), in PROBLEMS
     unread: list[str]  # students that ran but whose autograded notebook was not readable
+    pending: list[str] = field(default_factory=list)  # students with answers to grade by hand
 
 
 @dataclass
@@ -102,6 +106,7 @@ class ClassStats:
     totals: dict[str, float]  # student -> course total, missing work scoring 0
     max_total: float
     assignments: list[AssignmentStats]
+    pending: int = 0  # written answers of the class still to be graded by hand
 
 
 def write_class_report(course: CourseConfig, report, path: Path) -> Path:
@@ -118,6 +123,7 @@ def class_stats(course: CourseConfig, report) -> ClassStats:
         totals={s: report.total(s) for s in report.students},
         max_total=report.max_total(),
         assignments=[assignment_stats(course, report, a) for a in report.assignments],
+        pending=len(getattr(report, "pending", ())),
     )
 
 
@@ -130,14 +136,20 @@ def assignment_stats(course: CourseConfig, report, assignment: str) -> Assignmen
                 if status in PROBLEMS]
     failed_at = defaultdict(dict)  # exercise index -> student -> [(grade id, ename, evalue)]
     unread = []
+    waiting = getattr(report, "pending", set())
+    pending = sorted({s for s, a, _ in waiting if a == assignment and s in ran})
     for student in ran:
         failed = {g for e in exercises for g in e.grade_ids
-                  if report.points[student, assignment, g] < report.maximum[assignment, g]}
+                  if report.points[student, assignment, g] < report.maximum[assignment, g]
+                  and (student, assignment, g) not in waiting}
         messages = failures(course, student, assignment, failed) if failed else {}
         if messages is None:
             unread.append(student)
             messages = {}
         for index, exercise in enumerate(exercises):
+            if any((student, assignment, g) in waiting for g in exercise.grade_ids):
+                exercise.pending += 1  # not graded yet: in none of the shares
+                continue
             points = sum(report.points[student, assignment, g] for g in exercise.grade_ids)
             if points >= exercise.max_points:
                 exercise.full += 1
@@ -158,13 +170,14 @@ def assignment_stats(course: CourseConfig, report, assignment: str) -> Assignmen
         statuses=counts,
         problems=problems,
         unread=unread,
+        pending=pending,
     )
 
 
 def exercises_of(course: CourseConfig, assignment: str, maximum: dict) -> list[Exercise]:
-    """The assignment's exercises in notebook order: each exercise heading of the release
-    notebook with the test cells below it. A test cell under no heading (or of a notebook
-    that cannot be read) is an exercise of its own."""
+    """The assignment's exercises in notebook order: each exercise (or question) heading of
+    the release notebook with the test cells (or written answers) below it. A graded cell
+    under no heading (or of a notebook that cannot be read) is an exercise of its own."""
     graded = [g for (a, g) in maximum if a == assignment]
     groups: list[tuple[str, list[str]]] = []
     placed: set[str] = set()
@@ -175,12 +188,11 @@ def exercises_of(course: CourseConfig, assignment: str, maximum: dict) -> list[E
         cells = []
     current = None
     for cell in cells:
-        if cell.cell_type == "markdown":
-            match = EXERCISE_HEADING.search(cell.source)
-            if match:
-                current = (_title(match.group(0)), [])
-                groups.append(current)
-                continue
+        found = graded_heading(cell.source) if cell.cell_type == "markdown" else None
+        if found and not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            current = (_title(found[1].group(0)), [])
+            groups.append(current)
+            continue
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id in graded and grade_id not in placed:
             placed.add(grade_id)
@@ -303,14 +315,16 @@ def render(stats: ClassStats) -> str:
         f"{len(stats.assignments)} assignment(s). Per exercise, the share of the submissions "
         "that ran (graded, timed out or crashed) with full, partial and no marks, the failure "
         "messages their tests wrote most often, and the submissions that did not grade "
-        "normally. Messages are those of the students' feedback pages: no hidden test is "
+        "normally. Written answers not graded by hand yet are counted apart, as pending. "
+        "Messages are those of the students' feedback pages: no hidden test is "
         "quoted.</p>",
         _key(),
     ]
     parts += _hardest(stats)
     parts.append("<h2>Course totals</h2>")
     parts.append(f'<p class="note">All {stats.students} student(s); missing work scores 0.'
-                 "</p>")
+                 + (f" {stats.pending} written answer(s) still to be graded by hand count in "
+                    "no total yet." if stats.pending else "") + "</p>")
     parts.append(histogram_svg(list(stats.totals.values()), stats.max_total,
                                "Course totals"))
     for assignment in stats.assignments:
@@ -372,24 +386,31 @@ def _assignment(a: AssignmentStats) -> list[str]:
     if a.unread:
         out.append(f'<p class="note">Failure messages not read (autograded notebook missing '
                    f"or too big): {e(', '.join(a.unread))}.</p>")
+    if a.pending:
+        out.append(f'<p class="note pending">{len(a.pending)} submission(s) with written '
+                   "answers still to be graded by hand (formgrader): those questions are "
+                   "counted as pending, in none of the shares, and the totals below leave "
+                   f"their points out: {e(', '.join(a.pending))}.</p>")
     if not ran:
         out.append("<p>No submission of this assignment ran.</p>")
     out += ["<h3>Exercises</h3>", "<table>",
             "<tr><th>Exercise</th><th>Points</th><th></th><th>Full</th><th>Partial</th>"
-            "<th>None</th></tr>"]
+            "<th>None</th><th>Pending</th></tr>"]
     for ex in a.exercises:
         out.append(
             f"<tr><td>{e(ex.title)}</td><td class=\"num\">{ex.max_points:g}</td>"
             f"<td>{shares_svg(ex)}</td><td class=\"num\">{_share(ex.full, ex.counted)}</td>"
             f"<td class=\"num\">{_share(ex.partial, ex.counted)}</td>"
-            f"<td class=\"num\">{_share(ex.none, ex.counted)}</td></tr>")
+            f"<td class=\"num\">{_share(ex.none, ex.counted)}</td>"
+            f"<td class=\"num pending\">{ex.pending}</td></tr>")
     out.append("</table>")
     out.append("<h3>Failure messages, most frequent first</h3>")
     for index, ex in enumerate(a.exercises):
         out.append(f'<h4 id="{_anchor(a.name, index)}">{e(ex.title)}</h4>')
         if not ex.messages:
             out.append('<p class="note">No failure.</p>' if ex.counted else
-                       '<p class="note">No submission ran.</p>')
+                       f'<p class="note">Not graded yet: {ex.pending} pending.</p>'
+                       if ex.pending else '<p class="note">No submission ran.</p>')
             continue
         out += ['<table class="messages">',
                 "<tr><th>Students</th><th>Message</th><th>Test cells</th></tr>"]

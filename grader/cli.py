@@ -235,6 +235,15 @@ def run(args) -> int:
               "class-report.html")
         if report.uploads:
             print(f"LMS uploads from the roster: {', '.join(report.uploads)}")
+        if report.pending:
+            print(f"{len(report.pending)} written answer(s) of "
+                  f"{len({(s, a) for s, a, _ in report.pending})} submission(s) wait to be "
+                  "graded by hand (python -m grader formgrader); until then they are pending "
+                  "and count in no score.")
+        if report.held:
+            print(f"Left blank in the uploads until their written answers are graded by hand "
+                  f"(python -m grader formgrader): "
+                  f"{', '.join(f'{s} {a}' for s, a in report.held)}")
         if report.not_on_roster:
             print(f"Not on the roster, so in no upload: {', '.join(report.not_on_roster)}")
         if report.no_canvas_id:

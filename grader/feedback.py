@@ -10,7 +10,8 @@ the graded cells' sources, so the page must be safe to open and cheap to make. I
   width, an execution count) of its type; outputs of allowed MIME types only (text, HTML,
   markdown, LaTeX, base64 PNG and JPEG; any other output says what it was instead);
   MAX_OUTPUTS outputs a cell and MAX_ITEMS cells and outputs a page, graded cells aside.
-- GetGrades (nbgrader): the scores.
+- GetGrades (nbgrader): the scores; then MarkPending: a written answer not graded by hand
+  yet shows "pending" instead of a score, and the page's score says how many points are.
 - HideHiddenTests: graded test cells lose their hidden tests; every error is cut down to
   what a student needs (see `HideHiddenTests`), and no output shows hidden-test source or
   a path of the grading machine.
@@ -56,7 +57,14 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, default
 
 from grader.course_config import REPO_ROOT, CourseConfig, load_config
-from grader.gradebook import check_assignments, coursedir_config, open_workdir
+from grader.gradebook import (
+    check_assignments,
+    coursedir_config,
+    graded_by_hand,
+    is_pending,
+    open_workdir,
+)
+from grader.late import apply_penalties
 from grader.sanitize import BLANK_PNG, CSP_META, clean, with_csp
 
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -249,6 +257,28 @@ class HideHiddenTests(NbGraderPreprocessor):
                 return [f"Cell In[{found[1]}], line {number}{where}",
                         f"----> {number} {lines[number - 1]}"]
         return []
+
+
+class MarkPending(NbGraderPreprocessor):
+    """After GetGrades: every answer graded by hand (a written answer) that still waits for
+    its grade gets `pending` in its nbgrader metadata (the template shows "pending" instead
+    of a score of 0), and resources' nbgrader `pending` holds their points. From the
+    gradebook only: defang leaves no `pending` of the submission's own."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_submission_notebook(
+                info["notebook"], info["assignment"], info["student"])
+            by_hand = graded_by_hand(notebook.notebook)
+            waiting = {g.name: float(g.max_score) for g in notebook.grades
+                       if g.name in by_hand and is_pending(g)}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader")
+            if meta and meta.get("grade") and meta.get("grade_id") in waiting:
+                meta["pending"] = True
+        info["pending"] = sum(waiting.values())
+        return nb, resources
 
 
 def _text(value) -> str | None:
@@ -472,7 +502,8 @@ TEMPLATES = {
     FEEDBACK_TEMPLATE: """{%- extends 'index.html.j2' -%}
 {% macro entry(cell, label) -%}
 {%- set id = cell.metadata.nbgrader.grade_id | e -%}
-{%- set score = cell.metadata.nbgrader.score | float | round(2) -%}
+{%- set score = "pending" if cell.metadata.nbgrader.pending
+    else cell.metadata.nbgrader.score | float | round(2) -%}
 {%- set of = cell.metadata.nbgrader.points | float | round(2) -%}
 <li>{{ label }}<a href="#{{ id }}"><code>{{ id }}</code></a> (Score: {{ score }} / {{ of }})
 {%- if cell.metadata.feedback_failure %}
@@ -491,7 +522,14 @@ TEMPLATES = {
     <div class="panel panel-default">
       <div class="panel-heading">
         <h4>{{ resources.nbgrader.notebook | e }} (Score: {{ resources.nbgrader.score | float
-        | round(2) }} / {{ resources.nbgrader.max_score | float | round(2) }})</h4>
+        | round(2) }} / {{ resources.nbgrader.max_score | float | round(2) }}
+        {%- if resources.nbgrader.pending %} + {{ resources.nbgrader.pending | float
+        | round(2) }} pending{% endif %})</h4>
+        {%- if resources.nbgrader.pending %}
+        <p class="pending">Written answers worth {{ resources.nbgrader.pending | float
+        | round(2) }} point(s) are still to be graded by hand: they show "pending" and count
+        in no score yet.</p>
+        {%- endif %}
         <div id="toc">
           <ol>
           {% for cell in nb.cells %}
@@ -527,6 +565,32 @@ TEMPLATES = {
   </div>
 </body>
 {%- endblock body %}
+{% block markdowncell scoped %}
+{%- if cell.metadata.nbgrader and cell.metadata.nbgrader.pending -%}
+<div class="cell border-box-sizing text_cell rendered">
+  {{ self.empty_in_prompt() }}
+  <div class="panel panel-primary nbgrader_cell">
+    <a name="{{ cell.metadata.nbgrader.grade_id | e }}"></a>
+    <div class="panel-heading">
+      <span class="nbgrader-label">Student's answer</span>
+      <span class="pull-right">Score: pending / {{ cell.metadata.nbgrader.points | float
+      | round(2) }} <a href="#top">(Top)</a></span>
+    </div>
+    <div class="panel-body">
+      <div class="text_cell_render border-box-sizing rendered_html">
+        {{ cell.source | markdown2html | strip_files_prefix }}
+      </div>
+    </div>
+    {%- if cell.metadata.nbgrader.comment %}
+    <div class="panel-footer"><div><b>Comments:</b> {{ cell.metadata.nbgrader.comment
+      | markdown2html | strip_files_prefix }}</div></div>
+    {%- endif %}
+  </div>
+</div>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{% endblock markdowncell %}
 {% block data_latex scoped %}
 <div class="output_latex output_subarea {{ extra_class }}">
 {{ output.data['text/latex'] | latex_output }}
@@ -682,6 +746,7 @@ def generate_feedback(
     """feedback/<student>/<assignment>/<assignment>.html for every autograded submission,
     one assignment per process, `jobs` (default: the number of cores) at a time."""
     assignments = check_assignments(course, assignments or [])
+    apply_penalties(course)  # on the scores as they are now, grades given by hand included
     todo = [a for a in assignments if _students(course, a)]
     jobs = min(jobs or os.cpu_count() or 1, len(todo) or 1)
     # Processes, not threads: nbconvert's rendering is pure Python and holds the GIL. Forked,
@@ -704,7 +769,7 @@ def _feedback_for(repo_root: Path, workdir: Path, db: str | None, assignment: st
     config = coursedir_config(course)
     config.GenerateFeedback.exporter_class = FeedbackExporter
     config.GenerateFeedback.preprocessors = [
-        GetGrades, HideHiddenTests, Bound, CSSHTMLHeaderPreprocessor]
+        GetGrades, MarkPending, HideHiddenTests, Bound, CSSHTMLHeaderPreprocessor]
     # Whatever the course's configuration says: no script outputs or widgets, and no local
     # file read into a page for a markdown image.
     config.FeedbackExporter.sanitize_html = True

@@ -1,7 +1,10 @@
 """`python -m grader formgrader` (`make formgrader`): nbgrader's formgrader on the grading folder.
 
-The instructor's JupyterLab, for the manual review of a surprising score in nbgrader's own
-UI (submissions, each graded cell with its output, manual grades and comments). It starts in
+The instructor's JupyterLab, for grading the written answers by hand (Manual Grading: the
+submissions whose answers wait for a grade) and the manual review of a surprising score in
+nbgrader's own UI (submissions, each graded cell with its output, manual grades and
+comments). A grade given there is a manual score in the gradebook, which `report` and
+`feedback` read (grader.report: pending until then). It starts in
 the grading folder (an nbgrader course root: submitted/, autograded/, feedback/ and the
 gradebook) with a Jupyter configuration made for the run in a private temporary folder,
 first on JUPYTER_CONFIG_PATH:

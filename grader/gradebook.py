@@ -48,8 +48,22 @@ class Grade:
     student: str
     assignment: str
     grade_id: str
-    points: float
+    points: float  # 0 while pending
     max_points: float
+    pending: bool = False  # a written answer waiting to be graded by hand (see `is_pending`)
+
+
+def graded_by_hand(notebook) -> set[str]:
+    """Grade ids of an nbgrader Notebook's (the assignment's, not a submission's) answers
+    graded by hand: cells that are both graded and a solution ("Manually graded answer")."""
+    return {c.name for c in notebook.grade_cells} & {c.name for c in notebook.solution_cells}
+
+
+def is_pending(grade) -> bool:
+    """Whether an nbgrader Grade of an answer graded by hand still waits for its grade: no
+    automatic score (nbgrader gives 0 only to an answer left as the release had it) and no
+    manual one. Any manual score ends it, however set (formgrader, nbgrader's API)."""
+    return grade.auto_score is None and grade.manual_score is None
 
 
 def default_workdir(course: CourseConfig) -> Path:
@@ -306,6 +320,7 @@ def grades(course: CourseConfig) -> list[Grade]:
     rows = []
     with Gradebook(db_url(course), course.course_id) as gb:
         for assignment in gb.assignments:
+            by_hand = {n.name: graded_by_hand(n) for n in assignment.notebooks}
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:
                     for grade in notebook.grades:
@@ -316,6 +331,8 @@ def grades(course: CourseConfig) -> list[Grade]:
                                 grade_id=grade.name,
                                 points=float(grade.score),
                                 max_points=float(grade.max_score),
+                                pending=grade.name in by_hand.get(notebook.name, ())
+                                and is_pending(grade),
                             )
                         )
     return rows

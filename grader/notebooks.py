@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -11,6 +12,9 @@ BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
+# In a written answer's solution region, the line that starts its rubric ("Rubric:", in bold
+# or not): the rubric is for graders, so it reaches neither release/ nor solutions/.
+RUBRIC = re.compile(r"^\s*(?:[*_]{1,2})?Rubric(?:[*_]{1,2})?\s*:", re.IGNORECASE)
 
 
 def read(path: Path) -> NotebookNode:
@@ -31,6 +35,13 @@ def nbgrader_meta(cell: NotebookNode) -> dict:
 
 def is_solution(cell: NotebookNode) -> bool:
     return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_written_answer(cell: NotebookNode) -> bool:
+    """A manually graded answer in markdown (nbgrader's "Manually graded answer"): the
+    student writes text there, and an instructor grades it by hand."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "markdown" and bool(meta.get("solution")) and bool(meta.get("grade"))
 
 
 def describe(path: Path, index: int, cell: NotebookNode) -> str:
@@ -56,3 +67,35 @@ def strip_solution_delimiters(source: str) -> str:
     ]
     return "\n".join(keep)
 
+
+
+def solution_regions(source: str) -> list[list[str]]:
+    """The lines between each `### BEGIN SOLUTION` and its `### END SOLUTION`."""
+    regions, current = [], None
+    for line in source.splitlines():
+        if line.strip() == BEGIN_SOLUTION:
+            current = []
+            regions.append(current)
+        elif line.strip() == END_SOLUTION:
+            current = None
+        elif current is not None:
+            current.append(line)
+    return regions
+
+
+def model_answer(source: str) -> str:
+    """A written answer's source as solutions/ shows it: the solution regions without their
+    delimiters and without their rubric (from a `Rubric:` line to the region's end)."""
+    keep, inside, rubric = [], False, False
+    for line in source.splitlines():
+        if line.strip() == BEGIN_SOLUTION:
+            inside, rubric = True, False
+        elif line.strip() == END_SOLUTION:
+            inside, rubric = False, False
+        elif inside and (rubric or RUBRIC.match(line)):
+            rubric = True
+        else:
+            keep.append(line)
+    while keep and not keep[-1].strip():
+        keep.pop()
+    return "\n".join(keep)

@@ -1,16 +1,23 @@
 """`python -m grader report`: grades as CSV files, a terminal table and a picture.
 
     totals.csv         one row per student: a column per assignment (final score: points
-                       less the late penalty), total, maximum
-    questions.csv      one row per student, assignment and grade id: points, max points
+                       less the late penalty), total, maximum, and the points pending (of
+                       written answers not graded by hand yet, in none of the scores)
+    questions.csv      one row per student, assignment and grade id: points ("pending" for
+                       a written answer not graded by hand yet), max points
     submissions.csv    one row per student and assignment: status and message, then when it
-                       was handed in, its due date, how late, and raw score, late penalty
-                       and final score
+                       was handed in, its due date, how late, and raw score, late penalty,
+                       final score and points pending
     scores.png         mean score fraction of every exercise, and the distribution of totals
     class-report.html  what the class got wrong: per exercise the shares of full, partial and
                        no marks and the failure messages met most often (grader.class_report)
     canvas-grades.csv  with a roster: the final scores as Canvas's gradebook imports them
     moodle-grades.csv  with a roster: the final scores as Moodle's CSV grade import takes them
+
+A written answer is graded by hand (formgrader). Until it is, it is pending: it counts in no
+score, every report says so ("3/5 + 2 pending"), and the LMS uploads leave that assignment's
+cell blank for the student (a blank changes nothing in the LMS), so that no score goes out
+as final while part of it is still to be graded.
 
 Before it reads the gradebook, report applies the due dates and the late policy of
 nbgrader_config.py to every late submission (grader.late), so its penalties are those of
@@ -35,6 +42,7 @@ from grader.late import apply_penalties, days_started
 from grader.roster import Roster
 
 NOTHING_SUBMITTED = "nothing submitted"
+PENDING = "pending"  # a written answer's points until it is graded by hand
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class Report:
     uploads: list = field(default_factory=list)  # the LMS files written
     not_on_roster: list = field(default_factory=list)  # graded students the roster lacks
     no_canvas_id: list = field(default_factory=list)  # roster students without an lms_id
+    pending: set = field(default_factory=set)  # (student, assignment, grade id) to grade by hand
+    held: list = field(default_factory=list)  # (student, assignment) left blank in the uploads
 
     def total(self, student: str, assignment: str | None = None) -> float:
         return sum(
@@ -75,15 +85,23 @@ class Report:
                    if s == student and (assignment is None or a == assignment))
 
     def final(self, student: str, assignment: str | None = None) -> float:
-        """Points less the late penalty."""
+        """Points less the late penalty (pending answers count in neither)."""
         return self.total(student, assignment) - self.penalty(student, assignment)
+
+    def pending_points(self, student: str, assignment: str | None = None) -> float:
+        """The points of the student's written answers still to be graded by hand."""
+        return sum(self.maximum[a, g] for (s, a, g) in self.pending
+                   if s == student and assignment in (None, a))
 
     def upload_score(self, student: str, assignment: str) -> float | None:
         """What the LMS gets: the final score; 0 for nothing submitted; None (a blank cell,
-        which changes nothing) for work collected but not graded yet."""
+        which changes nothing) for work collected but not graded yet, and for work with a
+        written answer still to be graded by hand (its score is not final)."""
         status, message = self.statuses.get((student, assignment), ("missing", NOTHING_SUBMITTED))
         if status == "missing":
             return 0.0 if message == NOTHING_SUBMITTED else None
+        if self.pending_points(student, assignment):
+            return None
         return self.final(student, assignment)
 
 
@@ -106,8 +124,11 @@ def gather(course: CourseConfig) -> Report:
     for (assignment, grade_id) in maximum:
         for student in students:
             points[student, assignment, grade_id] = 0.0  # missing work scores 0
+    pending = set()
     for grade in grades(course):
         points[grade.student, grade.assignment, grade.grade_id] = grade.points
+        if grade.pending:
+            pending.add((grade.student, grade.assignment, grade.grade_id))
     statuses, unsafe = {}, set()
     for student in students:
         for assignment in assignments:
@@ -127,7 +148,11 @@ def gather(course: CourseConfig) -> Report:
             else:
                 statuses[student, assignment] = ("missing", NOTHING_SUBMITTED)
     late = {key: value for key, value in late.items() if key in statuses}
-    return Report(assignments, students, points, maximum, statuses, unsafe, late)
+    # A submission not (yet) autograded has nothing pending: it is not graded at all.
+    pending = {(s, a, g) for s, a, g in pending
+               if statuses.get((s, a), ("missing",))[0] != "missing"}
+    return Report(assignments, students, points, maximum, statuses, unsafe, late,
+                  pending=pending)
 
 
 def write_report(course: CourseConfig, out: Path | None = None,
@@ -139,26 +164,29 @@ def write_report(course: CourseConfig, out: Path | None = None,
     report = gather(course)
     with open(out / "totals.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", *report.assignments, "total", "max"])
+        writer.writerow(["student", *report.assignments, "total", "max", "pending"])
         for student in report.students:
             writer.writerow([
                 student,
                 *(_num(report.final(student, a)) for a in report.assignments),
                 _num(report.final(student)),
                 _num(report.max_total()),
+                _num(report.pending_points(student)),
             ])
     with open(out / "questions.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "assignment", "grade_id", "points", "max_points"])
-        for (student, assignment, grade_id), points in sorted(report.points.items()):
+        for key, points in sorted(report.points.items()):
+            student, assignment, grade_id = key
             writer.writerow([
-                student, assignment, grade_id, _num(points),
+                student, assignment, grade_id,
+                PENDING if key in report.pending else _num(points),
                 _num(report.maximum[assignment, grade_id]),
             ])
     with open(out / "submissions.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "assignment", "status", "message", "sandboxed",
-                         "submitted", "due", "late", "raw", "penalty", "final"])
+                         "submitted", "due", "late", "raw", "penalty", "final", "pending"])
         for (student, assignment), (status, message) in sorted(report.statuses.items()):
             ran = status != "missing" and (student, assignment) not in report.unsafe
             sandboxed = "no (--unsafe)" if (student, assignment) in report.unsafe else (
@@ -169,7 +197,9 @@ def write_report(course: CourseConfig, out: Path | None = None,
                 student, assignment, status, message, sandboxed,
                 _time(late.submitted), _time(late.due), _late_by(late.seconds_late),
                 *((_num(report.total(student, assignment)), _num(late.penalty),
-                   _num(report.final(student, assignment))) if graded else ("", "", "")),
+                   _num(report.final(student, assignment)),
+                   _num(report.pending_points(student, assignment)))
+                  if graded else ("", "", "", "")),
             ])
     if roster is not None:
         write_uploads(course, report, roster, out)
@@ -193,6 +223,8 @@ def write_uploads(course: CourseConfig, report: Report, roster: Roster, out: Pat
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     report.uploads = list(files)
+    report.held = sorted((s.student_id, a) for s in roster.students for a in report.assignments
+                         if report.pending_points(s.student_id, a))
     report.not_on_roster = [s for s in report.students if s not in roster]
     report.no_canvas_id = [s.student_id for s in roster.students if not s.lms_id]
 
@@ -214,7 +246,8 @@ def _late_by(seconds: float) -> str:
 
 
 def table(report: Report) -> str:
-    """Points per student and assignment, the total, and any submission that did not grade."""
+    """Points per student and assignment, the total, and any submission that did not grade;
+    "3/5 + 2 pending" where written answers worth 2 points wait to be graded by hand."""
     header = ["student", *report.assignments, "total"]
     rows = []
     for student in report.students:
@@ -228,15 +261,21 @@ def table(report: Report) -> str:
                 mark += f" (late: -{_num(report.penalty(student, assignment))})"
             cells.append(
                 f"{_num(report.final(student, assignment))}/"
-                f"{_num(report.max_total(assignment))}{mark}"
+                f"{_num(report.max_total(assignment))}"
+                f"{_pending(report.pending_points(student, assignment))}{mark}"
             )
-        cells.append(f"{_num(report.final(student))}/{_num(report.max_total())}")
+        cells.append(f"{_num(report.final(student))}/{_num(report.max_total())}"
+                     f"{_pending(report.pending_points(student))}")
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*cells) for cells in rows]
     return "\n".join(lines)
+
+
+def _pending(points: float) -> str:
+    return f" + {_num(points)} {PENDING}" if points else ""
 
 
 def plot_scores(report: Report, path: Path) -> None:
@@ -247,7 +286,10 @@ def plot_scores(report: Report, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fractions = defaultdict(list)
-    for (_, assignment, grade_id), points in report.points.items():
+    for key, points in report.points.items():
+        _, assignment, grade_id = key
+        if key in report.pending:
+            continue  # not graded yet: no fraction
         fractions[f"{assignment}: {grade_id}"].append(
             points / report.maximum[assignment, grade_id]
         )

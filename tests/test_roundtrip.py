@@ -35,11 +35,19 @@ def test_source_gets_every_point_and_release_none(assignment, tmp_path):
     gradebook.submit(course, "blank", assignment, REPO_ROOT / "release" / notebook)
     gradebook.autograde(course, assignment, "blank")
     grades = gradebook.grades(course)
-    reference = {g.grade_id: (g.points, g.max_points) for g in grades if g.student == "reference"}
+    reference = {g.grade_id: (g.points, g.max_points) for g in grades
+                 if g.student == "reference" and not g.pending}
     blank = {g.grade_id: g.points for g in grades if g.student == "blank"}
     assert reference, f"{assignment} has no graded cells"
+    # Written answers (the model answer, handed in) wait for a person's grade: all of them,
+    # and nothing else. Left as the release has them, they score 0 like the rest.
+    pending = {g.grade_id for g in grades if g.student == "reference" and g.pending}
+    source = nbs.read(REPO_ROOT / "source" / notebook)
+    written = {nbs.nbgrader_meta(c)["grade_id"] for c in source.cells
+               if nbs.is_written_answer(c)}
+    assert pending == written, f"{assignment}: pending {pending}, written answers {written}"
     lost = {k: v for k, v in reference.items() if v[0] != v[1]}
     assert not lost, f"the reference solution of {assignment} loses points in {lost}"
     passing = {k: v for k, v in blank.items() if v != 0}
     assert not passing, f"test cells of {assignment} pass on the untouched stub: {passing}"
-    assert set(blank) == set(reference)
+    assert set(blank) == set(reference) | written

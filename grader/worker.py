@@ -303,13 +303,15 @@ def _number(output) -> float | None:
         return None
 
 
-def scores(nb) -> dict[str, list[float]]:
-    """grade id -> [points, max points], as nbgrader will score the cells."""
+def scores(nb) -> dict[str, list[float | None]]:
+    """grade id -> [points, max points], as nbgrader will score the cells: points None for
+    an answer graded by hand (a written answer) that the student changed, which waits for a
+    person's grade (nbgrader's determine_grade; left as the release had it, it scores 0)."""
     out = {}
     for cell in nb.cells:
         if is_grade(cell):
             points, max_points = determine_grade(cell)
-            out[cell.metadata.nbgrader["grade_id"]] = [points or 0.0, max_points]
+            out[cell.metadata.nbgrader["grade_id"]] = [points, max_points]
     return out
 
 

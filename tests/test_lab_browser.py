@@ -166,8 +166,8 @@ def course_copy(tmp_path_factory, repo_course):
 @pytest.fixture(scope="module")
 def lab(course_copy, tmp_path_factory, repo_files):
     # What `make lab` runs (make's own line, the venv's python), here with --root.
-    make = subprocess.run(["make", "-n", "lab", "LAB_ARGS=--x"], cwd=REPO_ROOT,
-                          capture_output=True, text=True)
+    make = subprocess.run(["make", "--no-print-directory", "-n", "lab", "LAB_ARGS=--x"],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert make.stdout.split()[-3:] == ["-m", "courselab", "--x"], make.stdout
     server = Server([sys.executable, "-m", "courselab", "--root", str(course_copy)],
                     tmp_path_factory.mktemp("lab-home"))

@@ -56,13 +56,8 @@ class LocalExecutor:
             self.slots.put(slot)
 
     def close(self) -> None:
-        # The idle workers first: each ends on its own (its kernel template stopped, every
-        # process reaped by its parent). A worker dies with the thread that started it
-        # (PR_SET_PDEATHSIG is per thread), so the threads end after them.
-        while not self.slots.empty():
-            self.slots.get().close()
         self.threads.shutdown()
-        while not self.slots.empty():  # those that were busy
+        while not self.slots.empty():
             self.slots.get().close()
 
 
@@ -161,8 +156,7 @@ class DaskExecutor:
 
 
 _PASSED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND",
-               "PYTHONWARNINGS", "TQDM_DISABLE", "PYDEVD_DISABLE_FILE_VALIDATION",
-               "GRADER_KERNEL_TEMPLATE")
+               "PYTHONWARNINGS", "TQDM_DISABLE", "PYDEVD_DISABLE_FILE_VALIDATION")
 
 
 def _crashed_workers(error: Exception) -> dict:

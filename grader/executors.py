@@ -56,8 +56,13 @@ class LocalExecutor:
             self.slots.put(slot)
 
     def close(self) -> None:
-        self.threads.shutdown()
+        # The idle workers first: each ends on its own (its kernel template stopped, every
+        # process reaped by its parent). A worker dies with the thread that started it
+        # (PR_SET_PDEATHSIG is per thread), so the threads end after them.
         while not self.slots.empty():
+            self.slots.get().close()
+        self.threads.shutdown()
+        while not self.slots.empty():  # those that were busy
             self.slots.get().close()
 
 
@@ -156,7 +161,8 @@ class DaskExecutor:
 
 
 _PASSED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND",
-               "PYTHONWARNINGS", "TQDM_DISABLE", "PYDEVD_DISABLE_FILE_VALIDATION")
+               "PYTHONWARNINGS", "TQDM_DISABLE", "PYDEVD_DISABLE_FILE_VALIDATION",
+               "GRADER_KERNEL_TEMPLATE")
 
 
 def _crashed_workers(error: Exception) -> dict:

@@ -154,32 +154,49 @@ class Sandbox:
         # 0700 and ours; root's in its own folder in /run, where nobody else may write.
         parent = _private_folder(UID_LOCKS) if self.root else None
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{os.getpid()}-", dir=parent))
-        ipc = self.run_dir / "ipc"
+        self.ipc_mounted = self._make_ipc(self.run_dir / "ipc")
+        self._open_system_files()
+        self.files += self._open_submission_files(files)
+        if self.root:
+            self.cgroups = make_cgroups(self.limits)
+        return self.run_dir
+
+    def start(self, files: Path | None, kernel_name: str):
+        """prepare() and kernel_manager(): the folder to start the kernel from, and the
+        kernel's manager."""
+        return self.prepare(files), self.kernel_manager(kernel_name)
+
+    def lasting_pids(self) -> set[int]:
+        """Processes of this sandbox that outlive a kernel (none here; see
+        grader.template_kernel), which the worker must not kill with a kernel."""
+        return set()
+
+    def _make_ipc(self, ipc: Path) -> bool:
+        """Make a connection folder, the kernel's; whether it is a tmpfs of its own."""
         ipc.mkdir(mode=0o700)
-        if self.uid is not None:
-            os.chown(ipc, self.uid, self.uid)
-            # The kernel must create its sockets there, so it may write there: a tmpfs of
-            # a few files keeps it from filling this machine's /run through it.
-            self.ipc_mounted = subprocess.run(
-                ["mount", "-t", "tmpfs", "-o", f"size={IPC_SIZE},nr_inodes=64,mode=0700,"
-                 f"uid={self.uid},gid={self.uid},nosuid,nodev,noexec", "grader-ipc", str(ipc)],
-                capture_output=True).returncode == 0
-        self.etc_files = [
-            (self._open_data(_PASSWD.format(uid=INSIDE_UID, home=HOME)), "/etc/passwd"),
-            (self._open_data(_GROUP.format(uid=INSIDE_UID)), "/etc/group"),
-        ]
-        self.files = []
-        for cache in _font_caches():
-            self.files.append((self._open_file(cache),
-                               f"{HOME}/.cache/matplotlib/{cache.name}"))
+        if self.uid is None:
+            return False
+        os.chown(ipc, self.uid, self.uid)
+        # The kernel must create its sockets there, so it may write there: a tmpfs of
+        # a few files keeps it from filling this machine's /run through it.
+        return subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={IPC_SIZE},nr_inodes=64,mode=0700,"
+             f"uid={self.uid},gid={self.uid},nosuid,nodev,noexec", "grader-ipc", str(ipc)],
+            capture_output=True).returncode == 0
+
+    def _open_system_files(self) -> None:
+        self.etc_files, self.files = system_files()
+        self.fds += [fd for fd, _ in [*self.etc_files, *self.files]]
+
+    def _open_submission_files(self, files: Path | None) -> list[tuple[int, str]]:
+        """(fd, path inside) of the non-notebook files of `files`: regular files only."""
+        opened = []
         if files is not None:
             for path in sorted(files.rglob("*")):
                 relative = path.relative_to(files)
                 if path.is_file() and not path.is_symlink() and path.suffix != ".ipynb":
-                    self.files.append((self._open_file(path), f"{WORKDIR}/{relative}"))
-        if self.root:
-            self.cgroups = make_cgroups(self.limits)
-        return self.run_dir
+                    opened.append((self._open_file(path), f"{WORKDIR}/{relative}"))
+        return opened
 
     def command(self, kernel: list[str]) -> list[str]:
         """The command that runs `kernel` in this sandbox (after prepare()).
@@ -189,6 +206,39 @@ class Sandbox:
         and the PID, IPC, network, UTS and cgroup namespaces; it drops to the sandbox's uid
         and an inner bwrap adds the user namespace, the private folders and the cleared
         environment, as an unprivileged grader's bwrap would."""
+        outer_only, system, private, ipc, seal = self._parts(
+            self.run_dir / "ipc", self.etc_files, self.files)
+        launch = ["--", sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, [
+            self.limits.memory, self.limits.processes, self.limits.file_size,
+            self.limits.open_files]), *kernel]
+        if self.uid is None:
+            return [self.bwrap, *outer_only, *system, *private, *ipc, *seal, *launch]
+        command = [self.bwrap, *outer_only, *system, *ipc, *seal,
+                   "--", "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+                   "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                   "--", self.bwrap, "--dev-bind", "/", "/", *private, *seal, *launch]
+        if self.cgroups:  # enter the cgroups first, so that every process is in them
+            procs = [str(group / "cgroup.procs") for group in self.cgroups]
+            command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; '
+                       'shift; done; shift; exec "$@"', "sh", *procs, "--", *command]
+        return command
+
+    def one_bwrap(self, ipc: Path, etc_files, files, *, nested_userns: bool = False
+                  ) -> list[str]:
+        """bwrap's options (before `--` and the command) for this sandbox built by a single
+        bwrap run as the sandbox's user, as an unprivileged grader runs it, with `ipc` as
+        its connection folder and `etc_files`, `files` ((fd, path inside), see
+        system_files) copied in; `nested_userns`: let it make user namespaces (the template
+        of grader.template_kernel, which gives each kernel one that may make none)."""
+        outer_only, system, private, ipc_args, seal = self._parts(ipc, etc_files, files)
+        if nested_userns:
+            private.remove("--disable-userns")
+        return [*outer_only, *system, *private, *ipc_args, *seal]
+
+    def _parts(self, ipc: Path, etc_files, files) -> tuple[list[str], ...]:
+        """bwrap's options, in five parts: namespaces a root grader's outer bwrap makes, the
+        system's files, the private part (user namespace, writable folders, files,
+        environment), the connection folder, the read-only root."""
         outer_only = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
                       "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent"]
         system = ["--ro-bind", "/usr", "/usr"]
@@ -200,18 +250,18 @@ class Sandbox:
                 system += ["--ro-bind", str(target), f"/{link}"]
         read_only = [str(p) for p in _runtime_paths()]
         read_only += [f"/etc/{name}" for name in ETC_ENTRIES if Path("/etc", name).exists()]
-        mount_points = [*read_only, *(inside for _, inside in self.etc_files)]
+        mount_points = [*read_only, *(inside for _, inside in etc_files)]
         # Their folders, open to the kernel's user (bwrap would make them 0700, root's).
         for folder in sorted({str(f) for m in mount_points for f in Path(m).parents} - {"/"}):
             system += ["--perms", "0755", "--dir", folder]
         for path in read_only:
             system += ["--ro-bind", path, path]
-        for fd, inside in self.etc_files:
+        for fd, inside in etc_files:
             system += ["--perms", "0644", "--file", str(fd), inside]
         # Mount points for the inner bwrap, which may not create them in root's folders.
         system += ["--proc", "/proc", "--dev", "/dev", "--dir", HOME, "--dir", WORKDIR]
         # The connection folder: the kernel's sockets and its connection file.
-        ipc = ["--bind", str(self.run_dir / "ipc"), IPC]
+        ipc_args = ["--bind", str(ipc), IPC]
         private = ["--unshare-user", "--disable-userns", "--uid", str(INSIDE_UID),
                    "--gid", str(INSIDE_UID), "--cap-drop", "ALL", "--new-session",
                    "--die-with-parent"]
@@ -223,7 +273,7 @@ class Sandbox:
             if any(Path(t) in Path(path).parents for t in (HOME, WORKDIR, "/dev/shm")):
                 private += ["--ro-bind", path, path]
         made = {HOME, WORKDIR}
-        for fd, inside in self.files:
+        for fd, inside in files:
             for parent in reversed(Path(inside).parents):
                 if str(parent) not in made and str(parent) != "/":
                     private += ["--dir", str(parent)]
@@ -236,22 +286,9 @@ class Sandbox:
             PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
         for name, value in sorted(environment.items()):
             private += ["--setenv", name, value]
-        launch = ["--", sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, [
-            self.limits.memory, self.limits.processes, self.limits.file_size,
-            self.limits.open_files]), *kernel]
         # Last: the root itself read only (bwrap's tmpfs, which the kernel's user would own).
         seal = ["--remount-ro", "/"]
-        if self.uid is None:
-            return [self.bwrap, *outer_only, *system, *private, *ipc, *seal, *launch]
-        command = [self.bwrap, *outer_only, *system, *ipc, *seal,
-                   "--", "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
-                   "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                   "--", self.bwrap, "--dev-bind", "/", "/", *private, *seal, *launch]
-        if self.cgroups:  # enter the cgroups first, so that every process is in them
-            procs = [str(group / "cgroup.procs") for group in self.cgroups]
-            command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; '
-                       'shift; done; shift; exec "$@"', "sh", *procs, "--", *command]
-        return command
+        return outer_only, system, private, ipc_args, seal
 
     def kernel_manager(self, kernel_name: str):
         """A kernel manager whose kernel starts inside this sandbox, over Unix sockets."""
@@ -324,14 +361,7 @@ class Sandbox:
     # --- helpers ---------------------------------------------------------------------
 
     def _open_file(self, path: Path) -> int:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        self.fds.append(fd)
-        return fd
-
-    def _open_data(self, text: str) -> int:
-        fd = os.memfd_create("sandbox-file", os.MFD_CLOEXEC)
-        os.write(fd, text.encode())
-        os.lseek(fd, 0, os.SEEK_SET)
+        fd = open_file(path)
         self.fds.append(fd)
         return fd
 
@@ -369,6 +399,27 @@ os.execv(sys.argv[5], sys.argv[5:])
 """
 _PASSWD = "student:x:{uid}:{uid}:student:{home}:/usr/sbin/nologin\n"
 _GROUP = "student:x:{uid}:\n"
+
+
+def open_file(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def open_data(text: str) -> int:
+    fd = os.memfd_create("sandbox-file", os.MFD_CLOEXEC)
+    os.write(fd, text.encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def system_files() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(fd, path inside) of a sandbox's passwd and group, and of matplotlib's font list for
+    its HOME; the caller closes the descriptors."""
+    etc_files = [(open_data(_PASSWD.format(uid=INSIDE_UID, home=HOME)), "/etc/passwd"),
+                 (open_data(_GROUP.format(uid=INSIDE_UID)), "/etc/group")]
+    files = [(open_file(cache), f"{HOME}/.cache/matplotlib/{cache.name}")
+             for cache in _font_caches()]
+    return etc_files, files
 
 
 def _runtime_paths() -> list[Path]:

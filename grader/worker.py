@@ -7,7 +7,9 @@ reads one job per line on stdin, {"notebook": PATH, "cell_timeout": S,
 "message": ..., "scores": {grade id: [points, max points]}} (see grader.pool).
 
 Each kernel runs in a grader.sandbox (bubblewrap: an empty file system but for what
-Python and the course need, no network, a cleared environment, limits) unless --unsafe.
+Python and the course need, no network, a cleared environment, limits) unless --unsafe,
+forked from the worker's template process that has imported the course's libraries once
+(grader.template_kernel; GRADER_KERNEL_TEMPLATE=0 turns it off).
 Each notebook is executed in place, in its own folder, with nbgrader's Execute
 preprocessor (per-cell timeout, errors recorded, execution goes on), then cleaned by the
 same preprocessors nbgrader's autograde runs after executing. The worker never touches
@@ -57,6 +59,8 @@ from grader.tamper import (
     snapshot_code,
     twin_cell,
 )
+from grader.template_kernel import TemplateSandbox, TemplateUnavailable
+from grader.template_kernel import enabled as template_enabled
 
 NOT_RUN = "NotRun"
 NOT_PASSED = "NotPassed"
@@ -65,9 +69,12 @@ NOT_PASSED = "NotPassed"
 OUTPUT_LIMIT = 10 << 20
 
 
-def kill_children() -> None:
-    """Kill every process this worker started (the kernel and whatever it spawned)."""
+def kill_children(spare: set[int] | frozenset[int] = frozenset()) -> None:
+    """Kill every process this worker started (the kernel and whatever it spawned) but
+    those in `spare` (the kernel template's)."""
     for child in psutil.Process().children(recursive=True):
+        if child.pid in spare:
+            continue
         try:
             child.kill()
         except psutil.Error:
@@ -329,19 +336,18 @@ def execute_and_score(
     executor.output_cut, executor.running = None, None
     fired = threading.Event()
 
+    def spare() -> set[int]:  # asked when killing: the template may have been replaced
+        return sandbox.lasting_pids() if sandbox is not None else set()
+
     def out_of_time():
         fired.set()
-        kill_children()
+        kill_children(spare())
 
     timer = threading.Timer(notebook_timeout, out_of_time)
     status, message = "graded", ""
     timer.start()
     try:
-        cwd, km = path.parent, None
-        if sandbox is not None:
-            cwd = sandbox.prepare(path.parent)
-            km = sandbox.kernel_manager(nb.metadata.get("kernelspec", {}).get("name", "python3"))
-        executor.preprocess(nb, {"metadata": {"path": str(cwd)}}, km=km)
+        _execute(executor, nb, path, sandbox)
     except Tampered as error:
         status, message = "invalid", str(error)
     except DeadKernelError:
@@ -365,7 +371,7 @@ def execute_and_score(
         message = f"execution failed: {type(error).__name__}: {first_line}"
     finally:
         timer.cancel()
-        kill_children()
+        kill_children(spare())
         if sandbox is not None:
             sandbox.clean()
     if status == "graded" and cell_timeouts(nb):
@@ -387,6 +393,23 @@ def execute_and_score(
     nbformat.write(nb, str(path))
     message = "; ".join(filter(None, [message, *notes]))
     return {"status": status, "message": message, "scores": scores(nb)}
+
+
+def _execute(executor: TrackingExecute, nb, path: Path, sandbox: Sandbox | None) -> None:
+    """Execute `nb` (in place) in a fresh kernel, sandboxed unless `sandbox` is None. A
+    kernel the template failed to start is started again (nothing of the submission ran);
+    the template is replaced, and given up after a few failures."""
+    kernel_name = nb.metadata.get("kernelspec", {}).get("name", "python3")
+    while True:
+        cwd, km = path.parent, None
+        if sandbox is not None:
+            cwd, km = sandbox.start(path.parent, kernel_name)
+        try:
+            executor.preprocess(nb, {"metadata": {"path": str(cwd)}}, km=km)
+            return
+        except TemplateUnavailable as error:
+            sandbox.clean()
+            sandbox.template_failed(error)
 
 
 def die_with_parent() -> None:
@@ -431,14 +454,19 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     sandbox = None
     if not args.unsafe:
-        sandbox = Sandbox(Limits(cpus=args.cpus))
+        limits = Limits(cpus=args.cpus)
+        sandbox = TemplateSandbox(limits) if template_enabled() else Sandbox(limits)
     config = load_config(args.config.parent).config
     # Answers go to a private copy of stdout; fd 1 itself, which kernels inherit, goes to
     # /dev/null, so nothing a submission prints can corrupt the answers.
     answers = os.fdopen(os.dup(1), "w")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    serve(config, sys.stdin, answers, sandbox)
+    try:
+        serve(config, sys.stdin, answers, sandbox)
+    finally:
+        if sandbox is not None:
+            sandbox.close()
     return 0
 
 

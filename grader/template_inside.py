@@ -46,7 +46,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAPABILITY_VERSION_3 = 0x20080522
@@ -300,8 +301,20 @@ class Template:
         disk = int(request["disk"])
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        for folder in (self.config["workdir"], self.home, "/dev/shm"):
+        fresh = (self.config["workdir"], self.home, "/dev/shm")
+        # Python, the venv or the course inside one of those folders (a clone under /tmp):
+        # held open now, bound again over the fresh tmpfs, read-only, as bwrap does for
+        # the template.
+        hidden = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY))
+                  for path in self.config.get("runtime", [])
+                  if any(os.path.commonpath([path, f]) == f for f in fresh)]
+        for folder in fresh:
             _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=0755")
+        for path, fd in hidden:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+            _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+            os.close(fd)
         name = request["ipc"]
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"not a folder name: {name!r}")

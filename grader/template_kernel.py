@@ -366,6 +366,7 @@ class Template:
         config = {"listener": listener, "lifeline": lifeline,
                   "kernel_modules": list(KERNEL_MODULES),
                   "libraries": libraries, "home": HOME, "workdir": WORKDIR, "ipc": IPC,
+                  "runtime": [str(p) for p in _runtime_paths()],
                   "launcher": spec.origin if spec else "ipykernel_launcher"}
         # The template is PID 1 of its namespace (no bwrap init above it: bwrap's parent
         # process reaps it, and it reaps what is left to it).

@@ -132,7 +132,7 @@ class Template:
         self.blas_threads = 1
         self.last_cap = int(open("/proc/sys/kernel/cap_last_cap").read())
         self.preload()
-        self.home_files = self.snapshot(self.home)
+        self.home_files = self.snapshot(self.home, self.config.get("runtime", []))
         gc.collect()
 
     def preload(self) -> None:
@@ -164,11 +164,16 @@ class Template:
             self.blas_threads = wanted
 
     @staticmethod
-    def snapshot(home: str) -> list[tuple[str, int, bytes | None]]:
+    def snapshot(home: str, runtime: list[str]) -> list[tuple[str, int, bytes | None]]:
         """What the imports left in HOME (matplotlib's font list, its folders): (path,
-        mode, content or None for a folder), for each kernel's fresh HOME."""
+        mode, content or None for a folder), for each kernel's fresh HOME. Not the runtime
+        paths bound inside it (a clone under /tmp), nor the folders that lead to them:
+        `mounts` binds those again."""
         entries, size = [], 0
         for folder, names, files in os.walk(home):
+            names[:] = [name for name in names
+                        if not any(os.path.commonpath([os.path.join(folder, name), path])
+                                   == os.path.join(folder, name) for path in runtime)]
             for name in sorted(names):
                 path = os.path.join(folder, name)
                 entries.append((path, stat.S_IMODE(os.lstat(path).st_mode), None))

@@ -313,10 +313,19 @@ class Template:
         hidden = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY))
                   for path in self.config.get("runtime", [])
                   if any(os.path.commonpath([path, f]) == f for f in fresh)]
+        # The folders down to them, with the modes the template sees (bwrap made those).
+        folders = {}
+        for path, _ in hidden:
+            while path not in fresh and path != "/":
+                folders[path] = stat.S_IMODE(os.stat(path).st_mode)
+                path = os.path.dirname(path)
         for folder in fresh:
             _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=0755")
+        for folder in sorted(folders):
+            if not os.path.isdir(folder):
+                os.mkdir(folder)
+                os.chmod(folder, folders[folder])
         for path, fd in hidden:
-            os.makedirs(path, mode=0o755, exist_ok=True)
             _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
             _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
             os.close(fd)

@@ -272,7 +272,7 @@ def test_a_forked_kernel_sees_what_a_kernel_of_its_own_sees(tmp_path, threads):
     forked, own = value(forked, "SEEN"), value(own, "SEEN")
     assert forked.keys() == own.keys()
     differ = {key: (own[key], forked[key]) for key in own if own[key] != forked[key]}
-    assert differ == {}
+    assert differ == {}, json.dumps(differ)[:3000]
 
 
 # --- when the template fails --------------------------------------------------------------

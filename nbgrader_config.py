@@ -22,9 +22,9 @@ c.CourseDirectory.root = "."
 #     # YOUR CODE HERE
 #     raise NotImplementedError("Exercise 1.2 (`perceptron`) is not answered yet")
 # and every cell that fails while an exercise is unanswered is tagged `raises-exception`, so
-# that Run All goes on to the end (grader/stubs.py). Through this file, `make build` and a
+# that Run All goes on to the end (grader/notebooks/stubs.py). Through this file, `make build` and a
 # plain `nbgrader generate_assignment` make the same release.
-from grader.stubs import release_preprocessors  # noqa: E402
+from grader.notebooks.stubs import release_preprocessors  # noqa: E402
 
 c.GenerateAssignment.preprocessors = release_preprocessors()
 c.ExerciseStubs.stub = '# YOUR CODE HERE\nraise NotImplementedError("{what} is not answered yet")'
@@ -64,8 +64,8 @@ DUEDATES = {
     # "01_perceptron": "2026-11-27 09:00:00 Europe/Berlin",
 }
 # Late work: nbgrader's AssignLatePenalties asks this plugin for every late notebook's penalty
-# (grader/late.py), when autograde grades it and again when report runs.
-c.AssignLatePenalties.plugin_class = "grader.late.LatePolicy"
+# (grader/workdir/late.py), when autograde grades it and again when report runs.
+c.AssignLatePenalties.plugin_class = "grader.workdir.late.LatePolicy"
 c.LatePolicy.penalty_per_day = 0.1  # a tenth of the score off for each day (24 h) started
 c.LatePolicy.cutoff_days = 7  # more than 7 days late: the score is 0
 

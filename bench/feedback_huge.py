@@ -5,7 +5,8 @@
 
 One student of 01_perceptron, graded in a temporary grading folder, whose autograded notebook
 is replaced by each case in turn: the course's own solution notebook (figures included), then
-notebooks just under grader.feedback.MAX_NOTEBOOK_BYTES that are one huge markdown cell, one
+notebooks just under grader.pipeline.feedback.MAX_NOTEBOOK_BYTES that are one huge markdown cell,
+one
 huge output, many cells or many outputs, then files far over it. Each page is made in a
 fresh `python -m grader feedback`; the table gives its wall time and peak resident memory
 (ru_maxrss from wait4: the largest of the command and the worker it forks).
@@ -26,8 +27,9 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from grader import feedback, gradebook
-from grader.course_config import REPO_ROOT, load_config
+from grader.config import REPO_ROOT, load_config
+from grader.pipeline import feedback
+from grader.workdir import gradebook
 
 ASSIGNMENT = "01_perceptron"
 STUDENT = "huge"
@@ -38,8 +40,10 @@ def write_notebook(path: Path, cells, size: int) -> None:
     """A notebook file of about `size` bytes, written as `cells(size)` yields its cells' JSON
     text piece by piece (never all of it in memory)."""
     with open(path, "w") as f:
-        f.write('{"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": '
-                '{"name": "python"}}, "cells": [')
+        f.write(
+            '{"nbformat": 4, "nbformat_minor": 5, "metadata": {"language_info": '
+            '{"name": "python"}}, "cells": ['
+        )
         f.writelines(cells(size))
         f.write("]}")
 
@@ -54,15 +58,23 @@ def one_string(size: int, start: str, end: str, line: str):
 
 
 def huge_markdown(size):
-    return one_string(size, '{"cell_type": "markdown", "id": "m", "metadata": {}, "source": "',
-                      '"}', "A line of markdown words.\n")
+    return one_string(
+        size,
+        '{"cell_type": "markdown", "id": "m", "metadata": {}, "source": "',
+        '"}',
+        "A line of markdown words.\n",
+    )
 
 
 def huge_output(size):
     return one_string(
-        size, '{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, '
-              '"source": "print(...)", "outputs": [{"output_type": "stream", "name": "stdout", '
-              '"text": "', '"}]}', "A line printed by the submission.\n")
+        size,
+        '{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, '
+        '"source": "print(...)", "outputs": [{"output_type": "stream", "name": "stdout", '
+        '"text": "',
+        '"}]}',
+        "A line printed by the submission.\n",
+    )
 
 
 def many_cells(size):
@@ -73,8 +85,10 @@ def many_cells(size):
 
 def many_outputs(size):
     output = json.dumps({"output_type": "stream", "name": "stdout", "text": "o" * 100 + "\n"})
-    yield ('{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, '
-           '"source": "", "outputs": [')
+    yield (
+        '{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, '
+        '"source": "", "outputs": ['
+    )
     for n in range(size // (len(output) + 1)):
         yield ("," if n else "") + output
     yield "]}"
@@ -84,8 +98,10 @@ def page_in_child(course) -> tuple[float, float]:
     """(seconds, peak resident MB) of `python -m grader feedback` for the assignment; wait4
     reports the largest of the command and the worker process it forks."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "grader", "--workdir", str(course.root),
-                              "feedback", ASSIGNMENT], stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "grader", "--workdir", str(course.root), "feedback", ASSIGNMENT],
+        stdout=subprocess.DEVNULL,
+    )
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
@@ -120,13 +136,17 @@ def main() -> int:
         print(f"{'case':32} {'file MB':>8} {'page kB':>8} {'seconds':>8} {'peak MB':>8}")
         for name, cells, size in cases:
             if cells is None:
-                shutil.copyfile(REPO_ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
-                                notebook)
+                shutil.copyfile(
+                    REPO_ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", notebook
+                )
             else:
                 write_notebook(notebook, cells, size)
             seconds, peak = page_in_child(course)
-            print(f"{name:32} {notebook.stat().st_size / MB:8.1f} "
-                  f"{page.stat().st_size / 1024:8.0f} {seconds:8.1f} {peak:8.0f}", flush=True)
+            print(
+                f"{name:32} {notebook.stat().st_size / MB:8.1f} "
+                f"{page.stat().st_size / 1024:8.0f} {seconds:8.1f} {peak:8.0f}",
+                flush=True,
+            )
             notebook.unlink()
     return 0
 

@@ -9,7 +9,7 @@
 3. `nbgrader autograde ASSIGNMENT` for each assignment, nbgrader's own sequential command;
 
 then prints the wall times, their ratios, and whether every score matched. The class is
-grader.synthetic's demo class without `leo`, whose kernel dies: nbgrader gives such a
+grader.pipeline.synthetic's demo class without `leo`, whose kernel dies: nbgrader gives such a
 notebook 0 everywhere, while the grader keeps the points earned before (on purpose).
 """
 
@@ -24,12 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import gradebook
-from grader.build import build
-from grader.collect import collect
-from grader.course_config import REPO_ROOT, load_config
-from grader.execute import QUIET_ENVIRONMENT
-from grader.synthetic import make_class
+from grader.config import REPO_ROOT, load_config
+from grader.execution.execute import QUIET_ENVIRONMENT
+from grader.pipeline.build import build
+from grader.pipeline.collect import collect
+from grader.pipeline.synthetic import make_class
+from grader.workdir import gradebook
 
 DEFAULT_ASSIGNMENTS = ["01_perceptron", "02_networks"]
 
@@ -59,22 +59,46 @@ def main() -> int:
 
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "grader", "--workdir", str(ours.root), "autograde",
-             *args.assignments, "--jobs", str(args.jobs), "--timeout", str(args.timeout)],
-            check=True, cwd=REPO_ROOT,
+            [
+                sys.executable,
+                "-m",
+                "grader",
+                "--workdir",
+                str(ours.root),
+                "autograde",
+                *args.assignments,
+                "--jobs",
+                str(args.jobs),
+                "--timeout",
+                str(args.timeout),
+            ],
+            check=True,
+            cwd=REPO_ROOT,
         )
         parallel_s = time.perf_counter() - start
 
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster:
+        with LocalCluster(
+            n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster:
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "grader", "--workdir", str(on_dask.root), "autograde",
-                 *args.assignments, "--cluster", cluster.scheduler_address,
-                 "--timeout", str(args.timeout)],
-                check=True, cwd=REPO_ROOT,
+                [
+                    sys.executable,
+                    "-m",
+                    "grader",
+                    "--workdir",
+                    str(on_dask.root),
+                    "autograde",
+                    *args.assignments,
+                    "--cluster",
+                    cluster.scheduler_address,
+                    "--timeout",
+                    str(args.timeout),
+                ],
+                check=True,
+                cwd=REPO_ROOT,
             )
             dask_s = time.perf_counter() - start
 
@@ -85,21 +109,34 @@ def main() -> int:
         for assignment in args.assignments:
             # nbgrader exits non-zero when a submission fails (kim's is not JSON): expected
             subprocess.run(
-                ["nbgrader", "autograde", assignment, f"--Execute.timeout={args.timeout}",
-                 "--log-level=ERROR"],
-                cwd=theirs.root, env=env, check=False,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "nbgrader",
+                    "autograde",
+                    assignment,
+                    f"--Execute.timeout={args.timeout}",
+                    "--log-level=ERROR",
+                ],
+                cwd=theirs.root,
+                env=env,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         sequential_s = time.perf_counter() - start
 
         a = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(ours)}
         b = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(theirs)}
         d = {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(on_dask)}
-        differ = sorted(k for k in a.keys() | b.keys() | d.keys()
-                        if not a.get(k, 0.0) == b.get(k, 0.0) == d.get(k, 0.0))
+        differ = sorted(
+            k
+            for k in a.keys() | b.keys() | d.keys()
+            if not a.get(k, 0.0) == b.get(k, 0.0) == d.get(k, 0.0)
+        )
 
-    print(f"\n{count} submissions of {', '.join(args.assignments)}, "
-          f"{os.cpu_count()} cores, per-cell timeout {args.timeout} s\n")
+    print(
+        f"\n{count} submissions of {', '.join(args.assignments)}, "
+        f"{os.cpu_count()} cores, per-cell timeout {args.timeout} s\n"
+    )
     print(f"{'run':<44} {'wall s':>8}")
     print("-" * 53)
     print(f"{f'python -m grader autograde --jobs {args.jobs}':<44} {parallel_s:>8.1f}")
@@ -111,8 +148,7 @@ def main() -> int:
     print(f"{'grades compared':<44} {len(a | b):>8}")
     print(f"{'every score equal':<44} {'yes' if not differ else 'NO':>8}")
     for key in differ:
-        print(f"  differs: {key}: grader {a.get(key)}, Dask {d.get(key)}, "
-              f"nbgrader {b.get(key)}")
+        print(f"  differs: {key}: grader {a.get(key)}, Dask {d.get(key)}, nbgrader {b.get(key)}")
     return 1 if differ else 0
 
 

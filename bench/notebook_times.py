@@ -15,10 +15,10 @@ import os
 import statistics
 import time
 
-from grader.build import solution_notebook
-from grader.course_config import REPO_ROOT, load_config
-from grader.execute import execute
-from grader.validate import source_assignments
+from grader.config import REPO_ROOT, load_config
+from grader.execution.execute import execute
+from grader.notebooks.validate import source_assignments
+from grader.pipeline.build import solution_notebook
 
 BUDGET_S = {"01_perceptron": 20.0}
 DEFAULT_BUDGET_S = 60.0

@@ -20,8 +20,11 @@ def _first_line(error: BaseException) -> str:
 
 def _leaves(model):
     """(name, module) of the modules that hold no other modules, in registration order."""
-    return [(name, module) for name, module in model.named_modules()
-            if next(module.children(), None) is None and module is not model]
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if next(module.children(), None) is None and module is not model
+    ]
 
 
 def _why(module, shape: tuple[int, ...] | None, dtype, error: BaseException, first: bool) -> str:
@@ -30,24 +33,32 @@ def _why(module, shape: tuple[int, ...] | None, dtype, error: BaseException, fir
 
     source = "the model's input" if first else "the layer before it"
     got_kind = str(dtype).removeprefix("torch.") if dtype is not None else None
-    other = {f"{name} of dtype {str(p.dtype).removeprefix('torch.')}"
-             for name, p in module.named_parameters(recurse=False)
-             if got_kind and p.is_floating_point() and str(p.dtype) != str(dtype)}
+    other = {
+        f"{name} of dtype {str(p.dtype).removeprefix('torch.')}"
+        for name, p in module.named_parameters(recurse=False)
+        if got_kind and p.is_floating_point() and str(p.dtype) != str(dtype)
+    }
     if other:
         default = " (PyTorch's default)" if got_kind == "float32" else ""
-        return (f"holds a {' and a '.join(sorted(other))} but gets a {got_kind} input; "
-                f"make its parameters {got_kind}{default} too")
+        return (
+            f"holds a {' and a '.join(sorted(other))} but gets a {got_kind} input; "
+            f"make its parameters {got_kind}{default} too"
+        )
     if isinstance(module, nn.Linear) and shape and shape[-1] != module.in_features:
         if len(shape) > 2 and math.prod(shape[1:]) == module.in_features:
-            return (f"expects {module.in_features} input features but gets an input of shape "
-                    f"{shape}; put an nn.Flatten() before it")
+            return (
+                f"expects {module.in_features} input features but gets an input of shape "
+                f"{shape}; put an nn.Flatten() before it"
+            )
         return f"expects {module.in_features} input features but gets {shape[-1]} from {source}"
     convolutions = {nn.Conv1d: 2, nn.Conv2d: 3, nn.Conv3d: 4}
     for kind, axis in convolutions.items():
         if isinstance(module, kind) and shape and len(shape) >= axis:
             if shape[-axis] != module.in_channels:
-                return (f"expects {module.in_channels} input channels but gets {shape[-axis]} "
-                        f"from {source}")
+                return (
+                    f"expects {module.in_channels} input channels but gets {shape[-axis]} "
+                    f"from {source}"
+                )
     got = f"an input of shape {shape}" if shape is not None else "its input"
     return f"cannot take {got}: {_first_line(error)}"
 
@@ -92,8 +103,11 @@ def explain(model, X, error: BaseException) -> str | None:
     last = calls[-1]
     name = names.get(id(last[0]), "?")
     if len(last) == 2:  # it failed inside this layer
-        why = _why(last[0], _shape(last[1]), getattr(last[1], "dtype", None), error,
-                   first=len(calls) == 1)
+        why = _why(
+            last[0], _shape(last[1]), getattr(last[1], "dtype", None), error, first=len(calls) == 1
+        )
         return f"layer {name} of the model, {last[0]!r}, {why}"
-    return (f"the model fails after layer {name}, {last[0]!r}, whose output has shape "
-            f"{last[2]}: {_first_line(error)}")
+    return (
+        f"the model fails after layer {name}, {last[0]!r}, whose output has shape "
+        f"{last[2]}: {_first_line(error)}"
+    )

@@ -29,7 +29,7 @@ import sys
 import sysconfig
 import warnings
 
-# The message of the stub the build writes into every solution region (grader/stubs.py).
+# The message of the stub the build writes into every solution region (grader/notebooks/stubs.py).
 UNANSWERED = re.compile(r"Exercise \d[\d.]*\b.* is not answered yet\Z", re.DOTALL)
 BARE_STUB = "raise NotImplementedError()"
 RED, RESET = "\x1b[0;31m", "\x1b[0m"  # as IPython colours an exception's name
@@ -50,15 +50,19 @@ def short_traceback(etype, value, tb) -> list[str] | None:
     if issubclass(etype, NotImplementedError):
         message = str(value).strip()
         if UNANSWERED.match(message):
-            return [f"{RED}{message}{RESET}: write your code in place of "
-                    "`raise NotImplementedError(...)`."]
+            return [
+                f"{RED}{message}{RESET}: write your code in place of "
+                "`raise NotImplementedError(...)`."
+            ]
         if not message and tb is not None:
             frame = _innermost(tb)
             if frame is not None and not _in_library(frame.f_code.co_filename):
                 what = frame.f_code.co_name
                 what = "This exercise" if what.startswith("<") else f"`{what}`"
-                return [f"{RED}{what} is not answered yet{RESET}: write your code in place "
-                        f"of `{BARE_STUB}`."]
+                return [
+                    f"{RED}{what} is not answered yet{RESET}: write your code in place "
+                    f"of `{BARE_STUB}`."
+                ]
     return None
 
 

@@ -35,8 +35,11 @@ def _numbers(actual, what: str, hint: str = "") -> np.ndarray:
     except Exception:
         array = None
     if array is None or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        _fail(f"{what} should be a number or an array of numbers, "
-              f"but is {type(actual).__name__} {_short(actual)}", hint)
+        _fail(
+            f"{what} should be a number or an array of numbers, "
+            f"but is {type(actual).__name__} {_short(actual)}",
+            hint,
+        )
     return array
 
 
@@ -92,8 +95,9 @@ def _fail(message: str, hint: str = ""):
     raise AssertionError(message if message.endswith((".", "?", "!")) else message + ".")
 
 
-def _differs(what: str, hint: str, expected, actual, index: tuple, ndim: int, how: str,
-             count: str) -> str:
+def _differs(
+    what: str, hint: str, expected, actual, index: tuple, ndim: int, how: str, count: str
+) -> str:
     # "W is not close to the expected value at index [1, 1]: expected 4, got 4.5", or with a
     # hint "step(0) should be 0: step(a) is 1 at index [1], expected 0".
     where = f" at index {_format_index(index)}" if ndim else ""
@@ -105,8 +109,9 @@ def _differs(what: str, hint: str, expected, actual, index: tuple, ndim: int, ho
     return f"{what} is {verb} the expected value{where}: expected {e}, got {a}{how}{count}"
 
 
-def assert_close(actual, expected, what: str, *, rtol: float = 1e-7, atol: float = 0.0,
-                 hint: str = "") -> None:
+def assert_close(
+    actual, expected, what: str, *, rtol: float = 1e-7, atol: float = 0.0, hint: str = ""
+) -> None:
     """Check that numbers agree: ``|actual - expected| <= atol + rtol * |expected|``.
 
     Parameters
@@ -150,8 +155,10 @@ def assert_close(actual, expected, what: str, *, rtol: float = 1e-7, atol: float
     with np.errstate(invalid="ignore", over="ignore"):
         near = difference[index] <= 1e-3 * max(abs(e[index]), abs(a[index]))
     if near:
-        how = (f" (a difference of {_format_value(difference[index])}, more than the test "
-               f"allows: rtol={rtol:g}, atol={atol:g})")
+        how = (
+            f" (a difference of {_format_value(difference[index])}, more than the test "
+            f"allows: rtol={rtol:g}, atol={atol:g})"
+        )
     _fail(_differs(what, hint, e[index], a[index], index, a.ndim, how, count))
 
 

@@ -22,20 +22,28 @@ def lab_argv(root: Path, extra: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m courselab", description=__doc__, allow_abbrev=False,
+        prog="python -m courselab",
+        description=__doc__,
+        allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Other options go to JupyterLab, e.g. --port 8899, --no-browser.")
-    parser.add_argument("--root", default=".",
-                        help="the course folder, which holds release/ (default: this one)")
+        epilog="Other options go to JupyterLab, e.g. --port 8899, --no-browser.",
+    )
+    parser.add_argument(
+        "--root", default=".", help="the course folder, which holds release/ (default: this one)"
+    )
     args, extra = parser.parse_known_args(argv)
     root = Path(args.root).resolve()
     if not (root / "release").is_dir():
-        print(f"error: {root} holds no release/ folder; run this in the course folder "
-              "(the repository, or the unpacked bundle), or give --root", file=sys.stderr)
+        print(
+            f"error: {root} holds no release/ folder; run this in the course folder "
+            "(the repository, or the unpacked bundle), or give --root",
+            file=sys.stderr,
+        )
         return 2
     os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
-        [str(CONFIG)] + [p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)
-                         if p])
+        [str(CONFIG)]
+        + [p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    )
     from jupyterlab.labapp import LabApp
 
     LabApp.launch_instance(argv=lab_argv(root, extra))

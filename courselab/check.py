@@ -40,7 +40,8 @@ from traitlets.config import Config, PyFileConfigLoader  # noqa: E402
 
 CONFIG_FILE = "nbgrader_config.py"
 
-# "### Exercise 1.2: The perceptron (2 points)", as grader/validate.py checks it in source/.
+# "### Exercise 1.2: The perceptron (2 points)", as grader/notebooks/validate.py checks it in
+# source/.
 EXERCISE_HEADING = re.compile(
     r"^#+\s*(?P<title>Exercise\s+[\d.]+\s*:.*?)\s*\((?P<points>\d+(?:\.\d+)?)\s+points?\)\s*$",
     re.MULTILINE,
@@ -152,13 +153,17 @@ def points(value: float) -> str:
 
 def headline(summary: dict) -> str:
     """'N of M tests pass, P of Q points.'"""
-    return (f"{summary['passed']} of {summary['tests']} tests pass, "
-            f"{summary['points']:g} of {points(summary['max_points'])}.")
+    return (
+        f"{summary['passed']} of {summary['tests']} tests pass, "
+        f"{summary['points']:g} of {points(summary['max_points'])}."
+    )
 
 
 def exercise_line(exercise: dict) -> str:
-    return (f"{exercise['title']} ({exercise['points']:g} of "
-            f"{points(exercise['max_points'])}): {exercise['message']}")
+    return (
+        f"{exercise['title']} ({exercise['points']:g} of "
+        f"{points(exercise['max_points'])}): {exercise['message']}"
+    )
 
 
 def dialog(results: dict) -> dict:
@@ -174,11 +179,14 @@ def dialog(results: dict) -> dict:
         return {}
     lines = []
     for exercise in failing:
-        lines.append(f"{exercise['title']} ({exercise['points']:g} of "
-                     f"{points(exercise['max_points'])})")
+        lines.append(
+            f"{exercise['title']} ({exercise['points']:g} of {points(exercise['max_points'])})"
+        )
         # Wrapped: the dialog's boxes do not wrap, and scroll a long line out of sight.
-        lines += [textwrap.fill(line, WIDTH, initial_indent="    ", subsequent_indent="    ")
-                  for line in exercise["message"].splitlines()]
+        lines += [
+            textwrap.fill(line, WIDTH, initial_indent="    ", subsequent_indent="    ")
+            for line in exercise["message"].splitlines()
+        ]
     totals = f"<b>{html.escape(headline(summary))}</b>\n{html.escape(HIDDEN_NOTE)}"
     return {"failed": [{"source": "\n".join(lines), "error": totals}]}
 
@@ -199,8 +207,9 @@ def text(results: dict) -> str:
     if results.get("type_changed"):
         return "Some cells changed their type; undo that (Edit > Undo) or start from a fresh copy."
     if results.get("changed"):
-        return ("Test cells were edited; the grader runs the original ones. Changed:\n"
-                + "\n".join(f"  {c['source'].splitlines()[0]}" for c in results["changed"]))
+        return "Test cells were edited; the grader runs the original ones. Changed:\n" + "\n".join(
+            f"  {c['source'].splitlines()[0]}" for c in results["changed"]
+        )
     summary = results["summary"]
     lines = [headline(summary)]
     lines += [f"  {exercise_line(e)}" for e in summary["exercises"] if e["message"]]
@@ -208,22 +217,33 @@ def text(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m courselab.check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m courselab.check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("notebook")
-    parser.add_argument("--config", default=CONFIG_FILE,
-                        help="the course's nbgrader_config.py (default: the one here)")
+    parser.add_argument(
+        "--config",
+        default=CONFIG_FILE,
+        help="the course's nbgrader_config.py (default: the one here)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if not Path(args.config).is_file():
-        print(f"error: {args.config} is missing; run this in the course folder, or give "
-              "--config", file=sys.stderr)
+        print(
+            f"error: {args.config} is missing; run this in the course folder, or give --config",
+            file=sys.stderr,
+        )
         return 2
     results = validate(Path(args.notebook).resolve(), load_config(args.config))
     print(json.dumps({**results, "dialog": dialog(results)}) if args.json else text(results))
     summary = results.get("summary")
-    passed = bool(summary) and summary["passed"] == summary["tests"] and not (
-        results.get("changed") or results.get("type_changed"))
+    passed = (
+        bool(summary)
+        and summary["passed"] == summary["tests"]
+        and not (results.get("changed") or results.get("type_changed"))
+    )
     return 0 if passed else 1
 
 

@@ -44,10 +44,13 @@ def _jupyter_server_extension_points():
 def _load_jupyter_server_extension(serverapp):
     root = Path(serverapp.root_dir).resolve()
     base = serverapp.web_app.settings["base_url"]
-    serverapp.web_app.add_handlers(".*$", [
-        (url_path_join(base, "assignments/validate"), ValidateHandler, {"root": root}),
-        (url_path_join(base, "nbgrader_version"), VersionHandler),
-    ])
+    serverapp.web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, "assignments/validate"), ValidateHandler, {"root": root}),
+            (url_path_join(base, "nbgrader_version"), VersionHandler),
+        ],
+    )
     serverapp.log.info("courselab: Validate runs with %s", root / CONFIG_FILE)
 
 
@@ -75,26 +78,42 @@ class VersionHandler(JupyterHandler):
         if self.get_argument("version") == installed:
             self.finish(json.dumps({"success": True}))
         else:
-            self.finish(json.dumps({"success": False, "message": (
-                f"nbgrader's Validate button is version {self.get_argument('version')} but "
-                f"the server has nbgrader {installed}; reinstall the course's environment.")}))
+            self.finish(
+                json.dumps(
+                    {
+                        "success": False,
+                        "message": (
+                            f"nbgrader's Validate button is version {self.get_argument('version')} "
+                            "but "
+                            f"the server has nbgrader {installed}; reinstall the course's "
+                            "environment."
+                        ),
+                    }
+                )
+            )
 
 
 async def validate(notebook: Path, config: Path, log=LOG) -> dict:
     """Run courselab.check on `notebook` in a process of its own; the dialog's answer."""
     if not config.is_file():
-        return {"success": False, "value": (
-            f"{config} is missing, so Validate cannot run with the course's settings. "
-            "Start the lab in the course folder with `make lab` or `python -m courselab`.")}
+        return {
+            "success": False,
+            "value": (
+                f"{config} is missing, so Validate cannot run with the course's settings. "
+                "Start the lab in the course folder with `make lab` or `python -m courselab`."
+            ),
+        }
     if not notebook.is_file():
         return {"success": False, "value": f"{notebook.name}: no such notebook; save it first."}
     # A thread waits for the process: the server's event loop stays free (and on Windows,
     # Jupyter's selector loop cannot run asyncio's subprocesses).
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "courselab.check", "--json", "--config", str(config),
-         str(notebook)],
-        cwd=str(config.parent), env={**os.environ, **ENVIRONMENT}, capture_output=True)
+        [sys.executable, "-m", "courselab.check", "--json", "--config", str(config), str(notebook)],
+        cwd=str(config.parent),
+        env={**os.environ, **ENVIRONMENT},
+        capture_output=True,
+    )
     out, err = done.stdout, done.stderr
     try:
         results = json.loads(out.decode().strip().splitlines()[-1])

@@ -1,14 +1,14 @@
 """Command line of the instructor's tools: `python -m grader <verb>`.
 
-    build      release/ + solutions/ from source/
-    bundle     the student bundle, a zip
-    collect    a folder or an LMS zip of submissions into the grading folder
-    autograde  every submission, N at a time
-    feedback   one HTML page per student and notebook, without hidden tests
-    report     totals.csv, questions.csv, submissions.csv, scores.png and a table
-    formgrader nbgrader's formgrader (JupyterLab) on the grading folder, for manual review
-    similarity pairs of submissions whose answers are alike: leads to read, not verdicts
-    demo       all of it on a synthetic class
+build      release/ + solutions/ from source/
+bundle     the student bundle, a zip
+collect    a folder or an LMS zip of submissions into the grading folder
+autograde  every submission, N at a time
+feedback   one HTML page per student and notebook, without hidden tests
+report     totals.csv, questions.csv, submissions.csv, scores.png and a table
+formgrader nbgrader's formgrader (JupyterLab) on the grading folder, for manual review
+similarity pairs of submissions whose answers are alike: leads to read, not verdicts
+demo       all of it on a synthetic class
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import logging
 import sys
 from pathlib import Path
 
-from grader.course_config import REPO_ROOT, load_config
+from grader.config import REPO_ROOT, load_config
 from grader.errors import GraderError
-from grader.validate import SourceError
+from grader.notebooks.validate import SourceError
 
 
 def parse(argv):
@@ -71,24 +71,39 @@ def parse(argv):
         help="regex for file names in a zip, with groups student_id and notebook "
         "(default: <student_id>_<notebook>.ipynb)",
     )
-    collect.add_argument("--max-size", type=float, default=20, metavar="MB",
-                         help="skip files bigger than this (default: 20 MB)")
     collect.add_argument(
-        "--roster", default=None, metavar="CSV",
+        "--max-size",
+        type=float,
+        default=20,
+        metavar="MB",
+        help="skip files bigger than this (default: 20 MB)",
+    )
+    collect.add_argument(
+        "--roster",
+        default=None,
+        metavar="CSV",
         help="the class: student_id,name,email,lms_id[,section]; maps Canvas and Moodle\n"
-        "identities to student ids (default: roster.csv in the grading folder, if any)")
+        "identities to student ids (default: roster.csv in the grading folder, if any)",
+    )
 
     autograde = verbs.add_parser("autograde", help="grade submissions in parallel")
     autograde.add_argument("assignments", nargs="*", help="default: all")
     autograde.add_argument("--jobs", type=int, default=None, help="default: number of cores")
     autograde.add_argument(
-        "--cluster", default=None, metavar="ADDRESS",
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
         help="grade on this Dask scheduler (tcp://host:8786) instead of this machine",
     )
-    autograde.add_argument("--scheduler-file", default=None,
-                           help="grade on the Dask cluster this scheduler file describes")
     autograde.add_argument(
-        "--cpus", type=float, default=None,
+        "--scheduler-file",
+        default=None,
+        help="grade on the Dask cluster this scheduler file describes",
+    )
+    autograde.add_argument(
+        "--cpus",
+        type=float,
+        default=None,
         help="CPU share of each kernel in cores, enforced where cgroups can be made "
         "(default: cores / jobs)",
     )
@@ -98,12 +113,19 @@ def parse(argv):
     autograde.add_argument(
         "--notebook-timeout", type=int, default=900, help="per-notebook wall time in s"
     )
-    autograde.add_argument("--force", action="store_true",
-                           help="grade graded ones again (changed grades are listed)")
-    autograde.add_argument("--student", action="append", default=None, metavar="ID",
-                           help="only this student's submissions (repeatable)")
     autograde.add_argument(
-        "--unsafe", action="store_true",
+        "--force", action="store_true", help="grade graded ones again (changed grades are listed)"
+    )
+    autograde.add_argument(
+        "--student",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="only this student's submissions (repeatable)",
+    )
+    autograde.add_argument(
+        "--unsafe",
+        action="store_true",
         help="grade without the sandbox where the machine has none (the report marks it)",
     )
 
@@ -113,24 +135,40 @@ def parse(argv):
     report = verbs.add_parser("report", help="CSV files, a table and a plot of the grades")
     report.add_argument("--out", default=None, help="folder (default: <workdir>/reports)")
     report.add_argument(
-        "--roster", default=None, metavar="CSV",
+        "--roster",
+        default=None,
+        metavar="CSV",
         help="write canvas-grades.csv and moodle-grades.csv for it (default: roster.csv in\n"
-        "the grading folder, which collect --roster keeps)")
+        "the grading folder, which collect --roster keeps)",
+    )
 
     formgrader = verbs.add_parser(
-        "formgrader", help="nbgrader's formgrader on the grading folder (manual review)")
-    formgrader.add_argument("lab_args", nargs=argparse.REMAINDER, metavar="-- OPTIONS",
-                            help="options for JupyterLab after --, e.g. -- --port 8899")
+        "formgrader", help="nbgrader's formgrader on the grading folder (manual review)"
+    )
+    formgrader.add_argument(
+        "lab_args",
+        nargs=argparse.REMAINDER,
+        metavar="-- OPTIONS",
+        help="options for JupyterLab after --, e.g. -- --port 8899",
+    )
 
     similar = verbs.add_parser(
-        "similarity", help="pairs of submissions whose answers are alike (leads, not verdicts)")
+        "similarity", help="pairs of submissions whose answers are alike (leads, not verdicts)"
+    )
     similar.add_argument("assignment")
-    similar.add_argument("--min-score", type=float, default=0.5, metavar="S",
-                         help="list pairs scoring at least this, 0 to 1 (default: 0.5)")
-    similar.add_argument("--top", type=int, default=50, metavar="N",
-                         help="list at most N pairs (default: 50)")
-    similar.add_argument("--out", default=None,
-                         help="folder (default: <workdir>/reports/similarity/ASSIGNMENT)")
+    similar.add_argument(
+        "--min-score",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="list pairs scoring at least this, 0 to 1 (default: 0.5)",
+    )
+    similar.add_argument(
+        "--top", type=int, default=50, metavar="N", help="list at most N pairs (default: 50)"
+    )
+    similar.add_argument(
+        "--out", default=None, help="folder (default: <workdir>/reports/similarity/ASSIGNMENT)"
+    )
 
     demo = verbs.add_parser("demo", help="the whole cycle on a synthetic class")
     demo.add_argument("assignments", nargs="*", help="default: all in source/")
@@ -163,22 +201,24 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(error, OperationalError):
             raise
         # The gradebook's server went away during the run (its URL was checked at the start).
-        from grader.gradebook import one_line
+        from grader.workdir.gradebook import one_line
 
-        print(f"error: the gradebook failed during the run ({one_line(error, args.db or '')}); "
-              "run the command again once it answers (a run completes what the last one left)",
-              file=sys.stderr)
+        print(
+            f"error: the gradebook failed during the run ({one_line(error, args.db or '')}); "
+            "run the command again once it answers (a run completes what the last one left)",
+            file=sys.stderr,
+        )
         return 2
 
 
 def run(args) -> int:
-    from grader import gradebook
+    from grader.workdir import gradebook
 
     repo = load_config(args.root, db=args.db)
     workdir = Path(args.workdir) if args.workdir else gradebook.default_workdir(repo)
     if args.verb == "build":
-        from grader.build import build, require_in_source
-        from grader.validate import check_course
+        from grader.notebooks.validate import check_course
+        from grader.pipeline.build import build, require_in_source
 
         require_in_source(repo, args.assignments)
         if args.check:
@@ -190,20 +230,24 @@ def run(args) -> int:
         build(repo, args.assignments or None, execute_solutions=not args.no_execute)
         print("Built release/ and solutions/ from source/.")
     elif args.verb == "bundle":
-        from grader.bundle import make_bundle
+        from grader.pipeline.bundle import make_bundle
 
         print(f"Wrote {make_bundle(repo, args.out or workdir / 'student-bundle.zip')}")
     elif args.verb == "collect":
-        from grader.collect import place, scan
+        from grader.pipeline.collect import place, scan
 
         # Refuses bad input as a whole first, before the grading folder is touched.
-        candidates, result = scan(repo, args.path, args.pattern,
-                                  max_size=int(args.max_size * 10**6),
-                                  roster=_roster(repo, args.roster, workdir))
+        candidates, result = scan(
+            repo,
+            args.path,
+            args.pattern,
+            max_size=int(args.max_size * 10**6),
+            roster=_roster(repo, args.roster, workdir),
+        )
         course = gradebook.prepare(repo, workdir)
         print(place(course, candidates, result).summary())
     elif args.verb == "autograde":
-        from grader.autograde import autograde
+        from grader.pipeline.autograde import autograde
 
         course = gradebook.open_workdir(repo, workdir)
         autograde(
@@ -220,58 +264,72 @@ def run(args) -> int:
             students=args.student,
         )
     elif args.verb == "feedback":
-        from grader.feedback import generate_feedback
+        from grader.pipeline.feedback import generate_feedback
 
         course = gradebook.open_workdir(repo, workdir)
         pages = generate_feedback(course, args.assignments)
         print(f"Wrote {len(pages)} feedback page(s) to {course.root / 'feedback'}")
     elif args.verb == "report":
-        from grader.report import table, write_report
+        from grader.pipeline.report import table, write_report
 
         course = gradebook.open_workdir(repo, workdir)
         report, out = write_report(course, args.out, roster=_roster(repo, args.roster, workdir))
         print(table(report))
-        print(f"\nReports in {out}: totals.csv, questions.csv, submissions.csv, scores.png, "
-              "class-report.html")
+        print(
+            f"\nReports in {out}: totals.csv, questions.csv, submissions.csv, scores.png, "
+            "class-report.html"
+        )
         if report.uploads:
             print(f"LMS uploads from the roster: {', '.join(report.uploads)}")
         if report.pending:
-            print(f"{len(report.pending)} written answer(s) of "
-                  f"{len({(s, a) for s, a, _ in report.pending})} submission(s) wait to be "
-                  "graded by hand (python -m grader formgrader); until then they are pending "
-                  "and count in no score.")
+            print(
+                f"{len(report.pending)} written answer(s) of "
+                f"{len({(s, a) for s, a, _ in report.pending})} submission(s) wait to be "
+                "graded by hand (python -m grader formgrader); until then they are pending "
+                "and count in no score."
+            )
         if report.held:
-            print(f"Left blank in the uploads until their written answers are graded by hand "
-                  f"(python -m grader formgrader): "
-                  f"{', '.join(f'{s} {a}' for s, a in report.held)}")
+            print(
+                f"Left blank in the uploads until their written answers are graded by hand "
+                f"(python -m grader formgrader): "
+                f"{', '.join(f'{s} {a}' for s, a in report.held)}"
+            )
         if report.not_on_roster:
             print(f"Not on the roster, so in no upload: {', '.join(report.not_on_roster)}")
         if report.no_canvas_id:
-            print("No lms_id on the roster, so not in canvas-grades.csv: "
-                  f"{', '.join(report.no_canvas_id)}")
+            print(
+                "No lms_id on the roster, so not in canvas-grades.csv: "
+                f"{', '.join(report.no_canvas_id)}"
+            )
     elif args.verb == "formgrader":
-        from grader.formgrader import formgrader
+        from grader.pipeline.formgrader import formgrader
 
         return formgrader(repo, gradebook.open_workdir(repo, workdir), args.lab_args)
     elif args.verb == "similarity":
-        from grader.similarity import LEAD, table, write_similarity
+        from grader.pipeline.similarity import LEAD, table, write_similarity
 
         course = gradebook.open_workdir(repo, workdir)
-        result, index = write_similarity(course, args.assignment, args.out,
-                                         min_score=args.min_score, top=args.top)
+        result, index = write_similarity(
+            course, args.assignment, args.out, min_score=args.min_score, top=args.top
+        )
         print(table(result, args.min_score, args.top))
         print(f"\nPages in {index}. {LEAD}")
     elif args.verb == "demo":
-        from grader.demo import run_demo
+        from grader.pipeline.demo import run_demo
 
-        run_demo(repo, args.workdir and Path(args.workdir), args.assignments or None,
-                 jobs=args.jobs, cell_timeout=args.timeout)
+        run_demo(
+            repo,
+            args.workdir and Path(args.workdir),
+            args.assignments or None,
+            jobs=args.jobs,
+            cell_timeout=args.timeout,
+        )
     return 0
 
 
 def _roster(repo, given: str | None, workdir: Path):
     """The roster named on the command line, else the one collect kept in the grading folder."""
-    from grader.roster import load_roster
+    from grader.lms.roster import load_roster
 
     path = Path(given) if given else workdir / "roster.csv"
     if given or path.is_file():

@@ -10,8 +10,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from postgres import postgres  # noqa: F401 (a session's PostgreSQL server, on request)
 
-from grader import gradebook
-from grader.course_config import REPO_ROOT, load_config
+from grader.config import REPO_ROOT, load_config
+from grader.workdir import gradebook
 
 MINI = "01_perceptron"  # the tiny course reuses a real assignment id of nbgrader_config.py
 
@@ -46,7 +46,7 @@ def mini_cells():
         ),
         nbgrader_cell(
             '"""Check that square squares."""\nassert square(3) == 9, "square(3) should be 9"\n'
-            "### BEGIN HIDDEN TESTS\nassert square(-2) == 4, \"square(-2) should be 4\"\n"
+            '### BEGIN HIDDEN TESTS\nassert square(-2) == 4, "square(-2) should be 4"\n'
             "### END HIDDEN TESTS",
             "test_square",
             points=2,
@@ -101,7 +101,7 @@ def two_exercise_cells():
 
 def build_class_course(root: Path, cells=None):
     """A built course (release/ made) in `root`: the two-exercise one unless `cells`."""
-    from grader.build import build
+    from grader.pipeline.build import build
 
     root.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
@@ -125,8 +125,11 @@ def copy_notebook(nb):
 
 def cell_index(nb, grade_id: str) -> int:
     """Position of the cell with nbgrader grade id `grade_id`."""
-    return next(i for i, c in enumerate(nb.cells)
-                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def with_cells_after(nb, grade_id: str, *sources: str):

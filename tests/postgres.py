@@ -36,8 +36,9 @@ def bindir() -> Path | None:
     if shutil.which("pg_config"):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         candidates.append(out.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                         key=lambda p: int(Path(p).parent.name), reverse=True)
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
+    )
     if shutil.which("initdb"):  # elsewhere than Debian, the server's binaries are on PATH
         candidates.append(str(Path(shutil.which("initdb")).parent))
     for folder in candidates:
@@ -76,8 +77,14 @@ class Server:
         return f"postgresql+psycopg://{auth}@127.0.0.1:{self.port}/{database}"
 
     def connect(self, database: str = "postgres", **kwargs):
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=USER, dbname=database,
-                               connect_timeout=5, **kwargs)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=USER,
+            dbname=database,
+            connect_timeout=5,
+            **kwargs,
+        )
 
     def new_database(self, password: str | None = None) -> str:
         name = f"gradebook_{next(self._names)}"
@@ -99,8 +106,11 @@ class Server:
 def start() -> Server:
     found = bindir()
     if found is None:
-        pytest.fail(f"PostgreSQL's server binaries (initdb, postgres) are missing: {INSTALL} "
-                    "(scripts/system-packages --tests installs it)", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL's server binaries (initdb, postgres) are missing: {INSTALL} "
+            "(scripts/system-packages --tests installs it)",
+            pytrace=False,
+        )
     prefix, uid, gid = _run_as()
     folder = Path(tempfile.mkdtemp(prefix="grader-postgres-", dir="/var/tmp"))
     os.chown(folder, uid, gid)
@@ -108,18 +118,54 @@ def start() -> Server:
     env = {"PATH": "/usr/bin:/bin", "LANG": "C", "HOME": str(folder)}
     try:
         subprocess.run(
-            [*prefix, str(found / "initdb"), "-D", str(data), "-U", USER, "-A", "trust",
-             "-E", "UTF8", "--no-locale", "--no-sync"],
-            cwd=folder, env=env, check=True, capture_output=True, text=True)
+            [
+                *prefix,
+                str(found / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            cwd=folder,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         for _ in range(5):  # a free port can be taken between the look and the start
             port = _free_port()
             with open(folder / "server.log", "a") as log:  # the server writes to it
                 process = subprocess.Popen(
-                    [*prefix, str(found / "postgres"), "-D", str(data), "-p", str(port),
-                     "-k", str(folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                     "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-                    cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True)
+                    [
+                        *prefix,
+                        str(found / "postgres"),
+                        "-D",
+                        str(data),
+                        "-p",
+                        str(port),
+                        "-k",
+                        str(folder),
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                        "-c",
+                        "full_page_writes=off",
+                    ],
+                    cwd=folder,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             server = Server(folder, port, process)
             if _ready(server):
                 return server

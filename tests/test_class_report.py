@@ -31,9 +31,10 @@ from conftest import MINI, build_class_course, nbgrader_cell
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook
 
-from grader import gradebook
-from grader.autograde import autograde
-from grader.class_report import (
+from grader.cli import main
+from grader.notebooks.sanitize import CSP
+from grader.pipeline.autograde import autograde
+from grader.pipeline.class_report import (
     AssignmentStats,
     ClassStats,
     Exercise,
@@ -43,13 +44,14 @@ from grader.class_report import (
     histogram_counts,
     render,
 )
-from grader.cli import main
-from grader.report import gather
-from grader.sanitize import CSP
+from grader.pipeline.report import gather
+from grader.workdir import gradebook
 
 CHROMIUM = "/usr/bin/chromium"
-HOSTILE = ("</td></table><script>window.__pwned=1;document.title='PWNED'</script>"
-           "<img src=x onerror=\"window.__pwned=2\">")
+HOSTILE = (
+    "</td></table><script>window.__pwned=1;document.title='PWNED'</script>"
+    '<img src=x onerror="window.__pwned=2">'
+)
 HIDDEN = 'assert square(-2) == 4, "square(-2) should be 4"'
 
 
@@ -58,30 +60,47 @@ def course_cells():
         new_markdown_cell("# Squares and cubes"),
         new_code_cell("import numpy as np"),
         new_markdown_cell("### Exercise 1.1: Square (2 points)"),
-        nbgrader_cell('def square(x):\n    """Return x squared."""\n'
-                      "    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
-                      "square", solution=True),
-        nbgrader_cell('"""Check that square(3) is 9."""\nassert square(3) == 9, '
-                      '"square(3) should be 9"', "test_square", points=1),
-        nbgrader_cell('"""Check that square handles 0 and negative numbers."""\n'
-                      'assert square(0) == 0, "square(0) should be 0"\n'
-                      f"### BEGIN HIDDEN TESTS\n{HIDDEN}\n### END HIDDEN TESTS",
-                      "test_square_negative", points=1),
+        nbgrader_cell(
+            'def square(x):\n    """Return x squared."""\n'
+            "    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+            "square",
+            solution=True,
+        ),
+        nbgrader_cell(
+            '"""Check that square(3) is 9."""\nassert square(3) == 9, "square(3) should be 9"',
+            "test_square",
+            points=1,
+        ),
+        nbgrader_cell(
+            '"""Check that square handles 0 and negative numbers."""\n'
+            'assert square(0) == 0, "square(0) should be 0"\n'
+            f"### BEGIN HIDDEN TESTS\n{HIDDEN}\n### END HIDDEN TESTS",
+            "test_square_negative",
+            points=1,
+        ),
         new_markdown_cell("### Exercise 1.2: Cube (1 point)"),
-        nbgrader_cell('def cube(x):\n    """Return x cubed."""\n'
-                      "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
-                      "cube", solution=True),
-        nbgrader_cell('"""Check that cube(2) is 8."""\nassert cube(2) == 8, "cube(2) should be 8"',
-                      "test_cube", points=1),
+        nbgrader_cell(
+            'def cube(x):\n    """Return x cubed."""\n'
+            "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
+            "cube",
+            solution=True,
+        ),
+        nbgrader_cell(
+            '"""Check that cube(2) is 8."""\nassert cube(2) == 8, "cube(2) should be 8"',
+            "test_cube",
+            points=1,
+        ),
     ]
 
 
 SQUARE, CUBE = "def square(x):\n    {}", "def cube(x):\n    {}"
-QUOTE_CALLER = ("import inspect\n"
-                "def square(x):\n"
-                "    if x == -2:  # quote the line that called: the hidden test\n"
-                "        raise ValueError(inspect.stack()[1].code_context[0])\n"
-                "    return x * x")
+QUOTE_CALLER = (
+    "import inspect\n"
+    "def square(x):\n"
+    "    if x == -2:  # quote the line that called: the hidden test\n"
+    "        raise ValueError(inspect.stack()[1].code_context[0])\n"
+    "    return x * x"
+)
 ANSWERS = {  # student -> (square cell, cube cell); None: the release's stub
     "ada": (SQUARE.format("return x * x"), CUBE.format("return x ** 3")),
     "bob": (SQUARE.format("return x * abs(x)"), CUBE.format("return x ** 3")),
@@ -116,8 +135,9 @@ def graded(tmp_path_factory):
         gb.update_or_create_student("ivy")
     autograde(course, jobs=2, cell_timeout=5, notebook_timeout=120, progress=False)
     out = root / "reports"
-    code = main(["--root", str(repo.root), "--workdir", str(course.root), "report",
-                 "--out", str(out)])
+    code = main(
+        ["--root", str(repo.root), "--workdir", str(course.root), "report", "--out", str(out)]
+    )
     assert code == 0
     return course, out / "class-report.html"
 
@@ -130,10 +150,12 @@ def stats(graded):
 
 def test_statuses_are_the_planted_ones(stats):
     [a] = stats.assignments
-    assert dict(a.statuses) == {"graded": 6, "timeout": 1, "crashed": 1, "invalid": 1,
-                                "missing": 1}
+    assert dict(a.statuses) == {"graded": 6, "timeout": 1, "crashed": 1, "invalid": 1, "missing": 1}
     assert [(s, status) for s, status, _ in a.problems] == [
-        ("fay", "timeout"), ("gus", "crashed"), ("hal", "invalid")]
+        ("fay", "timeout"),
+        ("gus", "crashed"),
+        ("hal", "invalid"),
+    ]
     messages = {s: m for s, _, m in a.problems}
     assert "ran longer than 5 s" in messages["fay"]
     assert "kernel died" in messages["gus"]
@@ -145,9 +167,11 @@ def test_shares_of_full_partial_and_no_marks_are_the_hand_worked_ones(stats):
     [a] = stats.assignments
     square, cube = a.exercises
     assert (square.title, square.grade_ids, square.max_points) == (
-        "Exercise 1.1: Square", ["test_square", "test_square_negative"], 2)
-    assert (cube.title, cube.grade_ids, cube.max_points) == ("Exercise 1.2: Cube",
-                                                            ["test_cube"], 1)
+        "Exercise 1.1: Square",
+        ["test_square", "test_square_negative"],
+        2,
+    )
+    assert (cube.title, cube.grade_ids, cube.max_points) == ("Exercise 1.2: Cube", ["test_cube"], 1)
     # The 8 that ran: square full for ada, eve, gus; partial for bob, mal; none for cat,
     # dan, fay. Cube full for ada, bob, dan, mal, fay; none for cat, eve, gus.
     assert (square.full, square.partial, square.none) == (3, 2, 3)
@@ -158,12 +182,20 @@ def test_messages_are_counted_per_student_and_most_frequent_first(stats):
     [a] = stats.assignments
     square, cube = a.exercises
     got = [(m.students, m.ename, m.text, m.cells) for m in square.messages]
-    assert got[0] == (2, "AssertionError", "square(-2) should be 4",
-                      ["test_square_negative"])  # bob and cat
+    assert got[0] == (
+        2,
+        "AssertionError",
+        "square(-2) should be 4",
+        ["test_square_negative"],
+    )  # bob and cat
     assert got[1:3] == [
         (1, "AssertionError", "square(3) should be 9", ["test_square"]),  # cat
-        (1, "NameError", "name 'square' is not defined",
-         ["test_square", "test_square_negative"]),  # fay, in both cells: one student
+        (
+            1,
+            "NameError",
+            "name 'square' is not defined",
+            ["test_square", "test_square_negative"],
+        ),  # fay, in both cells: one student
     ]
     # dan's stub, whatever it says
     assert (got[3][0], got[3][3]) == (1, ["test_square", "test_square_negative"])
@@ -183,8 +215,16 @@ def test_messages_are_counted_per_student_and_most_frequent_first(stats):
 
 def test_totals_histograms_are_the_hand_worked_ones(stats):
     [a] = stats.assignments
-    assert a.totals == {"ada": 3, "bob": 2, "cat": 0, "dan": 1, "eve": 2, "mal": 2, "fay": 1,
-                        "gus": 2}
+    assert a.totals == {
+        "ada": 3,
+        "bob": 2,
+        "cat": 0,
+        "dan": 1,
+        "eve": 2,
+        "mal": 2,
+        "fay": 1,
+        "gus": 2,
+    }
     assert histogram_counts(list(a.totals.values()), a.max_total) == [1, 2, 4, 1]
     # Every student of the course, hal (invalid) and ivy (nothing submitted) at 0.
     assert len(stats.totals) == 10
@@ -216,11 +256,32 @@ def test_a_hostile_message_is_escaped(graded):
 def test_every_field_is_escaped():
     """Student ids, statuses, titles and messages all pass through the escape."""
     hostile = "<b id=pwned>x</b>"
-    exercise = Exercise(hostile, [hostile], 2, full=1, partial=0, none=1,
-                        messages=[Message(hostile, hostile, 1, [hostile])])
-    stats = ClassStats(hostile, 2, {hostile: 1.0, "b": 2.0}, 2, [AssignmentStats(
-        hostile, [exercise], {hostile: 1.0}, 2, Counter({"graded": 1, "invalid": 1}),
-        [(hostile, "invalid", hostile)], [hostile])])
+    exercise = Exercise(
+        hostile,
+        [hostile],
+        2,
+        full=1,
+        partial=0,
+        none=1,
+        messages=[Message(hostile, hostile, 1, [hostile])],
+    )
+    stats = ClassStats(
+        hostile,
+        2,
+        {hostile: 1.0, "b": 2.0},
+        2,
+        [
+            AssignmentStats(
+                hostile,
+                [exercise],
+                {hostile: 1.0},
+                2,
+                Counter({"graded": 1, "invalid": 1}),
+                [(hostile, "invalid", hostile)],
+                [hostile],
+            )
+        ],
+    )
     page = render(stats)
     assert "<b id=pwned>" not in page
     assert page.count("&lt;b id=pwned&gt;") >= 8
@@ -231,8 +292,10 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's package "
-                    "(`sudo apt-get install -y chromium`)")
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's package "
+            "(`sudo apt-get install -y chromium`)"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser

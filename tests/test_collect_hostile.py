@@ -14,7 +14,7 @@ import zlib
 import pytest
 from conftest import MINI
 
-from grader.collect import LINK, _read_regular, _Refused, collect
+from grader.pipeline.collect import LINK, _read_regular, _Refused, collect
 
 NB = f"{MINI}.ipynb"
 WHEN = dt.datetime(2026, 11, 2, 8)
@@ -79,7 +79,8 @@ def assert_secret_nowhere(course):
 
 
 def test_folder_links_and_fifos_are_skipped_and_the_honest_collected(
-        course, honest, outside, tmp_path):
+    course, honest, outside, tmp_path
+):
     secret, source = outside
     inbox = tmp_path / "inbox"
     for student, data in honest.items():
@@ -104,8 +105,13 @@ def test_folder_links_and_fifos_are_skipped_and_the_honest_collected(
     result = collect(course, given)
     assert collected(result) == ["ann", "bob"]
     reasons = dict(result.skipped)
-    for origin in [f"eve/{MINI}/{NB}", f"src/{MINI}/{NB}", "mal", f"dee/{MINI}",
-                   f"bob/{MINI}/timestamp.txt"]:
+    for origin in [
+        f"eve/{MINI}/{NB}",
+        f"src/{MINI}/{NB}",
+        "mal",
+        f"dee/{MINI}",
+        f"bob/{MINI}/timestamp.txt",
+    ]:
         assert reasons[origin] == LINK, origin
         assert reasons[origin].startswith("a symbolic link: not collected")
     assert reasons[f"fay/{MINI}/{NB}"].startswith("not a regular file (a fifo)")
@@ -148,13 +154,15 @@ def test_oversized_files_are_skipped_with_their_size(course, honest, tmp_path):
     result = collect(course, inbox)
     assert collected(result) == ["ann"]
     assert dict(result.skipped)[f"big/{MINI}/{NB}"] == (
-        "23.1 MB, over the 20 MB limit; raise it with --max-size")
+        "23.1 MB, over the 20 MB limit; raise it with --max-size"
+    )
     # the limit is a parameter (the CLI's --max-size)
     size = len(honest["ann"])
     result = collect(course, inbox, max_size=size - 1)
     assert collected(result) == []
     assert dict(result.skipped)[f"ann/{MINI}/{NB}"] == (
-        f"{size} bytes, over the {size - 1} bytes limit; raise it with --max-size")
+        f"{size} bytes, over the {size - 1} bytes limit; raise it with --max-size"
+    )
 
 
 def claim_size(archive, name: str, size: int, crc: bytes | None = None):
@@ -163,24 +171,27 @@ def claim_size(archive, name: str, size: int, crc: bytes | None = None):
     start = 0
     while (at := raw.find(name, start)) >= 0:
         start = at + 1
-        if raw[at - 30:at - 26] == b"PK\x03\x04":  # local header: crc at 14, size at 22
-            raw[at - 8:at - 4] = size.to_bytes(4, "little")
-            raw[at - 16:at - 12] = crc or raw[at - 16:at - 12]
-        elif raw[at - 46:at - 42] == b"PK\x01\x02":  # central: crc at 16, size at 24
-            raw[at - 22:at - 18] = size.to_bytes(4, "little")
-            raw[at - 30:at - 26] = crc or raw[at - 30:at - 26]
+        if raw[at - 30 : at - 26] == b"PK\x03\x04":  # local header: crc at 14, size at 22
+            raw[at - 8 : at - 4] = size.to_bytes(4, "little")
+            raw[at - 16 : at - 12] = crc or raw[at - 16 : at - 12]
+        elif raw[at - 46 : at - 42] == b"PK\x01\x02":  # central: crc at 16, size at 24
+            raw[at - 22 : at - 18] = size.to_bytes(4, "little")
+            raw[at - 30 : at - 26] = crc or raw[at - 30 : at - 26]
     archive.write_bytes(bytes(raw))
     assert zipfile.ZipFile(archive).getinfo(name.decode()).file_size == size
 
 
 def test_oversized_and_lying_zip_entries_are_skipped(course, honest, tmp_path):
     huge = bytes(25_000_000)  # deflates to ~25 kB: a small zip bomb
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"ann_{NB}", honest["ann"]),
-        (f"big_{NB}", huge[:21_000_000]),
-        (f"liar_{NB}", huge),
-        (f"mute_{NB}", huge),
-    ])
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"ann_{NB}", honest["ann"]),
+            (f"big_{NB}", huge[:21_000_000]),
+            (f"liar_{NB}", huge),
+            (f"mute_{NB}", huge),
+        ],
+    )
     # Two entries whose headers claim 1000 bytes: one with the CRC of its first 1000.
     claim_size(archive, f"liar_{NB}", 1000, zlib.crc32(huge[:1000]).to_bytes(4, "little"))
     claim_size(archive, f"mute_{NB}", 1000)
@@ -197,19 +208,23 @@ def test_oversized_and_lying_zip_entries_are_skipped(course, honest, tmp_path):
 
     result = collect(course, make_zip(tmp_path / "2.zip", [(f"cat_{NB}", huge[:21_000_000])]))
     assert dict(result.skipped)[f"cat_{NB}"] == (
-        "21.0 MB, over the 20 MB limit; raise it with --max-size")
+        "21.0 MB, over the 20 MB limit; raise it with --max-size"
+    )
 
 
 def test_zip_entries_that_are_links_or_special_are_skipped(course, honest, outside, tmp_path):
     secret, _ = outside
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"ann/ann_{NB}", honest["ann"], stat.S_IFREG | 0o644),
-        (f"eve/eve_{NB}", str(secret).encode(), stat.S_IFLNK | 0o777),
-        (f"fay_{NB}", b"{}", stat.S_IFIFO | 0o644),
-        (f"../../etc/bob_{NB}", honest["bob"]),
-        (f"/abs/bob_{NB}", honest["bob"]),
-        (f"bob/bob\n_{NB}", honest["bob"]),
-    ])
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"ann/ann_{NB}", honest["ann"], stat.S_IFREG | 0o644),
+            (f"eve/eve_{NB}", str(secret).encode(), stat.S_IFLNK | 0o777),
+            (f"fay_{NB}", b"{}", stat.S_IFIFO | 0o644),
+            (f"../../etc/bob_{NB}", honest["bob"]),
+            (f"/abs/bob_{NB}", honest["bob"]),
+            (f"bob/bob\n_{NB}", honest["bob"]),
+        ],
+    )
     result = collect(course, archive)
     assert collected(result) == ["ann"]
     reasons = dict(result.skipped)
@@ -226,19 +241,24 @@ def test_zip_entries_that_are_links_or_special_are_skipped(course, honest, outsi
 
 @pytest.mark.parametrize("wrapper", ["", "Course 101 - assignment 1/"])
 def test_a_file_in_one_students_folder_naming_another_is_a_conflict(
-        course, honest, tmp_path, wrapper):
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"{wrapper}ada/bob_{NB}", b"ada's work, handed in as bob's"),
-        (f"{wrapper}bob/bob_{NB}", honest["bob"]),
-        (f"{wrapper}ann/{NB}", honest["ann"]),
-        (f"{wrapper}cid/cid_{NB}", honest["ann"]),
-    ])
+    course, honest, tmp_path, wrapper
+):
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"{wrapper}ada/bob_{NB}", b"ada's work, handed in as bob's"),
+            (f"{wrapper}bob/bob_{NB}", honest["bob"]),
+            (f"{wrapper}ann/{NB}", honest["ann"]),
+            (f"{wrapper}cid/cid_{NB}", honest["ann"]),
+        ],
+    )
     result = collect(course, archive)
     assert collected(result) == ["ann", "bob", "cid"]
     conflicts = dict(result.conflicts)
     assert conflicts[f"{wrapper}ada/bob_{NB}"] == (
         f"conflict: the file is in the student folder {wrapper}ada/ but its name says bob; "
-        "collected for neither: ask who handed it in")
+        "collected for neither: ask who handed it in"
+    )
     assert submitted(course, "bob").read_bytes() == honest["bob"]
     assert submitted(course, "ann").read_bytes() == honest["ann"]
     assert not (course.root / "submitted" / "ada").exists()
@@ -246,12 +266,16 @@ def test_a_file_in_one_students_folder_naming_another_is_a_conflict(
 
 
 def test_two_places_claiming_one_student_are_both_listed_and_neither_placed(
-        course, honest, tmp_path):
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"ada_{NB}", b"one"),
-        (f"ada/{NB}", b"two"),
-        (f"bob/{NB}", honest["bob"]),
-    ])
+    course, honest, tmp_path
+):
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"ada_{NB}", b"one"),
+            (f"ada/{NB}", b"two"),
+            (f"bob/{NB}", honest["bob"]),
+        ],
+    )
     result = collect(course, archive)
     assert collected(result) == ["bob"]
     conflicts = dict(result.conflicts)
@@ -265,7 +289,8 @@ def test_two_places_claiming_one_student_are_both_listed_and_neither_placed(
 
 
 def test_links_planted_in_the_grading_folder_are_never_written_through(
-        course, honest, outside, tmp_path):
+    course, honest, outside, tmp_path
+):
     secret, _ = outside
     victim = tmp_path / "victim"
     victim.write_bytes(b"victim")
@@ -279,14 +304,20 @@ def test_links_planted_in_the_grading_folder_are_never_written_through(
     (course.root / "submitted" / "bob").symlink_to(away)
     (course.root / "submitted" / "cid").mkdir()
     (course.root / "submitted" / "cid" / MINI).symlink_to(away)
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"ann_{NB}", honest["ann"]), (f"bob_{NB}", honest["bob"]), (f"cid_{NB}", b"cid"),
-    ])
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"ann_{NB}", honest["ann"]),
+            (f"bob_{NB}", honest["bob"]),
+            (f"cid_{NB}", b"cid"),
+        ],
+    )
     result = collect(course, archive)
     assert collected(result) == ["ann"]
     reasons = dict(result.skipped)
     assert reasons[f"bob_{NB}"].startswith(
-        "submitted/bob in the grading folder is a symbolic link: nothing is written through")
+        "submitted/bob in the grading folder is a symbolic link: nothing is written through"
+    )
     assert reasons[f"cid_{NB}"].startswith(f"submitted/cid/{MINI} in the grading folder is a")
     # the planted links were replaced, not written through
     for name in [NB, "timestamp.txt"]:

@@ -139,8 +139,12 @@ def test_assert_implemented():
 
 def test_a_hint_comes_first_and_every_message_is_one_sentence():
     with pytest.raises(AssertionError) as error:
-        assert_equal([0, 0, 1, 1, 1], [0, 0, 0, 1, 1], "step(a)",
-                     hint="step should be 0 for a <= 0 (a = 0 included).")
+        assert_equal(
+            [0, 0, 1, 1, 1],
+            [0, 0, 0, 1, 1],
+            "step(a)",
+            hint="step should be 0 for a <= 0 (a = 0 included).",
+        )
     assert str(error.value) == (
         "step should be 0 for a <= 0 (a = 0 included): step(a) is 1 at index [2], expected 0; "
         "1 of 5 entries differ."
@@ -154,10 +158,12 @@ def test_a_hint_comes_first_and_every_message_is_one_sentence():
         assert_shape([1, 2], (3,), "h", hint="keep the shape")
     with fails("A hint: f returned None; did you forget a return statement?"):
         assert_close(None, 1.0, "f", hint="A hint")
-    for check in (lambda: assert_close([1.0, 2.0], [1.0, 3.0], "f"),
-                  lambda: assert_equal(4, 3, "count"),
-                  lambda: assert_shape(np.zeros(2), (3,), "h"),
-                  lambda: assert_dtype_kind(np.zeros(2), "i", "labels")):
+    for check in (
+        lambda: assert_close([1.0, 2.0], [1.0, 3.0], "f"),
+        lambda: assert_equal(4, 3, "count"),
+        lambda: assert_shape(np.zeros(2), (3,), "h"),
+        lambda: assert_dtype_kind(np.zeros(2), "i", "labels"),
+    ):
         with pytest.raises(AssertionError) as error:
             check()
         message = str(error.value)
@@ -169,8 +175,10 @@ def test_assert_close_names_the_tolerance_only_for_a_near_miss():
     with pytest.raises(AssertionError) as error:
         assert_close([1.0, 2.0], [1.0, 3.0], "f")
     assert "tolerance" not in str(error.value) and "rtol" not in str(error.value)
-    with fails("f is not close to the expected value: expected 0.5, got 0.5000001 (a difference "
-               "of 1e-07, more than the test allows: rtol=1e-10, atol=0)."):
+    with fails(
+        "f is not close to the expected value: expected 0.5, got 0.5000001 (a difference "
+        "of 1e-07, more than the test allows: rtol=1e-10, atol=0)."
+    ):
         assert_close(0.5000001, 0.5, "f", rtol=1e-10)
 
 
@@ -188,21 +196,32 @@ def test_assert_returns():
 def test_assert_forward_names_the_layer_that_cannot_take_its_input():
     from torch import nn
 
-    cnn = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(16 * 8 * 8, 10))
-    with fails("make_cnn() cannot take a batch of shape (5, 1, 8, 8): layer 4 of the model, "
-               "Linear(in_features=1024, out_features=10, bias=True), expects 1024 input "
-               "features but gets 256 from the layer before it."):
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 8 * 8, 10),
+    )
+    with fails(
+        "make_cnn() cannot take a batch of shape (5, 1, 8, 8): layer 4 of the model, "
+        "Linear(in_features=1024, out_features=10, bias=True), expects 1024 input "
+        "features but gets 256 from the layer before it."
+    ):
         assert_forward(cnn, torch.zeros(5, 1, 8, 8), "make_cnn()")
     no_flatten = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.MaxPool2d(2), nn.Linear(256, 10))
     with fails("gets an input of shape (5, 16, 4, 4); put an nn.Flatten() before it."):
         assert_forward(no_flatten, torch.zeros(5, 1, 8, 8), "make_cnn()")
-    with fails("layer 0 of the model, Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1)), expects "
-               "3 input channels but gets 1 from the model's input."):
+    with fails(
+        "layer 0 of the model, Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1)), expects "
+        "3 input channels but gets 1 from the model's input."
+    ):
         assert_forward(nn.Sequential(nn.Conv2d(3, 16, 3)), torch.zeros(5, 1, 8, 8), "net")
     mlp = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(32, 1))
-    with fails("layer 2 of the model, Linear(in_features=32, out_features=1, bias=True), "
-               "expects 32 input features but gets 64 from the layer before it."):
+    with fails(
+        "layer 2 of the model, Linear(in_features=32, out_features=1, bias=True), "
+        "expects 32 input features but gets 64 from the layer before it."
+    ):
         assert_forward(mlp, torch.zeros(5, 2), "make_good_model()")
     double = nn.Sequential(nn.Linear(2, 3))
     double[0].weight = nn.Parameter(torch.zeros(3, 2, dtype=torch.float64))

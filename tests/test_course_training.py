@@ -198,12 +198,21 @@ def test_predict_uses_eval_mode_and_batches():
 def test_a_layer_of_the_wrong_size_is_named_not_just_the_matrices():
     model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(4, 1))
     X, y = np.zeros((6, 2), dtype=np.float32), np.zeros((6, 1), dtype=np.float32)
-    expected = ("the model cannot take a batch of shape (3, 2): layer 2 of the model, "
-                "Linear(in_features=4, out_features=1, bias=True), expects 4 input features "
-                "but gets 8 from the layer before it")
+    expected = (
+        "the model cannot take a batch of shape (3, 2): layer 2 of the model, "
+        "Linear(in_features=4, out_features=1, bias=True), expects 4 input features "
+        "but gets 8 from the layer before it"
+    )
     with pytest.raises(RuntimeError, match=re.escape(expected)):
-        fit(model, (X, y), loss_fn=nn.MSELoss(), optimizer=torch.optim.SGD(model.parameters()),
-            num_epochs=1, batch_size=3, progress=False)
+        fit(
+            model,
+            (X, y),
+            loss_fn=nn.MSELoss(),
+            optimizer=torch.optim.SGD(model.parameters()),
+            num_epochs=1,
+            batch_size=3,
+            progress=False,
+        )
     with pytest.raises(RuntimeError, match=re.escape("layer 2 of the model")):
         predict(model, X)
 
@@ -213,5 +222,11 @@ def test_a_layer_of_the_wrong_size_is_named_not_just_the_matrices():
 
     # An error that no layer raised stays PyTorch's (or the model's) own.
     with pytest.raises(RuntimeError, match="^no layer of mine$"):
-        fit(Broken(), (X, y), loss_fn=nn.MSELoss(), optimizer=torch.optim.SGD(model.parameters()),
-            num_epochs=1, progress=False)
+        fit(
+            Broken(),
+            (X, y),
+            loss_fn=nn.MSELoss(),
+            optimizer=torch.optim.SGD(model.parameters()),
+            num_epochs=1,
+            progress=False,
+        )

@@ -22,18 +22,20 @@ from traitlets.config import Config, PyFileConfigLoader
 
 from courselab import check
 from courselab import validate as lab_validate
-from grader.bundle import STUDENT_SECTIONS, TOP, make_bundle, student_config
-from grader.course_config import REPO_ROOT
+from grader.config import REPO_ROOT
+from grader.pipeline.bundle import STUDENT_SECTIONS, TOP, make_bundle, student_config
 
 LAB_CONFIG = REPO_ROOT / "courselab" / "jupyter"
 LABEXTENSION = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader"
 
 # A right answer whose code warns twice (UserWarning, RuntimeWarning from numpy), inside the
 # test cell that calls it: nbgrader fails a test cell with anything on stderr.
-WARNING = ("import warnings\n\ndef square(x):\n"
-           "    warnings.warn('squaring may overflow', UserWarning)\n"
-           "    np.log(np.float64(0.0))  # RuntimeWarning: divide by zero\n"
-           "    return x * x")
+WARNING = (
+    "import warnings\n\ndef square(x):\n"
+    "    warnings.warn('squaring may overflow', UserWarning)\n"
+    "    np.log(np.float64(0.0))  # RuntimeWarning: divide by zero\n"
+    "    return x * x"
+)
 RIGHT_CUBE = "def cube(x):\n    return x ** 3"
 WRONG_CUBE = "def cube(x):\n    return x * x"
 
@@ -97,8 +99,9 @@ def test_with_nbgraders_defaults_the_warnings_fail(notebooks):
     on stderr in the test cell)."""
     results = check.validate(notebooks / "warned.ipynb", Config())
     [exercise, _] = results["summary"]["exercises"]
-    assert exercise["passed"] == 0 and "UserWarning: squaring may overflow" in exercise[
-        "message"], results
+    assert (
+        exercise["passed"] == 0 and "UserWarning: squaring may overflow" in exercise["message"]
+    ), results
 
 
 @pytest.mark.parametrize("where", ["repository", "bundle"])
@@ -106,43 +109,63 @@ def test_nbgrader_validate_passes_warnings_and_fails_errors(notebooks, bundle, w
     """`nbgrader validate`, run in the course folder, reads its nbgrader_config.py."""
     cwd = REPO_ROOT if where == "repository" else bundle
     result = subprocess.run(
-        [Path(sys.executable).parent / "nbgrader", "validate",
-         str(notebooks / "warned.ipynb"), str(notebooks / "failed.ipynb")],
-        cwd=cwd, capture_output=True, text=True)
+        [
+            Path(sys.executable).parent / "nbgrader",
+            "validate",
+            str(notebooks / "warned.ipynb"),
+            str(notebooks / "failed.ipynb"),
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     warned, failed = result.stdout.split("Success! Your notebook passes all the tests.")
     assert "failed" not in warned.lower() and "Warning" not in warned, result.stdout
     assert "VALIDATION FAILED ON 1 CELL(S)" in failed and "cube(2) should be 8" in failed, (
-        result.stdout + result.stderr)
+        result.stdout + result.stderr
+    )
 
 
 # --- the summary ---------------------------------------------------------------------------
 
 
 def summary_of(*exercises) -> dict:
-    return {"summary": {
-        "tests": sum(e["tests"] for e in exercises),
-        "passed": sum(e["passed"] for e in exercises),
-        "points": sum(e["points"] for e in exercises),
-        "max_points": sum(e["max_points"] for e in exercises),
-        "exercises": list(exercises)}}
+    return {
+        "summary": {
+            "tests": sum(e["tests"] for e in exercises),
+            "passed": sum(e["passed"] for e in exercises),
+            "points": sum(e["points"] for e in exercises),
+            "max_points": sum(e["max_points"] for e in exercises),
+            "exercises": list(exercises),
+        }
+    }
 
 
 def exercise(title, passed, tests, points, max_points, message=None):
-    return {"title": title, "passed": passed, "tests": tests, "points": points,
-            "max_points": max_points, "message": message}
+    return {
+        "title": title,
+        "passed": passed,
+        "tests": tests,
+        "points": points,
+        "max_points": max_points,
+        "message": message,
+    }
 
 
 def test_dialog_names_each_failing_exercise_once_with_its_first_sentence():
     results = summary_of(
         exercise("Exercise 1.1: Step", 1, 1, 1, 1),
         exercise("Exercise 1.2: Gates", 1, 3, 1, 3, "w_and, b_and <b>do not</b> compute AND " * 4),
-        exercise("Exercise 1.3: Learn", 0, 1, 0, 2, "Exercise 1.3 is not answered yet"))
+        exercise("Exercise 1.3: Learn", 0, 1, 0, 2, "Exercise 1.3 is not answered yet"),
+    )
     [entry] = check.dialog(results)["failed"]
     lines = entry["source"].splitlines()
     assert lines[0] == "Exercise 1.2: Gates (1 of 3 points)"
     assert all(len(line) <= check.WIDTH for line in lines)  # wrapped, indented
-    assert lines[-2:] == ["Exercise 1.3: Learn (0 of 2 points)",
-                          "    Exercise 1.3 is not answered yet"]
+    assert lines[-2:] == [
+        "Exercise 1.3: Learn (0 of 2 points)",
+        "    Exercise 1.3 is not answered yet",
+    ]
     assert "Exercise 1.1" not in entry["source"]
     # The source is shown as text; the error is HTML, escaped but for the bold totals.
     assert entry["error"].startswith("<b>2 of 5 tests pass, 2 of 6 points.</b>")
@@ -155,15 +178,24 @@ def test_dialog_keeps_nbgraders_own_messages_for_changed_cells():
     assert check.dialog(summary_of(exercise("Exercise 1.1: Step", 1, 1, 1, 1))) == {}
 
 
-@pytest.mark.parametrize("ename, evalue, shown", [
-    ("AssertionError", "step(0) should be 0", "step(0) should be 0"),
-    ("NotImplementedError", "Exercise 1.1 (`step`) is not answered yet",
-     "Exercise 1.1 (`step`) is not answered yet"),
-    ("NotImplementedError", "", "not answered yet: replace `raise NotImplementedError()` "
-                                "with your code"),
-    ("NameError", "name 'w_and' is not defined", "NameError: name 'w_and' is not defined"),
-    ("AssertionError", "line\n" * 10, "line\nline\nline\n..."),
-])
+@pytest.mark.parametrize(
+    "ename, evalue, shown",
+    [
+        ("AssertionError", "step(0) should be 0", "step(0) should be 0"),
+        (
+            "NotImplementedError",
+            "Exercise 1.1 (`step`) is not answered yet",
+            "Exercise 1.1 (`step`) is not answered yet",
+        ),
+        (
+            "NotImplementedError",
+            "",
+            "not answered yet: replace `raise NotImplementedError()` with your code",
+        ),
+        ("NameError", "name 'w_and' is not defined", "NameError: name 'w_and' is not defined"),
+        ("AssertionError", "line\n" * 10, "line\nline\nline\n..."),
+    ],
+)
 def test_failure_is_the_errors_sentence(ename, evalue, shown):
     cell = nbformat.v4.new_code_cell("")
     cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[])]
@@ -174,12 +206,14 @@ def test_the_server_says_what_is_missing_in_one_answer(tmp_path):
     answer = asyncio.run(lab_validate.validate(tmp_path / "a.ipynb", tmp_path / "none.py"))
     assert answer["success"] is False and "none.py is missing" in answer["value"]
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
-    answer = asyncio.run(lab_validate.validate(tmp_path / "a.ipynb",
-                                               tmp_path / "nbgrader_config.py"))
+    answer = asyncio.run(
+        lab_validate.validate(tmp_path / "a.ipynb", tmp_path / "nbgrader_config.py")
+    )
     assert answer == {"success": False, "value": "a.ipynb: no such notebook; save it first."}
     (tmp_path / "a.ipynb").write_text("{ not json")
-    answer = asyncio.run(lab_validate.validate(tmp_path / "a.ipynb",
-                                               tmp_path / "nbgrader_config.py"))
+    answer = asyncio.run(
+        lab_validate.validate(tmp_path / "a.ipynb", tmp_path / "nbgrader_config.py")
+    )
     assert answer["success"] is False and "\n" not in answer["value"]
     assert answer["value"].startswith("Validate could not run a.ipynb: ")
     assert "does not appear to be JSON" in answer["value"]
@@ -202,7 +236,8 @@ def test_lab_switches_off_the_instructors_parts_of_nbgrader():
         "courselab.validate": True,
     }
     installed = json.loads(
-        (Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d/nbgrader.json").read_text())
+        (Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d/nbgrader.json").read_text()
+    )
     assert set(installed["ServerApp"]["jpserver_extensions"]) < set(extensions)
 
 
@@ -210,7 +245,8 @@ def test_disabled_lab_plugins_are_the_installed_nbgraders():
     """The ids in labconfig/page_config.json are those of the installed labextension (an
     id that changed in an nbgrader upgrade would leave its plugin on)."""
     disabled = json.loads((LAB_CONFIG / "labconfig" / "page_config.json").read_text())[
-        "disabledExtensions"]
+        "disabledExtensions"
+    ]
     package = json.loads((LABEXTENSION / "package.json").read_text())
     assert package["name"] == "@jupyter/nbgrader"
     code = "".join(p.read_text() for p in (LABEXTENSION / "static").glob("*.js"))
@@ -221,8 +257,9 @@ def test_disabled_lab_plugins_are_the_installed_nbgraders():
 
 
 def test_launcher_refuses_a_folder_without_release(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "courselab", "--root", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "courselab", "--root", str(tmp_path)], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "holds no release/" in result.stderr
@@ -237,8 +274,10 @@ def test_bundle_ships_the_lab_and_a_student_safe_config(bundle, repo_course):
     shipped = config_of(bundle)
     for section in STUDENT_SECTIONS:
         assert shipped.get(section, {}) == repo_course.config.get(section, {}), section
-    assert set(shipped) == {"CourseDirectory", *[s for s in STUDENT_SECTIONS
-                                                 if s in repo_course.config]}
+    assert set(shipped) == {
+        "CourseDirectory",
+        *[s for s in STUDENT_SECTIONS if s in repo_course.config],
+    }
     assert dict(shipped.CourseDirectory) == {"course_id": repo_course.course_id}
     readme = (bundle / "README.md").read_text()
     assert "python -m courselab" in readme and "Validate" in readme

@@ -10,7 +10,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from grader.course_config import REPO_ROOT
+from grader.config import REPO_ROOT
 
 
 def pyproject():
@@ -58,15 +58,16 @@ def test_environment_yml_installs_the_pins_of_constraints_and_pyproject():
     assert "-c constraints.txt" in lines and "-e ." in lines
     pinned = pins()
     named = [d for d in environment()["dependencies"] if isinstance(d, str)] + [
-        line for line in lines if not line.startswith("-")]
+        line for line in lines if not line.startswith("-")
+    ]
     for text in named:
         name, _, version = re.match(r"([\w.-]+)\s*(==?)?\s*([\w.*+-]*)", text).groups()
         name = re.sub(r"[-_.]+", "-", name).lower()
         if name in ("python", "pip") or not version:
             continue
         assert pinned.get(name) == version, (
-            f"environment.yml asks for {name} {version}, constraints.txt pins "
-            f"{pinned.get(name)}")
+            f"environment.yml asks for {name} {version}, constraints.txt pins {pinned.get(name)}"
+        )
 
 
 def test_environment_yml_takes_torch_from_the_cpu_index():

@@ -20,14 +20,14 @@ import shutil
 
 import pytest
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde
-from grader.course_config import REPO_ROOT, load_config
-from grader.feedback import REDACTED, generate_feedback
-from grader.sandbox import missing_pieces
-from grader.sanitize import CSP
-from grader.synthetic import as_handed_in
+from grader.config import REPO_ROOT, load_config
+from grader.execution.sandbox import missing_pieces
+from grader.notebooks import cells as nbs
+from grader.notebooks.sanitize import CSP
+from grader.pipeline.autograde import autograde
+from grader.pipeline.feedback import REDACTED, generate_feedback
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 COURSE = load_config(REPO_ROOT)
 CHROMIUM = "/usr/bin/chromium"
@@ -39,10 +39,13 @@ WRONG = {
     "01_perceptron": {
         "step": ["return np.where(np.asarray(a) >= 0, 1, 0)  # 0 maps to 1"],
         "perceptron": ["return f(x @ w - b)  # the bias subtracted"],
-        "logic_gates": ["w_and, b_and = np.array([1.0, 1.0]), -0.5  # that is OR\n"
-                        "w_or, b_or = np.array([1.0, 1.0]), -1.5  # that is AND\n"
-                        "w_nand, b_nand = np.array([1.0, 1.0]), 1.5  # signs of w flipped"],
-        "train_perceptron": ["""w, b = np.zeros(X.shape[1]), 0.0
+        "logic_gates": [
+            "w_and, b_and = np.array([1.0, 1.0]), -0.5  # that is OR\n"
+            "w_or, b_or = np.array([1.0, 1.0]), -1.5  # that is AND\n"
+            "w_nand, b_nand = np.array([1.0, 1.0]), 1.5  # signs of w flipped"
+        ],
+        "train_perceptron": [
+            """w, b = np.zeros(X.shape[1]), 0.0
 mistakes = []
 for _ in range(num_epochs):
     count = 0
@@ -53,30 +56,40 @@ for _ in range(num_epochs):
             b = b - lr * error
             count += 1
     mistakes.append(count)
-return w, b, np.array(mistakes)"""],
-        "best_linear_accuracy": ["""grids = np.meshgrid(values, values, values)
+return w, b, np.array(mistakes)"""
+        ],
+        "best_linear_accuracy": [
+            """grids = np.meshgrid(values, values, values)
 w1, w2, b_all = (g.ravel() for g in grids)
 y_hat = np.where(X @ np.stack([w1, w2]) + b_all > 0, 1, 0)
-return float(np.mean(y_hat == y[:, None]))  # the mean over all perceptrons, not the best"""],
+return float(np.mean(y_hat == y[:, None]))  # the mean over all perceptrons, not the best"""
+        ],
     },
     "02_networks": {
         "dense": ["return f(X @ W.T - b)  # the bias subtracted"],
-        "mlp_forward": ["""H = X
+        "mlp_forward": [
+            """H = X
 for W, b in layers[:-1]:  # the last layer forgotten
     H = dense(H, W, b, f)
-return H"""],
-        "xor_layers": ["""W1 = np.array([[1.0, 1.0], [-1.0, -1.0]])
+return H"""
+        ],
+        "xor_layers": [
+            """W1 = np.array([[1.0, 1.0], [-1.0, -1.0]])
 b1 = np.array([-0.5, 1.5])
 W2 = np.array([[1.0, 1.0]])
-b2 = np.array([-0.5])  # OR of OR and NAND: always 1"""],
-        "network_from_truth_table": ["""X, y = table
+b2 = np.array([-0.5])  # OR of OR and NAND: always 1"""
+        ],
+        "network_from_truth_table": [
+            """X, y = table
 true_rows = np.asarray(X, dtype=float)[np.asarray(y) == 1]
 W1 = 2 * true_rows - 1
 b1 = 0.5 - true_rows.sum(axis=1)
 W2 = np.ones((1, len(true_rows)))
 b2 = np.array([0.5])  # the sign flipped: fires always
-return [(W1, b1), (W2, b2)]"""],
-        "to_sequential": ["""modules = []
+return [(W1, b1), (W2, b2)]"""
+        ],
+        "to_sequential": [
+            """modules = []
 for W, b in layers:
     d_out, d_in = np.shape(W)
     linear = nn.Linear(d_in, d_out)
@@ -84,55 +97,74 @@ for W, b in layers:
         linear.weight.copy_(torch.as_tensor(W))
         linear.bias.copy_(torch.as_tensor(b))
     modules.append(linear)  # no activation
-return nn.Sequential(*modules)"""],
+return nn.Sequential(*modules)"""
+        ],
         "count_parameters": [
             "return sum(p.numel() for p in net.parameters() if p.dim() > 1)  # weights only",
-            "return sum(d_out * d_in + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))"],
+            "return sum(d_out * d_in + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))",
+        ],
     },
     "03_deep_networks": {
-        "bump_network": ["""t = np.linspace(a, b, num_units + 1)
+        "bump_network": [
+            """t = np.linspace(a, b, num_units + 1)
 width = (b - a) / num_units
 steepness = 100 / width
 W1 = np.full((num_units, 1), steepness)
 b1 = -steepness * (t[:-1] + width / 2)
 W2 = -np.diff(fn(t))[None, :]  # steps down where fn climbs
 b2 = np.array([fn(t[:1])[0]])
-return W1, b1, W2, b2"""],
-        "tent_parameters": ["""W1 = np.array([[1.0], [1.0]])
+return W1, b1, W2, b2"""
+        ],
+        "tent_parameters": [
+            """W1 = np.array([[1.0], [1.0]])
 b1 = np.array([0.0, -0.5])
 W2 = np.array([[2.0, 4.0]])  # the sign of the second slope flipped
 b2 = np.array([0.0])
-return W1, b1, W2, b2"""],
-        "count_linear_pieces": ["""slopes = np.diff(y) / np.diff(x)
-return int(np.count_nonzero(np.abs(np.diff(slopes)) > tol))  # kinks, not pieces"""],
+return W1, b1, W2, b2"""
+        ],
+        "count_linear_pieces": [
+            """slopes = np.diff(y) / np.diff(x)
+return int(np.count_nonzero(np.abs(np.diff(slopes)) > tol))  # kinks, not pieces"""
+        ],
         "make_good_model": ["return nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())  # a line"],
-        "make_mlp": ["""layers = []
+        "make_mlp": [
+            """layers = []
 d_in = 64
 for d_out in hidden_sizes:
     layers.append(nn.Linear(d_in, d_out))  # no ReLU
     d_in = d_out
 layers.append(nn.Linear(d_in, 10))
-return nn.Sequential(*layers)"""],
+return nn.Sequential(*layers)"""
+        ],
     },
     "04_learning": {
-        "mse_loss": ["""k = len(y_hat)
+        "mse_loss": [
+            """k = len(y_hat)
 error = y_hat - y
-return 0.5 * np.sum(error**2) / k, (y - y_hat) / k  # the gradient's sign flipped"""],
-        "sigmoid": ["return np.exp(-np.logaddexp(0.0, a))  # sigmoid(-a)",
-                    "s = sigmoid(a)\nreturn s * (1 - s)"],
+return 0.5 * np.sum(error**2) / k, (y - y_hat) / k  # the gradient's sign flipped"""
+        ],
+        "sigmoid": [
+            "return np.exp(-np.logaddexp(0.0, a))  # sigmoid(-a)",
+            "s = sigmoid(a)\nreturn s * (1 - s)",
+        ],
         "relu": ["return np.minimum(a, 0.0)  # min, not max", "return (a > 0).astype(float)"],
-        "gradient_descent": ["""trajectory = [np.array(theta0, dtype=float)]
+        "gradient_descent": [
+            """trajectory = [np.array(theta0, dtype=float)]
 for _ in range(num_steps):
     theta = trajectory[-1]
     trajectory.append(theta + lr * grad_fn(theta))  # ascent
-return np.array(trajectory)"""],
-        "forward": ["""H = [X]
+return np.array(trajectory)"""
+        ],
+        "forward": [
+            """H = [X]
 A = [None]
 for l in (1, 2, 3):
     A.append(H[-1] @ params[f"W{l}"].T - params[f"b{l}"])  # the bias subtracted
     H.append(f(A[-1]))
-return H[3], (A, H)"""],
-        "backward": ["""A, H = cache
+return H[3], (A, H)"""
+        ],
+        "backward": [
+            """A, H = cache
 _, dH = mse_loss(H[3], y)
 grads = {}
 for l in (3, 2, 1):
@@ -140,25 +172,33 @@ for l in (3, 2, 1):
     grads[f"W{l}"] = delta.T @ H[l - 1]
     grads[f"b{l}"] = -delta.sum(axis=0)  # the sign flipped
     dH = delta @ params[f"W{l}"]
-return grads"""],
-        "minibatches": ["""order = rng.permutation(len(X))
+return grads"""
+        ],
+        "minibatches": [
+            """order = rng.permutation(len(X))
 for start in range(0, len(X) - batch_size + 1, batch_size):  # the last, short batch lost
     batch = order[start : start + batch_size]
-    yield X[batch], y[batch]"""],
+    yield X[batch], y[batch]"""
+        ],
         "sgd_step": ["return theta + lr * grad, state  # ascent"],
-        "momentum_step": ["""if state is None:
+        "momentum_step": [
+            """if state is None:
     delta = lr * grad
 else:
     delta = lr * grad - beta * state  # the sign of beta flipped
-return theta - delta, delta"""],
-        "adam_step": ["""if state is None:
+return theta - delta, delta"""
+        ],
+        "adam_step": [
+            """if state is None:
     state = (np.zeros_like(grad), np.zeros_like(grad), 0)
 m, v, t = state
 t += 1
 m = beta1 * m + (1 - beta1) * grad
 v = beta2 * v + (1 - beta2) * grad**2
-return theta - lr * m / (np.sqrt(v) + eps), (m, v, t)  # no bias correction"""],
-        "train_epoch": ["""total_loss = 0.0
+return theta - lr * m / (np.sqrt(v) + eps), (m, v, t)  # no bias correction"""
+        ],
+        "train_epoch": [
+            """total_loss = 0.0
 for X_batch, Y_batch in minibatches(X, Y, batch_size, rng):
     y_hat, cache = forward(X_batch, params)
     loss, _ = mse_loss(y_hat, Y_batch)
@@ -166,32 +206,45 @@ for X_batch, Y_batch in minibatches(X, Y, batch_size, rng):
     grads = backward(Y_batch, cache, params)
     for name in params:
         params[name], state[name] = adam_step(params[name], grads[name], state.get(name), lr=lr)
-return total_loss  # the sum, not the mean"""],
+return total_loss  # the sum, not the mean"""
+        ],
     },
     "05_convolution": {
         "num_parameters": ["m = n - K + 1\nreturn m * n, m * K, K  # the biases forgotten"],
-        "conv1d": ["""h, k = np.asarray(h, dtype=float), np.asarray(k, dtype=float)
-return np.convolve(h, k, mode="valid") + b  # the kernel flipped"""],
-        "conv1d_matrix": ["""k = np.asarray(k, dtype=float)
+        "conv1d": [
+            """h, k = np.asarray(h, dtype=float), np.asarray(k, dtype=float)
+return np.convolve(h, k, mode="valid") + b  # the kernel flipped"""
+        ],
+        "conv1d_matrix": [
+            """k = np.asarray(k, dtype=float)
 W = np.zeros((n - len(k) + 1, n))
 for i in range(len(W)):
     W[i, i : i + len(k)] = k[::-1]  # the kernel flipped
-return W"""],
-        "is_shift_equivariant": ["""y = layer(h)
+return W"""
+        ],
+        "is_shift_equivariant": [
+            """y = layer(h)
 y_shifted = layer(np.roll(h, shift))
-return bool(np.allclose(y_shifted, y))  # compared without the shift"""],
-        "conv2d": ["""view = np.lib.stride_tricks.sliding_window_view
+return bool(np.allclose(y_shifted, y))  # compared without the shift"""
+        ],
+        "conv2d": [
+            """view = np.lib.stride_tricks.sliding_window_view
 windows = view(X, K.shape[2:], axis=(1, 2))
-return np.einsum("ircuv,oiuv->orc", windows, K)  # the padding ignored"""],
-        "max_pool2d": ["""C, H, W = X.shape
+return np.einsum("ircuv,oiuv->orc", windows, K)  # the padding ignored"""
+        ],
+        "max_pool2d": [
+            """C, H, W = X.shape
 H_out, W_out = H // size, W // size
 blocks = X[:, : H_out * size, : W_out * size].reshape(C, H_out, size, W_out, size)
-return blocks.mean(axis=(2, 4))  # the mean, not the max"""],
-        "make_cnn": ["""return nn.Sequential(
+return blocks.mean(axis=(2, 4))  # the mean, not the max"""
+        ],
+        "make_cnn": [
+            """return nn.Sequential(
     nn.Conv2d(1, 16, kernel_size=3, padding=1), nn.ReLU(),
     nn.MaxPool2d(2), nn.Flatten(),
     nn.Linear(16 * 4 * 4, 1),  # one score, not ten
-)"""],
+)"""
+        ],
     },
 }
 
@@ -222,21 +275,31 @@ def submission(assignment: str, wrong: set[str]):
     """The release notebook with a wrong answer to the exercises `wrong` and the reference
     answer (source/'s solution) to the others."""
     nb = release(assignment)
-    reference = {grade_id(c): c.source for c in
-                 as_handed_in(nbs.read(REPO_ROOT / "source" / assignment / f"{assignment}.ipynb"))
-                 .cells if nbs.is_solution(c)}
+    reference = {
+        grade_id(c): c.source
+        for c in as_handed_in(
+            nbs.read(REPO_ROOT / "source" / assignment / f"{assignment}.ipynb")
+        ).cells
+        if nbs.is_solution(c)
+    }
     for cell in nb.cells:
         if nbs.is_solution(cell):
-            cell.source = (fill(cell.source, WRONG[assignment][grade_id(cell)])
-                           if grade_id(cell) in wrong else reference[grade_id(cell)])
+            cell.source = (
+                fill(cell.source, WRONG[assignment][grade_id(cell)])
+                if grade_id(cell) in wrong
+                else reference[grade_id(cell)]
+            )
     return nb
 
 
 def test_every_exercise_has_a_wrong_answer():
     assert set(WRONG) == set(COURSE.assignments)
     for assignment, answers in WRONG.items():
-        exercises = {grade_id(c) for c in release(assignment).cells
-                     if nbs.is_solution(c) and c.cell_type == "code"}  # written answers aside
+        exercises = {
+            grade_id(c)
+            for c in release(assignment).cells
+            if nbs.is_solution(c) and c.cell_type == "code"
+        }  # written answers aside
         assert set(answers) == exercises, f"{assignment}: write a wrong answer to each exercise"
 
 
@@ -251,10 +314,10 @@ def graded(tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         nbs.write(nb, path)
         gradebook.submit(course, student, assignment, path)
-    outcomes = autograde(course, list(WRONG), jobs=2, progress=False,
-                         unsafe=bool(missing_pieces()))
+    outcomes = autograde(course, list(WRONG), jobs=2, progress=False, unsafe=bool(missing_pieces()))
     assert {(o.student, o.assignment, o.status) for o in outcomes} == {
-        (s, a, "graded") for s, a in handed_in}, outcomes
+        (s, a, "graded") for s, a in handed_in
+    }, outcomes
     generate_feedback(course, list(WRONG))
     return course
 
@@ -302,8 +365,17 @@ def test_each_wrong_answer_fails_a_test_whose_sentence_the_page_shows(graded, as
             assert sentence in text, f"{assignment}: {test}'s sentence not shown: {sentence}"
 
 
-GRADING_MACHINE = ("/tmp/", "ipykernel_", "site-packages", "/submission", str(REPO_ROOT),
-                   "/root/", "/home/", ".venv", "Traceback (most recent call last)")
+GRADING_MACHINE = (
+    "/tmp/",
+    "ipykernel_",
+    "site-packages",
+    "/submission",
+    str(REPO_ROOT),
+    "/root/",
+    "/home/",
+    ".venv",
+    "Traceback (most recent call last)",
+)
 
 
 def test_no_page_shows_a_path_of_the_grading_machine(graded):
@@ -322,8 +394,10 @@ def chromium():
     except ImportError:
         pytest.fail("Playwright is missing: pip install -c constraints.txt -e '.[dev]'")
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's package "
-                    "(`sudo apt-get install -y chromium`); Playwright's own download is not used")
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's package "
+            "(`sudo apt-get install -y chromium`); Playwright's own download is not used"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
@@ -371,8 +445,11 @@ def test_a_half_right_page_reads_well_in_a_browser(graded, chromium, tmp_path_fa
     assert "$" not in state["prose"] and "\\frac" not in state["prose"]
     # Every test by its name with its score, the total, and the failing tests' sentences.
     text = words(state["text"])
-    grades = {g.grade_id: g for g in gradebook.grades(graded)
-              if g.student == "half" and g.assignment == HALF}
+    grades = {
+        g.grade_id: g
+        for g in gradebook.grades(graded)
+        if g.student == "half" and g.assignment == HALF
+    }
     for g in grades.values():
         shown = "pending" if g.pending else float(g.points)
         assert f"{g.grade_id} (Score: {shown} / {float(g.max_points)})" in text
@@ -383,9 +460,15 @@ def test_a_half_right_page_reads_well_in_a_browser(graded, chromium, tmp_path_fa
     assert f"{HALF} (Score: {float(total[0])} / {float(total[1])}{tail})" in text
     assert "Test cell" not in text
     nb = nbs.read(graded.root / "autograded" / "half" / HALF / f"{HALF}.ipynb")
-    failed = [o for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
-              for o in c.get("outputs", []) if o.output_type == "error"]
+    failed = [
+        o
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     assert failed and all(words(f"{o.ename}: {o.evalue}") in text for o in failed)
     # The contents say why each failed test failed: its sentence's first line.
-    assert all(words(o.evalue.strip().splitlines()[0])[:150] in words(state["toc"])
-               for o in failed), state["toc"]
+    assert all(
+        words(o.evalue.strip().splitlines()[0])[:150] in words(state["toc"]) for o in failed
+    ), state["toc"]

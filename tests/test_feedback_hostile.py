@@ -30,21 +30,27 @@ import pytest
 from conftest import MINI, build_class_course
 from nbgrader.api import Gradebook
 
-from grader import feedback, gradebook
-from grader.feedback import generate_feedback
-from grader.sanitize import CSP, MATHML_ATTRIBUTES, MATHML_TAGS
+from grader.notebooks.sanitize import CSP, MATHML_ATTRIBUTES, MATHML_TAGS
+from grader.pipeline import feedback
+from grader.pipeline.feedback import generate_feedback
+from grader.workdir import gradebook
 
 CHROMIUM = "/usr/bin/chromium"
-JS = ("window.__pwned=1;document.title='PWNED';"
-      "document.documentElement.appendChild(document.createElement('pwned-marker'));"
-      "console.log('PWNED');alert('PWNED')")
+JS = (
+    "window.__pwned=1;document.title='PWNED';"
+    "document.documentElement.appendChild(document.createElement('pwned-marker'));"
+    "console.log('PWNED');alert('PWNED')"
+)
 MARKUP = "</title></code></pre></div>\"'><script>" + JS + "</script>"
 REMOTE = "https://attacker.invalid"
 # A 1x1 PNG.
-PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d605e7"
-    "0000000049454e44ae426082")).decode()
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea7d605e7"
+        "0000000049454e44ae426082"
+    )
+).decode()
 HIDDEN_TEST = "assert square(-2) == 4"
 
 MARKDOWN = f"""## Mallory's notes
@@ -82,34 +88,66 @@ def display(data: dict, metadata: dict | None = None) -> dict:
 
 
 HOSTILE_OUTPUTS = [
-    display({"application/javascript": JS,
-             "text/plain": "<IPython.core.display.Javascript object>"}),
-    display({"text/html": f"<b>bold html</b><script>{JS}</script><img src=x onerror=\"{JS}\">"
-                          f"<iframe src=\"{REMOTE}/frame\"></iframe><object data=x></object>",
-             "text/plain": "<IPython.core.display.HTML object>"},
-            {"text/html": {"isolated": True}}),
-    display({"image/svg+xml": f'<svg xmlns="http://www.w3.org/2000/svg" onload="{JS}">'
-                              f"<script>{JS}</script></svg>"}),
-    display({"application/vnd.jupyter.widget-view+json":
-             {"model_id": "abc", "version_major": 2, "version_minor": 0},
-             "text/plain": "IntSlider(value=0)"}),
-    display({"text/markdown": f"**markdown output** <script>{JS}</script> "
-                              "[link](javascript:window.__pwned=1)"}),
-    display({"image/png": PNG},
-            {"image/png": {"width": f"1 onerror={JS}"},
-             "filenames": {"image/png": f"{REMOTE}/filename.png"}}),
+    display(
+        {"application/javascript": JS, "text/plain": "<IPython.core.display.Javascript object>"}
+    ),
+    display(
+        {
+            "text/html": f'<b>bold html</b><script>{JS}</script><img src=x onerror="{JS}">'
+            f'<iframe src="{REMOTE}/frame"></iframe><object data=x></object>',
+            "text/plain": "<IPython.core.display.HTML object>",
+        },
+        {"text/html": {"isolated": True}},
+    ),
+    display(
+        {
+            "image/svg+xml": f'<svg xmlns="http://www.w3.org/2000/svg" onload="{JS}">'
+            f"<script>{JS}</script></svg>"
+        }
+    ),
+    display(
+        {
+            "application/vnd.jupyter.widget-view+json": {
+                "model_id": "abc",
+                "version_major": 2,
+                "version_minor": 0,
+            },
+            "text/plain": "IntSlider(value=0)",
+        }
+    ),
+    display(
+        {
+            "text/markdown": f"**markdown output** <script>{JS}</script> "
+            "[link](javascript:window.__pwned=1)"
+        }
+    ),
+    display(
+        {"image/png": PNG},
+        {
+            "image/png": {"width": f"1 onerror={JS}"},
+            "filenames": {"image/png": f"{REMOTE}/filename.png"},
+        },
+    ),
     display({"text/vnd.mermaid": "graph TD; A-->B", "application/x-unknown": MARKUP}),
     display({"text/latex": f"$x$ {MARKUP}"}),
-    {"output_type": "execute_result", "execution_count": 7,
-     "data": {"text/plain": f"plain text {MARKUP}"}, "metadata": {}},
+    {
+        "output_type": "execute_result",
+        "execution_count": 7,
+        "data": {"text/plain": f"plain text {MARKUP}"},
+        "metadata": {},
+    },
     {"output_type": "stream", "name": "stdout", "text": f"printed {MARKUP}\n"},
 ]
 
 # Not valid nbformat, read all the same: each is a field the template prints unescaped,
 # or a type it does not expect.
 BROKEN_OUTPUTS = [
-    {"output_type": "execute_result", "execution_count": MARKUP,
-     "data": {"text/plain": "an execution count with markup"}, "metadata": {}},
+    {
+        "output_type": "execute_result",
+        "execution_count": MARKUP,
+        "data": {"text/plain": "an execution count with markup"},
+        "metadata": {},
+    },
     display({"image/png": f'x" onerror="{JS}'}),
     display({"image/jpeg": PNG}, {"image/jpeg": {"height": MARKUP}}),
     {"output_type": MARKUP, "html": f"<script>{JS}</script>"},
@@ -153,18 +191,29 @@ def mallory(course):
     nb = answered(course, {**RIGHT, "square": "def square(x):\n    return x"})
     test = cell_of(nb, "test_square")
     # A failing test cell: its traceback quotes the hidden test, which must not show.
-    test.outputs = [{"output_type": "error", "ename": "AssertionError",
-                     "evalue": "square(-2) should be 4",
-                     "traceback": [f"----> 4 {HIDDEN_TEST}, 'square(-2) should be 4'"]}]
+    test.outputs = [
+        {
+            "output_type": "error",
+            "ename": "AssertionError",
+            "evalue": "square(-2) should be 4",
+            "traceback": [f"----> 4 {HIDDEN_TEST}, 'square(-2) should be 4'"],
+        }
+    ]
     nb.cells.insert(1, nbformat.v4.new_markdown_cell(MARKDOWN))
-    raw = nbformat.v4.new_raw_cell(f"raw words <script>{JS}</script><img src=x onerror=\"{JS}\">")
+    raw = nbformat.v4.new_raw_cell(f'raw words <script>{JS}</script><img src=x onerror="{JS}">')
     raw.metadata["raw_mimetype"] = "text/html"
     nb.cells.insert(2, raw)
     printing(nb).outputs = HOSTILE_OUTPUTS
     printing(nb).metadata["tags"] = [MARKUP]
     nb.metadata["title"] = MARKUP
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
-        "state": {}, "version_major": 2, "version_minor": 0, "x": MARKUP}}
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {
+            "state": {},
+            "version_major": 2,
+            "version_minor": 0,
+            "x": MARKUP,
+        }
+    }
     return nb
 
 
@@ -173,17 +222,28 @@ def eve(course):
     cell = printing(nb)
     cell.outputs = BROKEN_OUTPUTS
     cell.id = MARKUP
-    cell.metadata["nbgrader"] = {"grade": False, "solution": False, "task": MARKUP,
-                                         "grade_id": MARKUP, "points": MARKUP}
+    cell.metadata["nbgrader"] = {
+        "grade": False,
+        "solution": False,
+        "task": MARKUP,
+        "grade_id": MARKUP,
+        "points": MARKUP,
+    }
     odd = nbformat.v4.new_markdown_cell("an odd cell")
     odd.cell_type = MARKUP
     nb.cells.append(odd)
     nb.cells.append({"cell_type": "markdown", "metadata": {}, "source": {"not": "text"}})
     markdown = nbformat.v4.new_markdown_cell(
-        "![svg](attachment:evil.svg) ![png](attachment:ok.png) ![gone](attachment:gone.png)")
-    markdown.attachments = {"evil.svg": {"image/svg+xml": base64.b64encode(
-        f'<svg xmlns="http://www.w3.org/2000/svg" onload="{JS}"/>'.encode()).decode()},
-        "ok.png": {"image/png": PNG}}
+        "![svg](attachment:evil.svg) ![png](attachment:ok.png) ![gone](attachment:gone.png)"
+    )
+    markdown.attachments = {
+        "evil.svg": {
+            "image/svg+xml": base64.b64encode(
+                f'<svg xmlns="http://www.w3.org/2000/svg" onload="{JS}"/>'.encode()
+            ).decode()
+        },
+        "ok.png": {"image/png": PNG},
+    }
     nb.cells.append(markdown)
     return nb
 
@@ -198,17 +258,23 @@ def bulky(course):
     cell.outputs = [
         {"output_type": "stream", "name": "stdout", "text": "printed line\n" * (BULKY_TEXT // 13)},
         display({"text/html": "<p>html words</p>" * (BULKY_TEXT // 17)}),
-        {"output_type": "error", "ename": "ValueError", "evalue": "e" * BULKY_TEXT,
-         "traceback": ["frame\n" * (BULKY_TEXT // 6)]},
-    ] + [{"output_type": "stream", "name": "stdout", "text": f"output {i}\n"}
-         for i in range(feedback.MAX_OUTPUTS + 50)]
+        {
+            "output_type": "error",
+            "ename": "ValueError",
+            "evalue": "e" * BULKY_TEXT,
+            "traceback": ["frame\n" * (BULKY_TEXT // 6)],
+        },
+    ] + [
+        {"output_type": "stream", "name": "stdout", "text": f"output {i}\n"}
+        for i in range(feedback.MAX_OUTPUTS + 50)
+    ]
     # Then enough cells of text to fill a page twice over and more cells than a page has,
     # before exercise 1.2's cells.
     filler = feedback.MAX_PAGE * 2 // feedback.MAX_TEXT
     at = nb.cells.index(cell) + 1
-    nb.cells[at:at] = [nbformat.v4.new_code_cell(f"x = {i}  # " + "c" * feedback.MAX_TEXT)
-                       for i in range(filler)] + [nbformat.v4.new_code_cell(f"y = {i}")
-                                                  for i in range(feedback.MAX_ITEMS)]
+    nb.cells[at:at] = [
+        nbformat.v4.new_code_cell(f"x = {i}  # " + "c" * feedback.MAX_TEXT) for i in range(filler)
+    ] + [nbformat.v4.new_code_cell(f"y = {i}") for i in range(feedback.MAX_ITEMS)]
     return nb
 
 
@@ -216,8 +282,10 @@ def write_giant(path: Path) -> None:
     """A notebook file just over feedback.MAX_NOTEBOOK_BYTES: one markdown cell."""
     size = feedback.MAX_NOTEBOOK_BYTES + 2**20
     with open(path, "w") as f:
-        f.write('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": '
-                '[{"cell_type": "markdown", "id": "a", "metadata": {}, "source": "')
+        f.write(
+            '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": '
+            '[{"cell_type": "markdown", "id": "a", "metadata": {}, "source": "'
+        )
         block = "giant words " * 100_000
         for _ in range(size // len(block) + 1):
             f.write(block)
@@ -294,18 +362,34 @@ def test_page_holds_nothing_active(pages, student):
     assert not re.search(r"<[a-z][^>]*\son\w+\s*=", page, re.IGNORECASE), student
     assert not re.search(r"<[a-z][^>]*javascript:", page, re.IGNORECASE), student
     tags = {tag for tag, _ in elements.tags}
-    assert not tags & {"iframe", "object", "embed", "form", "input", "base", "link", "svg",
-                       "video", "audio", "frame", "applet", "annotation-xml", "mglyph"}, student
+    assert not tags & {
+        "iframe",
+        "object",
+        "embed",
+        "form",
+        "input",
+        "base",
+        "link",
+        "svg",
+        "video",
+        "audio",
+        "frame",
+        "applet",
+        "annotation-xml",
+        "mglyph",
+    }, student
     metas = [attrs for tag, attrs in elements.tags if tag == "meta"]
     assert [m for m in metas if m.get("http-equiv")] == [
-        {"http-equiv": "Content-Security-Policy", "content": CSP}], student
+        {"http-equiv": "Content-Security-Policy", "content": CSP}
+    ], student
     assert page.index("Content-Security-Policy") < page.index("<title"), student
     for tag, attrs in elements.tags:
         for name, value in attrs.items():
             assert not name.startswith("on"), f"{student}: <{tag} {name}={value!r}>"
             squeezed = re.sub(r"\s", "", value or "").lower()
             assert "javascript:" not in squeezed and "attacker" not in squeezed, (
-                f"{student}: <{tag} {name}={value!r}>")
+                f"{student}: <{tag} {name}={value!r}>"
+            )
             assert name != "style" or tag not in ("div", "span", "p", "a", "img"), student
             if name == "src" and tag == "img":
                 assert re.match(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]*$", value), value
@@ -330,13 +414,23 @@ def test_page_still_shows_scores_and_what_the_student_wrote(pages):
     assert "test_square (Score: 0.0 / 2.0)" in text and "test_cube (Score: 1.0 / 1.0)" in text
     assert "AssertionError: square(-2) should be 4" in text
     # The formula of the markdown cell, as MathML: x &lt; y.
-    assert re.search(r"<math[^>]*><mrow><mi>x</mi><mo>&lt;</mo><mi>y</mi></mrow></math>",
-                     pages["mallory"].read_text())
-    for shown in ("Mallory's notes", "Plain words stay", "bold html", "markdown output",
-                  "raw words", "IntSlider(value=0)", "printed", "plain text",
-                  "&lt;IPython.core.display.Javascript object&gt;",
-                  "[an output of type image/svg+xml, not shown]",
-                  "[an output of type application/x-unknown, text/vnd.mermaid, not shown]"):
+    assert re.search(
+        r"<math[^>]*><mrow><mi>x</mi><mo>&lt;</mo><mi>y</mi></mrow></math>",
+        pages["mallory"].read_text(),
+    )
+    for shown in (
+        "Mallory's notes",
+        "Plain words stay",
+        "bold html",
+        "markdown output",
+        "raw words",
+        "IntSlider(value=0)",
+        "printed",
+        "plain text",
+        "&lt;IPython.core.display.Javascript object&gt;",
+        "[an output of type image/svg+xml, not shown]",
+        "[an output of type application/x-unknown, text/vnd.mermaid, not shown]",
+    ):
         assert shown in text, shown
     page = pages["mallory"].read_text()
     assert re.search(f'<img [^>]*src="data:image/png;base64,{re.escape(PNG)}"', page)
@@ -355,15 +449,23 @@ def test_broken_fields_are_replaced(pages):
 def test_huge_texts_are_cut_with_a_note(pages):
     page = pages["bulky"].read_text()
     text = re.sub(r"<[^>]*>", "", page)
-    notes = [int(n.replace(",", "")) for n in
-             re.findall(r"\[\.\.\. ([\d,]+) characters not shown\]", text)]
+    notes = [
+        int(n.replace(",", ""))
+        for n in re.findall(r"\[\.\.\. ([\d,]+) characters not shown\]", text)
+    ]
     assert len(notes) >= 4 and min(notes) > 0, notes
     assert "[... 53 more outputs not shown]" in text  # 3 huge ones, MAX_OUTPUTS + 50 small
     assert "output 96" in text and "output 97" not in text
-    assert re.search(r"\[\.\.\. [\d,]+ cells not shown: a feedback page shows at most "
-                     r"[\d,]+ characters\]", text)
-    assert re.search(r"\[\.\.\. [\d,]+ cells not shown: a feedback page shows at most "
-                     r"[\d,]+ cells and outputs\]", text)
+    assert re.search(
+        r"\[\.\.\. [\d,]+ cells not shown: a feedback page shows at most "
+        r"[\d,]+ characters\]",
+        text,
+    )
+    assert re.search(
+        r"\[\.\.\. [\d,]+ cells not shown: a feedback page shows at most "
+        r"[\d,]+ cells and outputs\]",
+        text,
+    )
     # The graded cells after the cut still show, with their scores.
     assert "test_cube (Score: 1.0 / 1.0)" in text and "def cube(x):" in text
     assert len(page) < feedback.MAX_PAGE + 2_000_000
@@ -385,8 +487,10 @@ def chromium():
     except ImportError:
         pytest.fail("Playwright is missing: pip install -c constraints.txt -e '.[dev]'")
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's package "
-                    "(`sudo apt-get install -y chromium`); Playwright's own download is not used")
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's package "
+            "(`sudo apt-get install -y chromium`); Playwright's own download is not used"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
@@ -453,13 +557,17 @@ def test_the_policy_alone_stops_what_the_sanitizer_would_miss(chromium, tmp_path
     """The second layer on its own: the hostile markdown, not sanitized at all, in a page
     with only the policy. (Less its meta refresh elements: a policy does not stop a
     navigation, so only the sanitizer removes those.)"""
-    from grader.sanitize import with_csp
+    from grader.notebooks.sanitize import with_csp
 
     hostile = "\n".join(line for line in MARKDOWN.splitlines() if "refresh" not in line)
     path = tmp_path / "raw.html"
-    path.write_text(with_csp(f"<!DOCTYPE html><html><head><title>{MINI}</title></head>"
-                             f"<body>{hostile}{HOSTILE_OUTPUTS[1]['data']['text/html']}</body>"
-                             "</html>"))
+    path.write_text(
+        with_csp(
+            f"<!DOCTYPE html><html><head><title>{MINI}</title></head>"
+            f"<body>{hostile}{HOSTILE_OUTPUTS[1]['data']['text/html']}</body>"
+            "</html>"
+        )
+    )
     seen = visit(chromium, path)
     assert seen["pwned"] is None and seen["markers"] == 0 and not seen["dialogs"], seen
     assert seen["title"] == MINI

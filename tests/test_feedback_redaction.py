@@ -25,11 +25,11 @@ from conftest import (
 )
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde
-from grader.course_config import REPO_ROOT
-from grader.feedback import (
+from grader.config import REPO_ROOT
+from grader.execution.sandbox import missing_pieces
+from grader.notebooks import cells as nbs
+from grader.pipeline.autograde import autograde
+from grader.pipeline.feedback import (
     REDACTED,
     HideHiddenTests,
     _redact,
@@ -39,7 +39,7 @@ from grader.feedback import (
     mathml,
     scrub_paths,
 )
-from grader.sandbox import missing_pieces
+from grader.workdir import gradebook
 
 TOLERANCE = "rtol=1e-10,"  # a hidden line that numpy's failure message also holds
 
@@ -71,8 +71,9 @@ def hide(cells) -> list:
 
 
 def error(ename: str, evalue: str, traceback=()) -> dict:
-    return nbformat.from_dict({"output_type": "error", "ename": ename, "evalue": evalue,
-                               "traceback": list(traceback)})
+    return nbformat.from_dict(
+        {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": list(traceback)}
+    )
 
 
 def stream(text: str) -> dict:
@@ -104,7 +105,8 @@ def test_a_message_that_quotes_hidden_source_loses_those_lines():
     inspect and linecache give it."""
     line = f"    {HIDDEN_CALL}\n"
     whole = HIDDEN_SOURCE.replace("### BEGIN HIDDEN TESTS\n", "").replace(
-        "### END HIDDEN TESTS", "")
+        "### END HIDDEN TESTS", ""
+    )
     messages = {
         "code_context": repr([line]),
         "a line": f"called from: {line}",
@@ -129,12 +131,16 @@ def test_printed_output_loses_every_line_with_a_hidden_line():
 def frame(count: int, line: int, where: str = "", quoted: str = "") -> str:
     """An IPython traceback entry of a frame in a cell, colored as IPython colors it."""
     where = f", in \x1b[36m{where}\x1b[39m\x1b[34m(x)\x1b[39m" if where else ""
-    return (f"\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[{count}]\x1b[39m\x1b[32m, line "
-            f"{line}\x1b[39m{where}\n\x1b[32m----> \x1b[39m\x1b[32m{line}\x1b[39m {quoted}\n")
+    return (
+        f"\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[{count}]\x1b[39m\x1b[32m, line "
+        f"{line}\x1b[39m{where}\n\x1b[32m----> \x1b[39m\x1b[32m{line}\x1b[39m {quoted}\n"
+    )
 
 
-LIBRARY = ("\x1b[36mFile \x1b[39m\x1b[32m/srv/grader/.venv/lib/python3.11/site-packages/numpy/"
-           "_core/fromnumeric.py:57\x1b[39m, in \x1b[36m_wrapfunc\x1b[39m\n    return bound()\n")
+LIBRARY = (
+    "\x1b[36mFile \x1b[39m\x1b[32m/srv/grader/.venv/lib/python3.11/site-packages/numpy/"
+    "_core/fromnumeric.py:57\x1b[39m, in \x1b[36m_wrapfunc\x1b[39m\n    return bound()\n"
+)
 
 
 def test_a_traceback_keeps_the_students_own_line_and_the_message():
@@ -142,18 +148,42 @@ def test_a_traceback_keeps_the_students_own_line_and_the_message():
     solution.execution_count = 2
     demo = new_code_cell("import numpy as np\nf(np.ones(3))")
     demo.execution_count = 3
-    header = ["\x1b[31m-----\x1b[39m",
-              "\x1b[31mTypeError\x1b[39m   Traceback (most recent call last)"]
+    header = [
+        "\x1b[31m-----\x1b[39m",
+        "\x1b[31mTypeError\x1b[39m   Traceback (most recent call last)",
+    ]
     evalue = "'numpy.ndarray' object cannot be interpreted as an integer"
     # The traceback quotes lines of its own, which the page ignores.
-    demo.outputs = [error("TypeError", evalue, [
-        *header, frame(3, 2, quoted="anything"), frame(2, 2, "f", "quoted text"), LIBRARY,
-        f"\x1b[31mTypeError\x1b[39m: {evalue}"])]
+    demo.outputs = [
+        error(
+            "TypeError",
+            evalue,
+            [
+                *header,
+                frame(3, 2, quoted="anything"),
+                frame(2, 2, "f", "quoted text"),
+                LIBRARY,
+                f"\x1b[31mTypeError\x1b[39m: {evalue}",
+            ],
+        )
+    ]
     # Called from a test cell: that frame (a test cell's) is never the one shown.
-    test = graded_cell(HIDDEN_SOURCE, [error("TypeError", evalue, [
-        *header, frame(4, 3, quoted=HIDDEN_CALL), frame(2, 2, "f"), LIBRARY])], count=4)
-    hidden_only = graded_cell(HIDDEN_SOURCE, [error("AssertionError", "wrong", [
-        *header, frame(4, 7, quoted=HIDDEN_CALL)])], count=4)
+    test = graded_cell(
+        HIDDEN_SOURCE,
+        [
+            error(
+                "TypeError",
+                evalue,
+                [*header, frame(4, 3, quoted=HIDDEN_CALL), frame(2, 2, "f"), LIBRARY],
+            )
+        ],
+        count=4,
+    )
+    hidden_only = graded_cell(
+        HIDDEN_SOURCE,
+        [error("AssertionError", "wrong", [*header, frame(4, 7, quoted=HIDDEN_CALL)])],
+        count=4,
+    )
     _, demo_out, test_out, hidden_out = hide([solution, demo, test, hidden_only])
     student_line = ["Cell In[2], line 2, in f", "----> 2     return np.sum(x, axis=x)"]
     sentence = f"TypeError: {evalue}"
@@ -170,25 +200,40 @@ def strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-@pytest.mark.parametrize(("printed", "shown"), [
-    ("/srv/grader/.venv/lib/python3.11/site-packages/torch/nn/modules/loss.py:610: "
-     "UserWarning: Using a target size", "torch/nn/modules/loss.py:610: UserWarning: Using a "
-     "target size"),
-    ("/tmp/ipykernel_4242/1234567.py:3: RuntimeWarning: overflow encountered in exp",
-     "[cell]:3: RuntimeWarning: overflow encountered in exp"),
-    ("[Errno 2] No such file or directory: '/submission/data/x.csv'",
-     "[Errno 2] No such file or directory: 'data/x.csv'"),
-    ("working in /submission", "working in ."),
-    ("/usr/lib/python3.11/json/decoder.py:355: in raw_decode",
-     "json/decoder.py:355: in raw_decode"),
-    (f"{REPO_ROOT}/course/testing.py", "course/testing.py"),
-    ("cache at /tmp/matplotlib-x1y2/fontlist.json and /home/grader/.config",
-     "cache at .../fontlist.json and .../.config"),
-    ("<td>/srv/data/x.csv</td> --out=/srv/out", "<td>.../x.csv</td> --out=.../out"),
-    # Not paths: a URL, a fraction, a date, a unit, closing tags, base64, a lone folder.
-    ("see https://example.org/a/b, 1/2 of 2024/01/02 km/h </div></b> iVBO+/Rw/x== /tmp",
-     "see https://example.org/a/b, 1/2 of 2024/01/02 km/h </div></b> iVBO+/Rw/x== /tmp"),
-])
+@pytest.mark.parametrize(
+    ("printed", "shown"),
+    [
+        (
+            "/srv/grader/.venv/lib/python3.11/site-packages/torch/nn/modules/loss.py:610: "
+            "UserWarning: Using a target size",
+            "torch/nn/modules/loss.py:610: UserWarning: Using a target size",
+        ),
+        (
+            "/tmp/ipykernel_4242/1234567.py:3: RuntimeWarning: overflow encountered in exp",
+            "[cell]:3: RuntimeWarning: overflow encountered in exp",
+        ),
+        (
+            "[Errno 2] No such file or directory: '/submission/data/x.csv'",
+            "[Errno 2] No such file or directory: 'data/x.csv'",
+        ),
+        ("working in /submission", "working in ."),
+        (
+            "/usr/lib/python3.11/json/decoder.py:355: in raw_decode",
+            "json/decoder.py:355: in raw_decode",
+        ),
+        (f"{REPO_ROOT}/course/testing.py", "course/testing.py"),
+        (
+            "cache at /tmp/matplotlib-x1y2/fontlist.json and /home/grader/.config",
+            "cache at .../fontlist.json and .../.config",
+        ),
+        ("<td>/srv/data/x.csv</td> --out=/srv/out", "<td>.../x.csv</td> --out=.../out"),
+        # Not paths: a URL, a fraction, a date, a unit, closing tags, base64, a lone folder.
+        (
+            "see https://example.org/a/b, 1/2 of 2024/01/02 km/h </div></b> iVBO+/Rw/x== /tmp",
+            "see https://example.org/a/b, 1/2 of 2024/01/02 km/h </div></b> iVBO+/Rw/x== /tmp",
+        ),
+    ],
+)
 def test_paths_of_the_grading_machine_are_shortened(printed, shown):
     assert scrub_paths(printed) == shown
 
@@ -211,15 +256,19 @@ CELLS = [
     new_markdown_cell("# A tiny assignment"),
     new_code_cell("import numpy as np"),
     new_markdown_cell("### Exercise 1.1: Double $f(x) = 2x$ (1 point)"),
-    nbgrader_cell('def f(x):\n    """Return 2 x."""\n    ### BEGIN SOLUTION\n    return 2 * x\n'
-                  "    ### END SOLUTION", "f", solution=True),
+    nbgrader_cell(
+        'def f(x):\n    """Return 2 x."""\n    ### BEGIN SOLUTION\n    return 2 * x\n'
+        "    ### END SOLUTION",
+        "f",
+        solution=True,
+    ),
     graded_cell(HIDDEN_SOURCE),
 ]
 
 # A student who wants the hidden tests: f prints its caller's line (as inspect gives it),
 # the caller's whole cell (linecache) and the caller's frame; on arrays it raises an error
 # whose message is the caller's cell.
-SNOOP = '''import inspect
+SNOOP = """import inspect
 import linecache
 
 
@@ -230,7 +279,7 @@ def f(x):
     print(caller)
     if np.ndim(x):
         raise ValueError("".join(linecache.getlines(caller.filename)))
-    return 2 * x'''
+    return 2 * x"""
 
 # An honest student, a little off (within the visible test's tolerance, not the hidden
 # one's), with cells that fail or warn as students' cells do: their tracebacks and warnings
@@ -250,8 +299,10 @@ def pages(tmp_path_factory):
     repo = build_class_course(root / "course", CELLS)
     course = gradebook.prepare(repo, root / "grading", [MINI])
     release = nbs.read(repo.root / "release" / MINI / f"{MINI}.ipynb")
-    students = {"snoop": with_cells_after(release, "test_f", "print(f(3))"),
-                "wrong": with_cells_after(release, "f", *SCRATCH)}
+    students = {
+        "snoop": with_cells_after(release, "test_f", "print(f(3))"),
+        "wrong": with_cells_after(release, "f", *SCRATCH),
+    }
     for nb, answer in zip(students.values(), [SNOOP, WRONG], strict=True):
         nb.cells[cell_index(nb, "f")].source = answer
     for student, nb in students.items():
@@ -259,12 +310,12 @@ def pages(tmp_path_factory):
         path.parent.mkdir(exist_ok=True)
         nbs.write(nb, path)
         gradebook.submit(course, student, MINI, path)
-    outcomes = autograde(course, [MINI], jobs=2, cell_timeout=30, progress=False,
-                         unsafe=bool(missing_pieces()))
+    outcomes = autograde(
+        course, [MINI], jobs=2, cell_timeout=30, progress=False, unsafe=bool(missing_pieces())
+    )
     assert {(o.student, o.status) for o in outcomes} == {(s, "graded") for s in students}, outcomes
     written = generate_feedback(course, [MINI], jobs=1)
-    return {"course": course,
-            "pages": {p.parent.parent.name: p.read_text() for p in written}}
+    return {"course": course, "pages": {p.parent.parent.name: p.read_text() for p in written}}
 
 
 def page_text(page: str) -> str:
@@ -292,8 +343,11 @@ def test_the_failure_sentence_shows_though_a_hidden_test_shares_its_line(pages):
 def test_the_snoops_page_shows_no_hidden_line(pages):
     course = pages["course"]
     autograded = nbs.read(course.root / "autograded" / "snoop" / MINI / f"{MINI}.ipynb")
-    printed = "\n".join(o.get("text", "") + o.get("evalue", "")
-                        for c in autograded.cells for o in c.get("outputs", []))
+    printed = "\n".join(
+        o.get("text", "") + o.get("evalue", "")
+        for c in autograded.cells
+        for o in c.get("outputs", [])
+    )
     # What a student does not see in the release: `assert_close(` is in the visible test too.
     release = nbs.read(course.root / "release" / MINI / f"{MINI}.ipynb")
     public = "\n".join(cell.source for cell in release.cells)
@@ -308,10 +362,21 @@ def test_the_snoops_page_shows_no_hidden_line(pages):
 
 def test_tracebacks_are_cut_to_the_line_and_no_path_of_the_machine_shows(pages):
     text = page_text(pages["pages"]["wrong"])
-    for shown in ("Cell In[", "----> 1 f(np.ones(3)) @ np.ones(4)", "ValueError: matmul:",
-                  "FileNotFoundError: [Errno 2] No such file or directory: 'missing.csv'",
-                  "UserWarning: f is slow"):
+    for shown in (
+        "Cell In[",
+        "----> 1 f(np.ones(3)) @ np.ones(4)",
+        "ValueError: matmul:",
+        "FileNotFoundError: [Errno 2] No such file or directory: 'missing.csv'",
+        "UserWarning: f is slow",
+    ):
         assert shown in text, shown
-    for path in ("/tmp", "ipykernel", "site-packages", "/submission", str(REPO_ROOT),
-                 "Traceback (most recent call last)", "File /"):
+    for path in (
+        "/tmp",
+        "ipykernel",
+        "site-packages",
+        "/submission",
+        str(REPO_ROOT),
+        "Traceback (most recent call last)",
+        "File /",
+    ):
         assert path not in text, path

@@ -20,12 +20,13 @@ from conftest import MINI, build_class_course
 from nbgrader.api import Base, Gradebook
 from postgres import _free_port
 
-from grader import cli, gradebook
-from grader.autograde import autograde
-from grader.collect import collect
-from grader.course_config import load_config
-from grader.report import write_report
-from grader.synthetic import WRONG_ANSWER, _replace_solution, as_handed_in
+from grader import cli
+from grader.config import load_config
+from grader.pipeline.autograde import autograde
+from grader.pipeline.collect import collect
+from grader.pipeline.report import write_report
+from grader.pipeline.synthetic import WRONG_ANSWER, _replace_solution, as_handed_in
+from grader.workdir import gradebook
 
 SECRET = "s3cret-Pw"
 EXPECTED = {"ada": (2, 1), "blank": (0, 0), "cat": (2, 0)}  # test_square, test_cube
@@ -34,8 +35,13 @@ REPORTS = ("totals.csv", "questions.csv", "submissions.csv")
 
 def grader(*args, cwd):
     """`python -m grader` on the course at `cwd`."""
-    return subprocess.run([sys.executable, "-m", "grader", "--root", str(cwd), *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", "--root", str(cwd), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def main(capsys, *args) -> tuple[int, str, str]:
@@ -81,8 +87,10 @@ def snapshot(url: str) -> dict:
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as db:
-            return {t.name: sorted(map(repr, db.execute(t.select())))
-                    for t in Base.metadata.sorted_tables}
+            return {
+                t.name: sorted(map(repr, db.execute(t.select())))
+                for t in Base.metadata.sorted_tables
+            }
     finally:
         engine.dispose()
 
@@ -117,8 +125,9 @@ def test_scores_and_reports_equal_those_on_sqlite(graded):
     for student, (square, cube) in EXPECTED.items():
         assert (points[student, "test_square"], points[student, "test_cube"]) == (square, cube)
     for name in REPORTS:
-        assert (shared.root / "reports" / name).read_text() == \
-            (sqlite.root / "reports" / name).read_text(), name
+        assert (shared.root / "reports" / name).read_text() == (
+            sqlite.root / "reports" / name
+        ).read_text(), name
     with open(shared.root / "reports" / "submissions.csv") as f:
         assert {r["status"] for r in csv.DictReader(f)} == {"graded"}
 
@@ -127,12 +136,23 @@ def test_autograding_again_changes_nothing_and_reports_the_same(graded, tmp_path
     repo, sqlite, shared, url = graded
     before = snapshot(url)
     assert before["grade"] and before["submitted_assignment"]
-    code, out, _ = main(capsys, "--root", str(repo.root), "autograde", "--db", url,
-                        "--workdir", str(shared.root))
+    code, out, _ = main(
+        capsys, "--root", str(repo.root), "autograde", "--db", url, "--workdir", str(shared.root)
+    )
     assert code == 0 and "nothing to do" in out and "3 already graded" in out
     assert snapshot(url) == before
-    code, out, _ = main(capsys, "--root", str(repo.root), "--db", url, "--workdir",
-                        str(shared.root), "report", "--out", str(tmp_path))
+    code, out, _ = main(
+        capsys,
+        "--root",
+        str(repo.root),
+        "--db",
+        url,
+        "--workdir",
+        str(shared.root),
+        "report",
+        "--out",
+        str(tmp_path),
+    )
     assert code == 0 and "ada" in out
     for name in REPORTS:
         assert (tmp_path / name).read_text() == (sqlite.root / "reports" / name).read_text()
@@ -144,8 +164,9 @@ def test_a_second_machine_gets_a_folder_of_its_own_and_the_same_grades(graded, t
     repo, _, shared, url = graded
     before = snapshot(url)
     other = gradebook.prepare(load_config(repo.root, db=url), tmp_path / "other")
-    assert (other.root / "release" / MINI / f"{MINI}.ipynb").read_text() == \
-        (shared.root / "release" / MINI / f"{MINI}.ipynb").read_text()
+    assert (other.root / "release" / MINI / f"{MINI}.ipynb").read_text() == (
+        shared.root / "release" / MINI / f"{MINI}.ipynb"
+    ).read_text()
     assert snapshot(url) == before
     assert sorted(gradebook.grades(other)) == sorted(gradebook.grades(shared))
 
@@ -168,7 +189,11 @@ def test_nbgraders_api_and_export_read_the_same_grades(graded, tmp_path):
     out = tmp_path / "grades.csv"
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", "export", "--db", url, "--to", str(out)],
-        cwd=repo.root, capture_output=True, text=True, timeout=120)
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out) as f:
         exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
@@ -176,15 +201,23 @@ def test_nbgraders_api_and_export_read_the_same_grades(graded, tmp_path):
 
 
 BAD_URLS = {  # kind: (URL, what the line says), {port} is the live server's
-    "unreachable": (f"postgresql+psycopg://grader:{SECRET}@127.0.0.1:{{closed}}/gb",
-                    "cannot open the gradebook postgresql+psycopg://grader:***@127.0.0.1:"),
-    "no database": (f"postgresql+psycopg://grader:{SECRET}@127.0.0.1:{{port}}/nowhere",
-                    'database "nowhere" does not exist'),
+    "unreachable": (
+        f"postgresql+psycopg://grader:{SECRET}@127.0.0.1:{{closed}}/gb",
+        "cannot open the gradebook postgresql+psycopg://grader:***@127.0.0.1:",
+    ),
+    "no database": (
+        f"postgresql+psycopg://grader:{SECRET}@127.0.0.1:{{port}}/nowhere",
+        'database "nowhere" does not exist',
+    ),
     "not a url": (f"grader:{SECRET}@127.0.0.1/gb", "'grader:***@127.0.0.1/gb' is not a database"),
-    "no driver": (f"postgresql+psycopg2://grader:{SECRET}@127.0.0.1:{{port}}/postgres",
-                  "no database driver for postgresql+psycopg2://grader:***@127.0.0.1"),
-    "not sql": (f"mongodb://grader:{SECRET}@127.0.0.1/gb",
-                "neither an SQLite file nor a PostgreSQL database"),
+    "no driver": (
+        f"postgresql+psycopg2://grader:{SECRET}@127.0.0.1:{{port}}/postgres",
+        "no database driver for postgresql+psycopg2://grader:***@127.0.0.1",
+    ),
+    "not sql": (
+        f"mongodb://grader:{SECRET}@127.0.0.1/gb",
+        "neither an SQLite file nor a PostgreSQL database",
+    ),
 }
 
 
@@ -193,8 +226,9 @@ def test_a_bad_url_stops_with_one_line_and_no_password(kind, postgres, class_cou
     url, says = BAD_URLS[kind]
     url = url.format(port=postgres.port, closed=_free_port())
     work = tmp_path / "grading"
-    line = one_line_error(grader("--db", url, "--workdir", str(work), "report",
-                                 cwd=class_course.root))
+    line = one_line_error(
+        grader("--db", url, "--workdir", str(work), "report", cwd=class_course.root)
+    )
     assert says in line, line
     assert "--db" in line and "postgresql+psycopg://user:password@host" in line, line  # the fix
     assert not work.exists()
@@ -203,8 +237,16 @@ def test_a_bad_url_stops_with_one_line_and_no_password(kind, postgres, class_cou
 @pytest.mark.parametrize("kind", ["no driver", "not sql"])
 def test_other_bad_urls_in_process(kind, postgres, class_course, tmp_path, capsys):
     url, says = BAD_URLS[kind]
-    code, _, err = main(capsys, "--root", str(class_course.root), "--db",
-                        url.format(port=postgres.port), "--workdir", str(tmp_path), "report")
+    code, _, err = main(
+        capsys,
+        "--root",
+        str(class_course.root),
+        "--db",
+        url.format(port=postgres.port),
+        "--workdir",
+        str(tmp_path),
+        "report",
+    )
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
 
 
@@ -215,20 +257,22 @@ def test_a_gradebook_of_another_course_is_refused(postgres, class_course, tmp_pa
     before = snapshot(url)
     inbox = write_inbox(class_course, tmp_path / "inbox")
     work = tmp_path / "grading"
-    line = one_line_error(grader("--db", url, "--workdir", str(work), "collect", str(inbox),
-                                 cwd=class_course.root))
+    line = one_line_error(
+        grader("--db", url, "--workdir", str(work), "collect", str(inbox), cwd=class_course.root)
+    )
     assert "belongs to course 'another-course'" in line and "--db" in line, line
-    code, _, err = main(capsys, "--root", str(class_course.root), "--workdir", str(work),
-                        "report", "--db", url)
+    code, _, err = main(
+        capsys, "--root", str(class_course.root), "--workdir", str(work), "report", "--db", url
+    )
     assert code == 2 and "another-course" in err, err
     assert not work.exists() and snapshot(url) == before
 
 
-def test_an_empty_server_gradebook_is_no_grading_folder(postgres, class_course, tmp_path,
-                                                         capsys):
+def test_an_empty_server_gradebook_is_no_grading_folder(postgres, class_course, tmp_path, capsys):
     url = postgres.new_database()
-    code, _, err = main(capsys, "--root", str(class_course.root), "--db", url, "--workdir",
-                        str(tmp_path), "report")
+    code, _, err = main(
+        capsys, "--root", str(class_course.root), "--db", url, "--workdir", str(tmp_path), "report"
+    )
     assert code == 2 and "no grading folder" in err and "is empty" in err, err
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as db:
@@ -250,7 +294,8 @@ def test_nbgrader_config_chooses_the_gradebook(postgres, class_course):
 def test_the_demo_refuses_a_gradebook_that_holds_grades(graded, tmp_path):
     """The demo starts from an empty gradebook: never into one that holds a class."""
     repo, _, _, url = graded
-    line = one_line_error(grader("demo", "--db", url, "--workdir", str(tmp_path / "demo"),
-                                 cwd=repo.root))
+    line = one_line_error(
+        grader("demo", "--db", url, "--workdir", str(tmp_path / "demo"), cwd=repo.root)
+    )
     assert "starts from an empty gradebook" in line and "127.0.0.1" in line, line
     assert not (tmp_path / "demo").exists()

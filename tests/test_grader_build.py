@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conftest import MINI
 
-from grader import notebooks as nbs
-from grader.build import build
+from grader.notebooks import cells as nbs
+from grader.pipeline.build import build
 
 
 def cell_with_id(nb, grade_id):
@@ -47,13 +47,13 @@ def test_building_twice_changes_nothing(mini_course):
 
 
 def test_the_in_process_alembic_head_is_what_the_alembic_command_says():
-    # grader.build replaces nbgrader's `alembic heads` subprocess (5 s per new gradebook)
+    # grader.pipeline.build replaces nbgrader's `alembic heads` subprocess (5 s per new gradebook)
     # with the same question asked in-process; a new gradebook must record the same version.
     import subprocess
 
     from nbgrader.dbutil import _temp_alembic_ini
 
-    from grader.build import _alembic_head
+    from grader.pipeline.build import _alembic_head
 
     with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
         output = subprocess.check_output(["alembic", "-c", ini, "heads"], text=True)

@@ -8,7 +8,7 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.course_config import REPO_ROOT
+from grader.config import REPO_ROOT
 
 
 def grader(*args, cwd=REPO_ROOT):

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 from conftest import MINI
 
-from grader import gradebook
-from grader.collect import collect, scan
 from grader.errors import GraderError
+from grader.pipeline.collect import collect, scan
+from grader.workdir import gradebook
 
 NB = f"{MINI}.ipynb"
 
@@ -70,17 +70,21 @@ def test_folder_layout(course, tmp_path):
 def test_lms_zip_with_every_reason_to_skip(course, tmp_path):
     data = notebook_bytes(course)
     early, late = dt.datetime(2026, 11, 1, 8), dt.datetime(2026, 11, 2, 8)
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"a/ann_{NB}", b"early", early),
-        (f"b/ann_{NB}", data, late),
-        (f"bob_{NB}", data, early),
-        ("bob_02_networks_draft.ipynb", data, early),
-        ("readme.pdf", b"%PDF", early),
-        (f"{NB}", data, early),
-    ])
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"a/ann_{NB}", b"early", early),
+            (f"b/ann_{NB}", data, late),
+            (f"bob_{NB}", data, early),
+            ("bob_02_networks_draft.ipynb", data, early),
+            ("readme.pdf", b"%PDF", early),
+            (f"{NB}", data, early),
+        ],
+    )
     result = collect(course, archive)
     assert sorted((s, origin) for s, _, origin in result.collected) == [
-        ("ann", f"b/ann_{NB}"), ("bob", f"bob_{NB}")
+        ("ann", f"b/ann_{NB}"),
+        ("bob", f"bob_{NB}"),
     ]
     reasons = dict(result.skipped)
     assert reasons[f"a/ann_{NB}"] == f"duplicate: b/ann_{NB} is later"
@@ -93,16 +97,22 @@ def test_lms_zip_with_every_reason_to_skip(course, tmp_path):
 
 def test_custom_pattern(course, tmp_path):
     data = notebook_bytes(course)
-    archive = make_zip(tmp_path / "lms.zip", [
-        (f"Smith, Ann (s1234)/{NB}", data, dt.datetime(2026, 11, 1)),
-    ])
+    archive = make_zip(
+        tmp_path / "lms.zip",
+        [
+            (f"Smith, Ann (s1234)/{NB}", data, dt.datetime(2026, 11, 1)),
+        ],
+    )
     pattern = r"\((?P<student_id>s\d+)\)/(?P<notebook>\w+)\.ipynb$"
     # the pattern is matched against the file name only; here the id is in the folder
     result = collect(course, archive, pattern)
     assert result.collected == []
-    archive = make_zip(tmp_path / "lms2.zip", [
-        (f"s1234--{NB}", data, dt.datetime(2026, 11, 1)),
-    ])
+    archive = make_zip(
+        tmp_path / "lms2.zip",
+        [
+            (f"s1234--{NB}", data, dt.datetime(2026, 11, 1)),
+        ],
+    )
     result = collect(course, archive, r"^(?P<student_id>s\d+)--(?P<notebook>\w+)\.ipynb$")
     assert [s for s, _, _ in result.collected] == ["s1234"]
 

@@ -20,11 +20,11 @@ import pytest
 from conftest import MINI, build_class_course
 from distributed import Client, LocalCluster, WorkerPlugin
 
-from grader import gradebook
-from grader.autograde import autograde
-from grader.course_config import load_config
-from grader.report import write_report
-from grader.synthetic import as_handed_in
+from grader.config import load_config
+from grader.pipeline.autograde import autograde
+from grader.pipeline.report import write_report
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 ALLOWED_FAILURES = 1
 
@@ -74,8 +74,13 @@ def points(course) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def cluster():
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        with LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster:
             yield cluster
 
 
@@ -89,8 +94,9 @@ def test_a_class_on_dask_scores_as_on_this_machine(tmp_path, cluster, postgres):
     with Client(cluster) as client:
         client.register_plugin(KillWorker("cat", marker=str(tmp_path / "cat-killed")))
         client.register_plugin(KillWorker("kim"), name="kill-kim")
-        outcomes = autograde(remote, cluster=cluster.scheduler_address, cell_timeout=30,
-                             progress=False)
+        outcomes = autograde(
+            remote, cluster=cluster.scheduler_address, cell_timeout=30, progress=False
+        )
         client.unregister_worker_plugin("kill-kim")
     assert (tmp_path / "cat-killed").exists(), "the plugin should have killed a worker"
     by_student = {o.student: o for o in outcomes}

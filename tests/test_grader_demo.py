@@ -12,9 +12,9 @@ import zipfile
 import pytest
 from conftest import MINI, build_class_course
 
-from grader import gradebook
-from grader.bundle import make_bundle
-from grader.demo import run_demo
+from grader.pipeline.bundle import make_bundle
+from grader.pipeline.demo import run_demo
+from grader.workdir import gradebook
 
 # student -> (points of test_square, points of test_cube, status)
 EXPECTED = {
@@ -64,8 +64,11 @@ def test_csv_files_hold_the_worked_out_scores(demo):
     with open(reports / "questions.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * len(totals)
-    leo = {r["grade_id"]: (float(r["points"]), float(r["max_points"])) for r in rows
-           if r["student"] == "leo"}
+    leo = {
+        r["grade_id"]: (float(r["points"]), float(r["max_points"]))
+        for r in rows
+        if r["student"] == "leo"
+    }
     assert leo == {"test_square": (2, 2), "test_cube": (0, 1)}
     with open(reports / "submissions.csv") as f:
         statuses = {r["student"]: r for r in csv.DictReader(f)}
@@ -88,7 +91,7 @@ def test_feedback_shows_results_but_never_hidden_tests(demo):
 
 
 def test_autograding_again_changes_nothing(demo):
-    from grader.autograde import autograde
+    from grader.pipeline.autograde import autograde
 
     _, course, _ = demo
     before = sorted(gradebook.grades(course))
@@ -116,7 +119,7 @@ def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
 
     repo, course, _ = demo
     plain = gradebook.prepare(repo, tmp_path / "plain")
-    from grader.collect import collect
+    from grader.pipeline.collect import collect
 
     collect(plain, course.root / "class.zip")
     # One student of each kind that nbgrader can grade (nbgrader is slow: ~3 s each).
@@ -126,8 +129,9 @@ def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
             gradebook.autograde(plain, MINI, student, cell_timeout=5)
         except NbGraderException:
             assert student == "kim"  # nbgrader gives up on a notebook that is not JSON
-    ours = {(g.student, g.grade_id): g.points for g in gradebook.grades(course)
-            if g.student in sample}
+    ours = {
+        (g.student, g.grade_id): g.points for g in gradebook.grades(course) if g.student in sample
+    }
     theirs = {(g.student, g.grade_id): g.points for g in gradebook.grades(plain)}
     differ = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
     assert not differ, differ

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from conftest import MINI
 
-from grader import gradebook
-from grader.build import build
+from grader.pipeline.build import build
+from grader.workdir import gradebook
 
 
 def test_source_gets_every_point_release_none_and_hidden_tests_count(mini_course, tmp_path):
@@ -16,9 +16,9 @@ def test_source_gets_every_point_release_none_and_hidden_tests_count(mini_course
     release = mini_course.root / "release" / MINI / f"{MINI}.ipynb"
     # passes the visible test only: the hidden test, restored from the gradebook, fails it
     cheat = tmp_path / "cheat.ipynb"
-    cheat.write_text(release.read_text().replace(
-        "# YOUR CODE HERE\\n", "return 9 if x == 3 else 0\\n"
-    ))
+    cheat.write_text(
+        release.read_text().replace("# YOUR CODE HERE\\n", "return 9 if x == 3 else 0\\n")
+    )
     for student, notebook in [("full", source), ("stub", release), ("cheat", cheat)]:
         gradebook.submit(course, student, MINI, notebook)
         gradebook.autograde(course, MINI, student)

@@ -32,14 +32,14 @@ import pytest
 from conftest import MINI, two_exercise_cells, write_notebook
 from nbgrader.api import Gradebook
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde
-from grader.bundle import make_bundle
-from grader.collect import collect
-from grader.course_config import REPO_ROOT, CourseConfig, load_config
-from grader.demo import run_demo
-from grader.feedback import HideHiddenTests
+from grader.config import REPO_ROOT, CourseConfig, load_config
+from grader.notebooks import cells as nbs
+from grader.pipeline.autograde import autograde
+from grader.pipeline.bundle import make_bundle
+from grader.pipeline.collect import collect
+from grader.pipeline.demo import run_demo
+from grader.pipeline.feedback import HideHiddenTests
+from grader.workdir import gradebook
 
 # What counts as a leak. A snippet is one line of a solution or hidden-test body, with its
 # whitespace collapsed, or a whole body (its non-blank lines). Compared as substrings of the
@@ -211,9 +211,14 @@ def test_feedback_step_removes_every_hidden_test_of_the_course(repo_course):
                 continue
             cell.outputs = [
                 {"output_type": "stream", "name": "stdout", "text": everything},
-                {"output_type": "error", "ename": "AssertionError", "evalue": "wrong",
-                 "traceback": [f"----> {n} {line}" for n, line in
-                               enumerate(cell.source.splitlines(), 1)]},
+                {
+                    "output_type": "error",
+                    "ename": "AssertionError",
+                    "evalue": "wrong",
+                    "traceback": [
+                        f"----> {n} {line}" for n, line in enumerate(cell.source.splitlines(), 1)
+                    ],
+                },
             ]
         nb, _ = HideHiddenTests().preprocess(nb, {})
         text = notebook_text(json.dumps(nb))
@@ -245,9 +250,7 @@ def statuses(course: CourseConfig) -> dict:
 
 
 def submitted(course: CourseConfig) -> set:
-    return {
-        (p.parent.name, p.name) for p in (course.root / "submitted").glob("*/*") if p.is_dir()
-    }
+    return {(p.parent.name, p.name) for p in (course.root / "submitted").glob("*/*") if p.is_dir()}
 
 
 @pytest.fixture(scope="module")
@@ -344,8 +347,18 @@ def resumed(graded, tmp_path_factory):
     everything = submitted(course)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [
-        sys.executable, "-m", "grader", "--root", str(graded.repo.root), "--workdir", str(work),
-        "autograde", "--jobs", str(JOBS), "--timeout", str(CELL_TIMEOUT),
+        sys.executable,
+        "-m",
+        "grader",
+        "--root",
+        str(graded.repo.root),
+        "--workdir",
+        str(work),
+        "autograde",
+        "--jobs",
+        str(JOBS),
+        "--timeout",
+        str(CELL_TIMEOUT),
     ]
     log_path = work.parent / "killed-run.log"
     seen: dict[int, psutil.Process] = {}
@@ -394,10 +407,15 @@ def resumed(graded, tmp_path_factory):
     for leftover in stuck:
         leftover.kill()
     try:
-        outcomes, error = autograde(
-            gradebook.open_workdir(graded.repo, work), jobs=JOBS, cell_timeout=CELL_TIMEOUT,
-            progress=False,
-        ), None
+        outcomes, error = (
+            autograde(
+                gradebook.open_workdir(graded.repo, work),
+                jobs=JOBS,
+                cell_timeout=CELL_TIMEOUT,
+                progress=False,
+            ),
+            None,
+        )
     except Exception as exc:  # reported by the test below, not as an error of this fixture
         outcomes, error = [], f"{type(exc).__name__}: {exc}"
     return Resumed(course, graded_before_kill, len(running), survivors, outcomes, error)
@@ -426,9 +444,7 @@ def test_grading_again_after_a_kill_grades_each_submission_once(graded, resumed)
     )
     assert max(again.values()) == 1, "The second run graded a submission twice."
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
-        rows = Counter(
-            (s.student.id, a.name) for a in gb.assignments for s in a.submissions
-        )
+        rows = Counter((s.student.id, a.name) for a in gb.assignments for s in a.submissions)
     assert set(rows) == everything and max(rows.values()) == 1, (
         "The gradebook does not hold exactly one submission row per submission."
     )
@@ -464,7 +480,8 @@ def test_a_gradebook_left_mid_write_by_a_killed_run_opens_again(graded, tmp_path
     shutil.copy(graded.course.root / gradebook.DB_NAME, tmp_path / gradebook.DB_NAME)
     writer = subprocess.Popen(
         [sys.executable, "-c", SPILLING_WRITER, str(tmp_path / gradebook.DB_NAME)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert writer.stdout.readline().strip() == "ready"
@@ -486,11 +503,13 @@ def test_a_gradebook_left_mid_write_by_a_killed_run_opens_again(graded, tmp_path
 def snapshot(course: CourseConfig) -> dict:
     """Grades, submission timestamps, statuses and the autograded files, as they are."""
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
-        stamps = {(s.student.id, a.name): s.timestamp for a in gb.assignments
-                  for s in a.submissions}
+        stamps = {
+            (s.student.id, a.name): s.timestamp for a in gb.assignments for s in a.submissions
+        }
     autograded = {
         p.relative_to(course.root).as_posix(): p.stat().st_mtime_ns
-        for p in (course.root / "autograded").rglob("*") if p.is_file()
+        for p in (course.root / "autograded").rglob("*")
+        if p.is_file()
     }
     return {
         "grades": sorted(gradebook.grades(course)),
@@ -510,9 +529,7 @@ def test_autograding_twice_gives_the_same_gradebook(graded):
     after = snapshot(course)
     for part in before:
         assert after[part] == before[part], f"Autograding again changed the {part}."
-    forced = autograde(
-        course, jobs=JOBS, cell_timeout=CELL_TIMEOUT, force=True, progress=False
-    )
+    forced = autograde(course, jobs=JOBS, cell_timeout=CELL_TIMEOUT, force=True, progress=False)
     assert sorted((o.student, o.assignment) for o in forced) == sorted(submitted(course)), (
         "Forced autograding did not grade every submission exactly once."
     )

@@ -13,11 +13,11 @@ from conftest import MINI, build_class_course
 from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum
 
-from grader import gradebook
-from grader.autograde import autograde
-from grader.course_config import REPO_ROOT
+from grader.config import REPO_ROOT
 from grader.errors import GraderError
-from grader.synthetic import as_handed_in
+from grader.pipeline.autograde import autograde
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 
 @pytest.fixture
@@ -40,8 +40,9 @@ def points(course) -> dict[tuple[str, str], float]:
 
 
 def test_one_student_is_graded_again_and_nobody_else(graded_class, capsys):
-    outcomes = autograde(graded_class, students=["cat"], force=True, cell_timeout=30,
-                         progress=False)
+    outcomes = autograde(
+        graded_class, students=["cat"], force=True, cell_timeout=30, progress=False
+    )
     assert [o.student for o in outcomes] == ["cat"]
     assert "changed" not in capsys.readouterr().out  # the same notebook, the same grades
 
@@ -57,8 +58,9 @@ def test_a_fixed_test_regrades_everyone_and_lists_what_changed(graded_class, cap
     # The instructor finds test_cube too strict and fixes it in the gradebook's copy (as
     # regenerating the assignment would): a new source, so a new checksum.
     release = nbformat.read(str(graded_class.root / "release" / MINI / f"{MINI}.ipynb"), 4)
-    [fixed] = [c for c in release.cells
-               if c.metadata.get("nbgrader", {}).get("grade_id") == "test_cube"]
+    [fixed] = [
+        c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_cube"
+    ]
     fixed.source = '"""Check that cube returns a number."""\nassert cube(2) > 0'
     with Gradebook(gradebook.db_url(graded_class), graded_class.course_id) as gb:
         cell = gb.find_source_cell("test_cube", MINI, MINI)
@@ -66,14 +68,30 @@ def test_a_fixed_test_regrades_everyone_and_lists_what_changed(graded_class, cap
         gb.db.commit()
     capsys.readouterr()
     result = subprocess.run(
-        [sys.executable, "-m", "grader", "--root", str(graded_class.config_file.parent),
-         "--workdir", str(graded_class.root), "autograde", "--force", "--timeout", "30"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "--root",
+            str(graded_class.config_file.parent),
+            "--workdir",
+            str(graded_class.root),
+            "autograde",
+            "--force",
+            "--timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "1 grade(s) changed" in result.stdout, result.stdout
     assert "cat 01_perceptron test_cube: 0 -> 1 (+1)" in result.stdout
     with open(graded_class.root / "reports" / "changed-grades.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["student"], r["grade_id"], r["before"], r["after"], r["change"])
-            for r in rows] == [("cat", "test_cube", "0.0", "1.0", "1.0")]
+    assert [(r["student"], r["grade_id"], r["before"], r["after"], r["change"]) for r in rows] == [
+        ("cat", "test_cube", "0.0", "1.0", "1.0")
+    ]
     assert points(graded_class)[("cat", "test_cube")] == 1

@@ -24,20 +24,19 @@ import pytest
 from conftest import MINI, build_class_course
 from unprivileged import as_unprivileged, unprivileged_folder
 
-from grader import autograde as autograde_module
-from grader import gradebook
-from grader import sandbox as sandbox_module
-from grader.autograde import autograde
-from grader.course_config import REPO_ROOT
+from grader.config import REPO_ROOT
 from grader.errors import GraderError
-from grader.report import table, write_report
-from grader.sandbox import INSIDE_UID, Sandbox, SandboxError, missing_pieces
+from grader.execution import sandbox as sandbox_module
+from grader.execution.sandbox import INSIDE_UID, Sandbox, SandboxError, missing_pieces
+from grader.pipeline import autograde as autograde_module
+from grader.pipeline.autograde import autograde
+from grader.pipeline.report import table, write_report
+from grader.workdir import gradebook
 
 ROOT = os.geteuid() == 0
 # What a kernel's / may hold: the system, its private folders, and the folders on the
 # way to Python, the virtual environment and `course`.
-SYSTEM = {"bin", "dev", "etc", "ipc", "lib", "lib64", "proc", "sbin", "submission", "tmp",
-          "usr"}
+SYSTEM = {"bin", "dev", "etc", "ipc", "lib", "lib64", "proc", "sbin", "submission", "tmp", "usr"}
 
 PROBE = r"""
 import os, socket
@@ -75,16 +74,31 @@ def probe_kernel(tmp_path: Path, secrets: list[str]) -> str:
     work = tmp_path / "work"
     work.mkdir()
     (work / "data.txt").write_text("the assignment's file")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        f"REPO = {str(REPO_ROOT)!r}\nSECRETS = {secrets!r}\n" + PROBE)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(f"REPO = {str(REPO_ROOT)!r}\nSECRETS = {secrets!r}\n" + PROBE)
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     notebook = work / "probe.ipynb"
     nbformat.write(nb, str(notebook))
     job = {"notebook": str(notebook), "cell_timeout": 60, "notebook_timeout": 120}
     answer = subprocess.run(
-        [sys.executable, "-m", "grader.worker", "--config", str(REPO_ROOT / "nbgrader_config.py")],
-        input=json.dumps(job) + "\n", capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "grader.execution.worker",
+            "--config",
+            str(REPO_ROOT / "nbgrader_config.py"),
+        ],
+        input=json.dumps(job) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert json.loads(answer.stdout)["status"] == "graded", answer.stdout
@@ -106,9 +120,18 @@ def test_a_sandboxed_kernel_sees_only_the_allowlist(tmp_path):
     for folder in (tmp_path, download):
         folder.chmod(0o755)
     (download / "ada_01_perceptron.ipynb").chmod(0o644)
-    secrets = [str(download / "ada_01_perceptron.ipynb"), str(REPO_ROOT / "source"),
-               str(REPO_ROOT / "nbgrader_config.py"), str(Path.home()), "/var/tmp",
-               "/run", "/etc/shadow", "/etc/hostname", "/etc/ssl", "/proc/1/root/etc/shadow"]
+    secrets = [
+        str(download / "ada_01_perceptron.ipynb"),
+        str(REPO_ROOT / "source"),
+        str(REPO_ROOT / "nbgrader_config.py"),
+        str(Path.home()),
+        "/var/tmp",
+        "/run",
+        "/etc/shadow",
+        "/etc/hostname",
+        "/etc/ssl",
+        "/proc/1/root/etc/shadow",
+    ]
     text = probe_kernel(tmp_path, secrets)
     assert f"uid {INSIDE_UID}" in text
     top = set(eval(text.split("top ", 1)[1].splitlines()[0]))
@@ -141,8 +164,12 @@ def test_python_and_course_under_tmp_stay_visible(monkeypatch):
         monkeypatch.setattr(sandbox_module, "_runtime_paths", lambda: [*real, folder])
         sandbox = Sandbox()
         sandbox.prepare(None)
-        result = subprocess.run(sandbox.command(["/usr/bin/cat", str(folder / "marker")]),
-                                pass_fds=sandbox.fds, capture_output=True, text=True)
+        result = subprocess.run(
+            sandbox.command(["/usr/bin/cat", str(folder / "marker")]),
+            pass_fds=sandbox.fds,
+            capture_output=True,
+            text=True,
+        )
         sandbox.close()
         assert (result.returncode, result.stdout) == (0, "still here"), result.stderr
     finally:
@@ -192,12 +219,16 @@ def test_as_root_kernels_get_cgroups_where_the_machine_allows():
     the rlimits hold alone (the README says so)."""
     groups = sandbox_module.make_cgroups(sandbox_module.Limits(cpus=1.5))
     writable = os.access("/sys/fs/cgroup", os.W_OK) or any(
-        os.access(p, os.W_OK) for p in Path("/sys/fs/cgroup").glob("*/"))
+        os.access(p, os.W_OK) for p in Path("/sys/fs/cgroup").glob("*/")
+    )
     assert groups or not writable, "cgroups are writable here but none was made"
     for group in groups:
         if group.parent.name.startswith("cpu") or (group / "cpu.max").exists():
-            quota = ((group / "cpu.max").read_text().split()[0] if (group / "cpu.max").exists()
-                     else (group / "cpu.cfs_quota_us").read_text().strip())
+            quota = (
+                (group / "cpu.max").read_text().split()[0]
+                if (group / "cpu.max").exists()
+                else (group / "cpu.cfs_quota_us").read_text().strip()
+            )
             assert quota == "150000", "the CPU quota is the explicit parameter"
         group.rmdir()
 
@@ -205,10 +236,16 @@ def test_as_root_kernels_get_cgroups_where_the_machine_allows():
 @pytest.mark.skipif(not ROOT, reason="root only: an unprivileged grader claims no uid")
 def test_as_root_concurrent_graders_never_share_a_uid(tmp_path):
     """Claims are machine-wide: another grader with another TMPDIR gets another uid."""
-    code = ("import time; from grader.sandbox import claim_uid; print(claim_uid()[0], "
-            "flush=True); time.sleep(30)")
-    first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "TMPDIR": str(tmp_path)})
+    code = (
+        "import time; from grader.execution.sandbox import claim_uid; print(claim_uid()[0], "
+        "flush=True); time.sleep(30)"
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     try:
         theirs = int(first.stdout.readline())
         mine, lock = sandbox_module.claim_uid()
@@ -246,7 +283,7 @@ def test_a_class_is_graded_sandboxed(tmp_path):
     """Right, blank: the exact points, sandboxed."""
     repo = build_class_course(tmp_path / "course")
     course = gradebook.prepare(repo, tmp_path / "grading")
-    from grader.synthetic import as_handed_in
+    from grader.pipeline.synthetic import as_handed_in
 
     right = as_handed_in(nbformat.read(str(repo.root / "source" / MINI / f"{MINI}.ipynb"), 4))
     nbformat.write(right, str(tmp_path / "right.ipynb"))
@@ -254,7 +291,9 @@ def test_a_class_is_graded_sandboxed(tmp_path):
     gradebook.submit(course, "blank", MINI, repo.root / "release" / MINI / f"{MINI}.ipynb")
     outcomes = autograde(course, jobs=2, cell_timeout=30, progress=False)
     assert {(o.student, o.status, o.sandboxed) for o in outcomes} == {
-        ("ada", "graded", True), ("blank", "graded", True)}
+        ("ada", "graded", True),
+        ("blank", "graded", True),
+    }
     report, _ = write_report(course)
     assert report.total("ada") == 3 and report.total("blank") == 0
 
@@ -286,8 +325,26 @@ def test_unsafe_grades_are_graded_and_marked(one_submission, monkeypatch):
 def test_as_root_this_module_passes_as_an_unprivileged_user():
     with unprivileged_folder() as home:
         result = subprocess.run(
-            as_unprivileged([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "-p", "no:xdist", "-k", "not as_root", __file__], home),
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+            as_unprivileged(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:xdist",
+                    "-k",
+                    "not as_root",
+                    __file__,
+                ],
+                home,
+            ),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]

@@ -9,8 +9,8 @@ import pytest
 from conftest import MINI, mini_cells, nbgrader_cell, write_notebook
 from nbformat.v4 import new_output
 
-from grader.course_config import load_config
-from grader.validate import check_course
+from grader.config import load_config
+from grader.notebooks.validate import check_course
 
 NOTEBOOK = f"source/{MINI}/{MINI}.ipynb"
 

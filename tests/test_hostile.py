@@ -42,14 +42,19 @@ from conftest import (
 )
 from nbgrader.api import Gradebook
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde
-from grader.collect import collect
-from grader.report import write_report
-from grader.sandbox import ENVIRONMENT, UID_BASE, UID_COUNT, Limits
-from grader.synthetic import as_handed_in, with_answer_at, with_first_answer, with_noisy_function
-from grader.worker import OUTPUT_LIMIT
+from grader.execution.sandbox import ENVIRONMENT, UID_BASE, UID_COUNT, Limits
+from grader.execution.worker import OUTPUT_LIMIT
+from grader.notebooks import cells as nbs
+from grader.pipeline.autograde import autograde
+from grader.pipeline.collect import collect
+from grader.pipeline.report import write_report
+from grader.pipeline.synthetic import (
+    as_handed_in,
+    with_answer_at,
+    with_first_answer,
+    with_noisy_function,
+)
+from grader.workdir import gradebook
 
 CELL_TIMEOUT = 5
 HIDDEN = ["square(-2)", "HIDDEN TESTS"]  # text of the hidden test: must reach no output
@@ -113,9 +118,11 @@ def protected(label: str, body: str) -> str:
     """Code that tries `body` and prints `label` with what happened: READ/WROTE on success,
     BLOCKED on any exception."""
     indented = "\n".join("    " + line for line in body.splitlines())
-    return (f"try:\n{indented}\n"
-            f"except Exception as error:\n"
-            f"    print('BLOCKED {label}:', type(error).__name__, error)\n")
+    return (
+        f"try:\n{indented}\n"
+        f"except Exception as error:\n"
+        f"    print('BLOCKED {label}:', type(error).__name__, error)\n"
+    )
 
 
 MEMORY_AT_ONCE = "hog = bytearray(64 << 30)  # 64 GiB"
@@ -166,8 +173,7 @@ builtins.AssertionError = AssertionError"""
 MARK = "left-by-leaver"
 IPC_KEY = 0x6C656674  # "left"
 DAEMON_SECONDS = 3141  # `sleep 3141`: leaver's detached process
-WRITABLE_PLACES = ["/tmp", "/var/tmp", "/dev/shm", ".", "~", "/run", "/var/lock", "/home",
-                   "/ipc"]
+WRITABLE_PLACES = ["/tmp", "/var/tmp", "/dev/shm", ".", "~", "/run", "/var/lock", "/home", "/ipc"]
 SYSV = """\
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -175,7 +181,8 @@ libc.shmat.restype = ctypes.c_void_p
 IPC_CREAT, SHM_LOCK = 0o1000, 11
 """
 LEAVE = [
-    SYSV + f"""\
+    SYSV
+    + f"""\
 import os, subprocess
 for place in {WRITABLE_PLACES!r}:
     try:
@@ -213,7 +220,8 @@ except Exception as error:
     print("mlock", error)""",
 ]
 LOOK = [
-    SYSV + f"""\
+    SYSV
+    + f"""\
 import glob, os, subprocess
 found = [p for place in {WRITABLE_PLACES!r}
          for p in glob.glob(os.path.join(os.path.expanduser(place), "{MARK}*"))]
@@ -261,15 +269,28 @@ def gradebook_attack(db: Path) -> list[str]:
     paths = {"gradebook": str(db), "gradebook via /proc": f"/proc/{{os.getppid()}}/root{db}"}
     cells = ["import os\nimport sqlite3"]
     for label, path in paths.items():
-        cells.append(protected(f"sqlite {label}", (
-            f'db = sqlite3.connect(f"{path}")\n'
-            'db.execute("UPDATE grade SET auto_score = max_score, manual_score = max_score")\n'
-            "db.commit()\n"
-            f"print('WROTE sqlite {label}')")))
-        cells.append(protected(f"open {label}", (
-            f'with open(f"{path}", "r+b") as f:\n'
-            '    f.write(b"not a gradebook any more")\n'
-            f"print('WROTE open {label}')")))
+        cells.append(
+            protected(
+                f"sqlite {label}",
+                (
+                    f'db = sqlite3.connect(f"{path}")\n'
+                    'db.execute("UPDATE grade SET auto_score = max_score, '
+                    'manual_score = max_score")\n'
+                    "db.commit()\n"
+                    f"print('WROTE sqlite {label}')"
+                ),
+            )
+        )
+        cells.append(
+            protected(
+                f"open {label}",
+                (
+                    f'with open(f"{path}", "r+b") as f:\n'
+                    '    f.write(b"not a gradebook any more")\n'
+                    f"print('WROTE open {label}')"
+                ),
+            )
+        )
     return cells
 
 
@@ -292,16 +313,25 @@ def snoop_targets(course, repo) -> dict[str, str]:
 def snoop_cells(targets: dict[str, str], base: Path) -> list[str]:
     cells = ["import glob\nimport os"]
     for label, path in targets.items():
-        cells.append(protected(label, (
-            f'with open(f"{path}") as f:\n'
-            f"    print('READ {label}:', f.read())")))
-    folders = {label: str(Path(path).parent) for label, path in targets.items()
-               if label != "via /proc"}
+        cells.append(
+            protected(
+                label, (f"with open(f\"{path}\") as f:\n    print('READ {label}:', f.read())")
+            )
+        )
+    folders = {
+        label: str(Path(path).parent) for label, path in targets.items() if label != "via /proc"
+    }
     for label, folder in folders.items():  # a hidden folder may show, but empty
-        cells.append(protected(f"{label} folder", (
-            f'entries = os.listdir("{folder}")\n'
-            f"print('READ {label} folder:' if entries else 'BLOCKED {label} folder: empty',"
-            " entries)")))
+        cells.append(
+            protected(
+                f"{label} folder",
+                (
+                    f'entries = os.listdir("{folder}")\n'
+                    f"print('READ {label} folder:' if entries else 'BLOCKED {label} folder: empty',"
+                    " entries)"
+                ),
+            )
+        )
     # Any notebook anywhere near, and in the folder the kernel runs in.
     cells.append(
         f'tops = [".", "/tmp", "/dev/shm", os.path.expanduser("~"), "{base}"]\n'
@@ -317,9 +347,15 @@ def snoop_cells(targets: dict[str, str], base: Path) -> list[str]:
 def network_cells(port: int) -> list[str]:
     cells = ["import socket"]
     for host, to in [("1.1.1.1", 80), ("127.0.0.1", port)]:
-        cells.append(protected(f"{host}:{to}", (
-            f'socket.create_connection(("{host}", {to}), timeout=3).close()\n'
-            f"print('CONNECTED {host}:{to}')")))
+        cells.append(
+            protected(
+                f"{host}:{to}",
+                (
+                    f'socket.create_connection(("{host}", {to}), timeout=3).close()\n'
+                    f"print('CONNECTED {host}:{to}')"
+                ),
+            )
+        )
     return cells
 
 
@@ -328,7 +364,7 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
     full = nbs.read(repo.root / "source" / MINI / f"{MINI}.ipynb")
     right = as_handed_in(full)
     blank = nbs.read(repo.root / "release" / MINI / f"{MINI}.ipynb")
-    in_square_cell = 0.0  # position of the solution cell, for grader.synthetic
+    in_square_cell = 0.0  # position of the solution cell, for grader.pipeline.synthetic
     in_cube_cell = 0.99
     test_square = cell_index(right, "test_square")
     notebooks = {
@@ -347,10 +383,10 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
         "edited": wrong_square(right),
         "deleted": copy_notebook(right),
         "doubled": copy_notebook(right),
-        "dbwriter": with_cells_after(wrong_cube(right), "square",
-                                     *gradebook_attack(course.root / gradebook.DB_NAME)),
-        "snoop": with_cells_after(right, "square",
-                                  *snoop_cells(snoop_targets(course, repo), base)),
+        "dbwriter": with_cells_after(
+            wrong_cube(right), "square", *gradebook_attack(course.root / gradebook.DB_NAME)
+        ),
+        "snoop": with_cells_after(right, "square", *snoop_cells(snoop_targets(course, repo), base)),
         "netcat": with_cells_after(right, "square", *network_cells(port)),
         "disarm": with_cells_after(wrong_square(right), "square", DISARM),
         "fakeerr": with_cells_after(wrong_square(right), "square", FAKE_ASSERTION_ERROR),
@@ -455,8 +491,9 @@ def grade_the_class(base: Path) -> dict:
     start = time.perf_counter()
     os.environ[SECRET_NAME] = SECRET  # a token of the grader's that no kernel may see
     try:
-        outcomes = autograde(course, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=60,
-                             progress=False)
+        outcomes = autograde(
+            course, jobs=2, cell_timeout=CELL_TIMEOUT, notebook_timeout=60, progress=False
+        )
     finally:
         del os.environ[SECRET_NAME]
     seconds = time.perf_counter() - start
@@ -475,13 +512,24 @@ def grade_the_class(base: Path) -> dict:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     with open(out / "totals.csv") as f:
         totals = {r["student"]: r for r in csv.DictReader(f)}
-    print(f"autograded {len(outcomes)} submissions in {seconds:.0f} s; sandbox uids "
-          f"{sorted(watcher.uids)}, most processes of one {max(watcher.peak_processes.values())}"
-          f", largest sandboxed process {watcher.peak_rss >> 20} MiB")
+    print(
+        f"autograded {len(outcomes)} submissions in {seconds:.0f} s; sandbox uids "
+        f"{sorted(watcher.uids)}, most processes of one {max(watcher.peak_processes.values())}"
+        f", largest sandboxed process {watcher.peak_rss >> 20} MiB"
+    )
     return {
-        "course": course, "repo": repo, "base": base, "report": report, "rows": rows,
-        "totals": totals, "outcomes": outcomes, "collected": collected, "watcher": watcher,
-        "left": left, "reached": reached, "seconds": seconds,
+        "course": course,
+        "repo": repo,
+        "base": base,
+        "report": report,
+        "rows": rows,
+        "totals": totals,
+        "outcomes": outcomes,
+        "collected": collected,
+        "watcher": watcher,
+        "left": left,
+        "reached": reached,
+        "seconds": seconds,
     }
 
 
@@ -511,8 +559,11 @@ def output_text(nb, kinds=(*PRINTED, "error")) -> str:
 def test_normal_students_score_as_without_the_attackers(graded):
     report = graded["report"]
     for student, (square, cube, status, _) in NORMAL.items():
-        got = (report.points[student, MINI, "test_square"],
-               report.points[student, MINI, "test_cube"], *report.statuses[student, MINI])
+        got = (
+            report.points[student, MINI, "test_square"],
+            report.points[student, MINI, "test_cube"],
+            *report.statuses[student, MINI],
+        )
         assert got == (square, cube, status, ""), student
         assert graded["rows"][student]["sandboxed"] == "yes", student
 
@@ -527,8 +578,11 @@ def test_student_ends_with_its_status_points_and_message(graded, student):
     in submissions.csv names what the submission did."""
     square, cube, status, phrase = EXPECTED[student]
     report, row = graded["report"], graded["rows"][student]
-    got = (report.points[student, MINI, "test_square"],
-           report.points[student, MINI, "test_cube"], row["status"])
+    got = (
+        report.points[student, MINI, "test_square"],
+        report.points[student, MINI, "test_cube"],
+        row["status"],
+    )
     assert got == (square, cube, status), row["message"]
     assert phrase in row["message"]
     assert MESSAGE_DETAIL.get(student, "") in row["message"]
@@ -588,8 +642,11 @@ def test_fork_bomb_is_capped_and_reaped(graded):
     peak = max(watcher.peak_processes.values())
     assert 50 < peak <= Limits().processes, watcher.peak_processes
     assert graded["left"] == []  # nothing of any sandbox is left running
-    assert not [p for p in psutil.Process().children(recursive=True)
-                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 def test_output_flood_is_cut(graded):
@@ -625,8 +682,12 @@ def test_doubled_test_counts_once(graded):
 def test_gradebook_cannot_be_written_from_a_kernel(graded):
     text = output_text(autograded_nb(graded["course"], "dbwriter"))
     assert "WROTE" not in text
-    for attempt in ("sqlite gradebook", "open gradebook", "sqlite gradebook via /proc",
-                    "open gradebook via /proc"):
+    for attempt in (
+        "sqlite gradebook",
+        "open gradebook",
+        "sqlite gradebook via /proc",
+        "open gradebook via /proc",
+    ):
         assert f"BLOCKED {attempt}:" in text, attempt
 
 
@@ -667,8 +728,9 @@ def test_disarmed_checks_are_caught(graded):
 def test_replaced_assertion_error_still_fails(graded):
     """`assert` raises the real AssertionError whatever builtins.AssertionError is."""
     nb = autograded_nb(graded["course"], "fakeerr")
-    [error] = [o for o in nb.cells[cell_index(nb, "test_square")].outputs
-               if o.output_type == "error"]
+    [error] = [
+        o for o in nb.cells[cell_index(nb, "test_square")].outputs if o.output_type == "error"
+    ]
     assert (error.ename, error.evalue) == ("AssertionError", "square(3) should be 9")
 
 
@@ -687,13 +749,19 @@ def test_leftovers_die_with_their_sandbox(graded):
     assert "LEFT daemon" in leaver
     assert "FULL /ipc" in leaver, leaver[:3000]
     assert "FOUND []" in output_text(autograded_nb(graded["course"], "looker"))
-    on_machine = [str(p) for place in ("/tmp", "/var/tmp", "/dev/shm", "/run", Path.home())
-                  for p in Path(place).glob(f"**/{MARK}*")]
+    on_machine = [
+        str(p)
+        for place in ("/tmp", "/var/tmp", "/dev/shm", "/run", Path.home())
+        for p in Path(place).glob(f"**/{MARK}*")
+    ]
     assert on_machine == []
     ipcs = subprocess.run(["ipcs", "-a"], capture_output=True, text=True).stdout
     assert f"{IPC_KEY:#010x}" not in ipcs, ipcs
-    daemons = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
-               if p.info["cmdline"] == ["sleep", str(DAEMON_SECONDS)]]
+    daemons = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] == ["sleep", str(DAEMON_SECONDS)]
+    ]
     assert daemons == []
 
 
@@ -703,14 +771,30 @@ def test_kernels_get_no_environment_or_descriptor_of_the_grader(graded):
     assert SECRET not in text and SECRET_NAME not in text
     names = set(eval(text.split("ENV ", 1)[1].splitlines()[0]))  # the kernel's os.environ
     # The sandbox's allowlist, PWD (bwrap's --chdir), and what ipykernel sets for itself.
-    allowed = {*ENVIRONMENT, "PATH", "HOME", "USER", "PWD", "TERM", "CLICOLOR",
-               "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "PYDEVD_USE_FRAME_EVAL"}
+    allowed = {
+        *ENVIRONMENT,
+        "PATH",
+        "HOME",
+        "USER",
+        "PWD",
+        "TERM",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "FORCE_COLOR",
+        "PAGER",
+        "GIT_PAGER",
+        "PYDEVD_USE_FRAME_EVAL",
+    }
     assert names <= allowed, names - allowed
     assert "FD 0 /dev/null" in text, text[:3000]
     links = [line.split(" ", 2)[2] for line in text.splitlines() if line.startswith("FD ")]
     # Pipes, sockets and event fds of the kernel's own, and files of its private folders.
-    files = [link for link in links if link.startswith("/")
-             and not link.startswith(("/dev/null", "/tmp/", "/submission/", "/dev/shm/"))]
+    files = [
+        link
+        for link in links
+        if link.startswith("/")
+        and not link.startswith(("/dev/null", "/tmp/", "/submission/", "/dev/shm/"))
+    ]
     assert files == [], links
     logs = "".join(p.read_text(errors="replace") for p in (course.root / "logs").glob("*"))
     assert "ENVTHIEF" not in logs

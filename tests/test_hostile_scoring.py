@@ -35,14 +35,14 @@ from conftest import (
 )
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde, graded_cell_notes, restore_from_release
-from grader.report import write_report
-from grader.sandbox import missing_pieces
-from grader.synthetic import as_handed_in
-from grader.tamper import Checks
-from grader.worker import OUTPUT_LIMIT
+from grader.execution.sandbox import missing_pieces
+from grader.execution.tamper import Checks
+from grader.execution.worker import OUTPUT_LIMIT
+from grader.notebooks import cells as nbs
+from grader.pipeline.autograde import autograde, graded_cell_notes, restore_from_release
+from grader.pipeline.report import write_report
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 POINTS = {"test_square": 2, "test_cube": 1, "test_double": 1}
 SEED_DRAW = "double_rng"  # what the student `rng` prints after test_double
@@ -51,15 +51,21 @@ SEED_DRAW = "double_rng"  # what the student `rng` prints after test_double
 def course_cells():
     return two_exercise_cells() + [
         new_markdown_cell("### Exercise 1.3: Double (1 point)"),
-        nbgrader_cell('def double(x):\n    """Return 2 x."""\n    ### BEGIN SOLUTION\n'
-                      "    return 2 * x\n    ### END SOLUTION", "double", solution=True),
+        nbgrader_cell(
+            'def double(x):\n    """Return 2 x."""\n    ### BEGIN SOLUTION\n'
+            "    return 2 * x\n    ### END SOLUTION",
+            "double",
+            solution=True,
+        ),
         nbgrader_cell(
             '"""Check double on arrays and on a random number."""\n'
             "from course.testing import assert_close\n"
             "np.testing.assert_allclose(double(np.array([1.0, 2.0])), [2.0, 4.0])\n"
             "x = np.random.uniform(1, 2)\n"
             'assert_close(double(x), 2 * x, "double(x)")',
-            "test_double", points=1),
+            "test_double",
+            points=1,
+        ),
     ]
 
 
@@ -140,13 +146,18 @@ HONEST = {
 }
 ATTACKS = {
     "skiptag": (0, 0, 0, "graded", ["changed metadata", "tags", "test_square", "test_double"]),
-    # The release tags its test cells `raises-exception` itself (grader/stubs.py, so that
+    # The release tags its test cells `raises-exception` itself (grader/notebooks/stubs.py, so that
     # Run All goes on): the same tag changes nothing, and scores nothing.
     "raisestag": (0, 0, 0, "graded", []),
     "forged": (0, 0, 0, "graded", ["showed a result", "not scores"]),
     "above": (2, 0, 1, "graded", ["above their points", "test_square"]),  # `cube` wrong
-    "metaedit": (0, 1, 1, "graded", ["points", "grade flag", "cell type", "moved",
-                                     "test_square"]),  # `square` wrong
+    "metaedit": (
+        0,
+        1,
+        1,
+        "graded",
+        ["points", "grade flag", "cell type", "moved", "test_square"],
+    ),  # `square` wrong
     "helpers": (0, 0, 0, "invalid", ["expected value is changed", "test cell"]),
     "asserts": (0, 0, 0, "invalid", ["expected value is changed", "test_square"]),
     "anything": (0, 0, 0, "invalid", ["expected value is changed", "test_square"]),
@@ -186,9 +197,12 @@ def make_class(repo) -> dict[str, object]:
         "cat": wrong_cube,
         "dan": answered(right, "double", "return 2 * x", "raise NotImplementedError()"),
         "rng": with_cells_after(
-            with_cells_after(right, "test_double",
-                             f"print('{SEED_DRAW}', np.random.rand(), random.random())"),
-            "square", RNG),
+            with_cells_after(
+                right, "test_double", f"print('{SEED_DRAW}', np.random.rand(), random.random())"
+            ),
+            "square",
+            RNG,
+        ),
         "skiptag": _tagged(blank, "skip-execution"),
         "raisestag": _tagged(blank, "raises-exception"),
         "forged": with_cells_after(blank, "square", FORGE.format(points=1)),
@@ -220,16 +234,23 @@ def graded(tmp_path_factory):
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where the folder goes")
     unsafe = bool(missing_pieces())  # sandboxed where the machine can
-    outcomes = autograde(course, jobs=2, cell_timeout=10, notebook_timeout=60,
-                         progress=False, unsafe=unsafe)
+    outcomes = autograde(
+        course, jobs=2, cell_timeout=10, notebook_timeout=60, progress=False, unsafe=unsafe
+    )
     first = _read(course)
     blocked.unlink()
     for student in AGAIN:
         (course.root / "status" / student / f"{MINI}.json").unlink()
-    again = autograde(course, jobs=2, cell_timeout=10, notebook_timeout=60, progress=False,
-                      unsafe=unsafe)
-    return {"course": course, "outcomes": outcomes, "first": first, "again": again,
-            "second": _read(course)}
+    again = autograde(
+        course, jobs=2, cell_timeout=10, notebook_timeout=60, progress=False, unsafe=unsafe
+    )
+    return {
+        "course": course,
+        "outcomes": outcomes,
+        "first": first,
+        "again": again,
+        "second": _read(course),
+    }
 
 
 def _read(course):
@@ -247,19 +268,26 @@ def autograded_nb(course, student: str):
 
 
 def test_canaries_follow_aliases_and_multi_line_imports():
-    nb = new_notebook(cells=[
-        new_code_cell("from numpy.testing import assert_allclose as ac\n"
-                      "import numpy.testing as npt\n"
-                      "from course.testing import (\n    assert_close,\n"
-                      "    assert_shape as sh,\n)"),
-        nbgrader_cell("npt.assert_array_equal(f(), [1])\nac(f(), 1.0)", "test_f", points=1),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "from numpy.testing import assert_allclose as ac\n"
+                "import numpy.testing as npt\n"
+                "from course.testing import (\n    assert_close,\n"
+                "    assert_shape as sh,\n)"
+            ),
+            nbgrader_cell("npt.assert_array_equal(f(), [1])\nac(f(), 1.0)", "test_f", points=1),
+        ]
+    )
     canaries = Checks(nb).canaries
     calls = {code.splitlines()[1].strip() for code in canaries[1:]}  # `try:` and the helper
     assert canaries[0] == "assert False, 'grader check'"
     assert {"ac", "npt.assert_array_equal", "assert_close", "sh"} <= calls
-    for module, name in [("numpy.testing", "assert_allclose"), ("course.testing", "assert_shape"),
-                         ("numpy.testing", "assert_array_equal")]:
+    for module, name in [
+        ("numpy.testing", "assert_allclose"),
+        ("course.testing", "assert_shape"),
+        ("numpy.testing", "assert_array_equal"),
+    ]:
         assert f"__import__({module!r}, fromlist=['_']).{name}" in calls
     # A real helper fails each of them with an AssertionError (an absent name too).
     namespace = {}
@@ -281,8 +309,9 @@ assert 0 <= f(0.5) < 1 and isinstance(f(1), float)
 
 def test_every_twin_fails_where_the_real_test_passes():
     """Each of many twins is the test with one check changed, and fails on a right f."""
-    nb = new_notebook(cells=[new_code_cell("import numpy as np"),
-                             nbgrader_cell(TEST, "test_f", points=1)])
+    nb = new_notebook(
+        cells=[new_code_cell("import numpy as np"), nbgrader_cell(TEST, "test_f", points=1)]
+    )
     checks, rng, seen = Checks(nb), random.Random(0), set()
 
     def f(x):
@@ -291,8 +320,11 @@ def test_every_twin_fails_where_the_real_test_passes():
     exec(TEST, {"np": np, "f": f})  # the real test passes
     for _ in range(200):
         twin = checks.twin(TEST, rng)
-        changed = [(a, b) for a, b in zip(TEST.splitlines(), twin.source.splitlines(),
-                                          strict=True) if a != b]
+        changed = [
+            (a, b)
+            for a, b in zip(TEST.splitlines(), twin.source.splitlines(), strict=True)
+            if a != b
+        ]
         assert len(changed) == 1 and ast.parse(twin.source)
         seen.add(changed[0][1])
         with pytest.raises(AssertionError):
@@ -302,13 +334,15 @@ def test_every_twin_fails_where_the_real_test_passes():
 
 
 def test_restore_puts_graded_cells_back_and_keeps_the_students_cells():
-    release = new_notebook(cells=[
-        new_markdown_cell("# title"),
-        nbgrader_cell("def f(x):\n    raise NotImplementedError()", "f", solution=True),
-        nbgrader_cell("assert f(1) == 1", "test_f", points=2),
-        nbgrader_cell("def g(x):\n    raise NotImplementedError()", "g", solution=True),
-        nbgrader_cell("assert g(1) == 2", "test_g", points=1),
-    ])
+    release = new_notebook(
+        cells=[
+            new_markdown_cell("# title"),
+            nbgrader_cell("def f(x):\n    raise NotImplementedError()", "f", solution=True),
+            nbgrader_cell("assert f(1) == 1", "test_f", points=2),
+            nbgrader_cell("def g(x):\n    raise NotImplementedError()", "g", solution=True),
+            nbgrader_cell("assert g(1) == 2", "test_g", points=1),
+        ]
+    )
     release.metadata["kernelspec"] = {"name": "python3", "display_name": "P", "language": "python"}
     student = copy_notebook(release)
     student.metadata["kernelspec"] = {"name": "evil", "display_name": "E", "language": "python"}
@@ -341,8 +375,12 @@ def test_restore_puts_graded_cells_back_and_keeps_the_students_cells():
     assert restored.cells[3].outputs == []
     assert restored.metadata.kernelspec.name == "python3"
     assert len({c.id for c in restored.cells}) == len(restored.cells)
-    for phrase in ["test_f (points, tags)", "test_g (cell type", "moved, put back in place: "
-                   "test_f", "duplicated grade id(s), counted once: test_g"]:
+    for phrase in [
+        "test_f (points, tags)",
+        "test_g (cell type",
+        "moved, put back in place: test_f",
+        "duplicated grade id(s), counted once: test_g",
+    ]:
         assert phrase in notes, notes
 
 
@@ -384,8 +422,9 @@ def test_restored_cells_ran_where_the_release_has_them(graded):
     for student in ("skiptag", "raisestag", "metaedit"):
         nb = autograded_nb(course, student)
         ids = [nbs.nbgrader_meta(c).get("grade_id") for c in nb.cells if nbs.nbgrader_meta(c)]
-        assert ids == [nbs.nbgrader_meta(c).get("grade_id") for c in release.cells
-                       if nbs.nbgrader_meta(c)], student
+        assert ids == [
+            nbs.nbgrader_meta(c).get("grade_id") for c in release.cells if nbs.nbgrader_meta(c)
+        ], student
         for grade_id in POINTS:
             cell = nb.cells[cell_index(nb, grade_id)]
             released = release.cells[cell_index(release, grade_id)]

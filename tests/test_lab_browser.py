@@ -32,25 +32,41 @@ import pytest
 from conftest import MINI
 
 from courselab.check import EXERCISE_HEADING
-from grader import gradebook
-from grader.bundle import student_config
-from grader.course_config import REPO_ROOT
-from grader.feedback import generate_feedback
+from grader.config import REPO_ROOT
+from grader.pipeline.bundle import student_config
+from grader.pipeline.feedback import generate_feedback
+from grader.workdir import gradebook
 
 CHROMIUM = "/usr/bin/chromium"
 NOTEBOOK = "release/01_perceptron/01_perceptron.ipynb"
 SOLUTION = "solutions/01_perceptron/01_perceptron.ipynb"
-STEP = ('def step(a):\n    """The threshold function."""\n'
-        "    return np.where(np.asarray(a) {} 0, 1, 0)\n")
-GATES = ("w_and, b_and = np.array([1.0, 1.0]), -0.5  # OR's line: not AND\n"
-         "w_or, b_or = np.array([1.0, 1.0]), -0.5\n"
-         "w_nand, b_nand = np.array([-1.0, -1.0]), 1.5\n")
-NOT_STUDENT_PARTS = ["Nbgrader", "Assignment List", "Course List", "Formgrader",
-                     "Create Assignment"]
+STEP = (
+    'def step(a):\n    """The threshold function."""\n'
+    "    return np.where(np.asarray(a) {} 0, 1, 0)\n"
+)
+GATES = (
+    "w_and, b_and = np.array([1.0, 1.0]), -0.5  # OR's line: not AND\n"
+    "w_or, b_or = np.array([1.0, 1.0]), -0.5\n"
+    "w_nand, b_nand = np.array([-1.0, -1.0]), 1.5\n"
+)
+NOT_STUDENT_PARTS = [
+    "Nbgrader",
+    "Assignment List",
+    "Course List",
+    "Formgrader",
+    "Create Assignment",
+]
 # Not counted as writing into the course: caches, and JupyterLab's checkpoints (a copy of a
 # notebook as opened, for File > Revert; git ignores them).
-PRUNED = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules",
-          ".ipynb_checkpoints"}
+PRUNED = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+    ".ipynb_checkpoints",
+}
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -69,15 +85,31 @@ class Server:
         self.port, self.token = free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / "server.log"
-        env = {**os.environ, **{name: str(home / name.lower()) for name in (
-            "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}}
-        argv = [*argv, "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={self.token}"]
+        env = {
+            **os.environ,
+            **{
+                name: str(home / name.lower())
+                for name in (
+                    "JUPYTER_CONFIG_DIR",
+                    "JUPYTER_DATA_DIR",
+                    "JUPYTER_RUNTIME_DIR",
+                    "IPYTHONDIR",
+                )
+            },
+        }
+        argv = [
+            *argv,
+            "--no-browser",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+        ]
         if os.geteuid() == 0:
             argv.append("--allow-root")  # as a student would pass it through LAB_ARGS
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -92,8 +124,9 @@ class Server:
 
     def get(self, path: str):
         """(status, body as JSON or text) of GET `path`."""
-        request = urllib.request.Request(f"{self.url}/{path}",
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}/{path}", headers={"Authorization": f"token {self.token}"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 status, body = answer.status, answer.read().decode()
@@ -131,8 +164,11 @@ def written_by_a_lab(repo: Path) -> set[str]:
     level (the server's working folder), and release/ and solutions/ (the notebooks). Not
     the rest, where the other engineers' work and other tests' files come and go."""
     top = {p.name for p in repo.iterdir() if p.name not in PRUNED}
-    return top | {f"{folder}/{path}" for folder in ("release", "solutions")
-                  for path in files_under(repo / folder)}
+    return top | {
+        f"{folder}/{path}"
+        for folder in ("release", "solutions")
+        for path in files_under(repo / folder)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +202,17 @@ def course_copy(tmp_path_factory, repo_course):
 @pytest.fixture(scope="module")
 def lab(course_copy, tmp_path_factory, repo_files):
     # What `make lab` runs (make's own line, the venv's python), here with --root.
-    make = subprocess.run(["make", "--no-print-directory", "-n", "lab", "LAB_ARGS=--x"],
-                          cwd=REPO_ROOT, capture_output=True, text=True)
+    make = subprocess.run(
+        ["make", "--no-print-directory", "-n", "lab", "LAB_ARGS=--x"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert make.stdout.split()[-3:] == ["-m", "courselab", "--x"], make.stdout
-    server = Server([sys.executable, "-m", "courselab", "--root", str(course_copy)],
-                    tmp_path_factory.mktemp("lab-home"))
+    server = Server(
+        [sys.executable, "-m", "courselab", "--root", str(course_copy)],
+        tmp_path_factory.mktemp("lab-home"),
+    )
     yield server
     server.stop()
 
@@ -182,8 +224,10 @@ def chromium():
     except ImportError:
         pytest.fail("Playwright is missing: pip install -c constraints.txt -e '.[dev]'")
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's package "
-                    "(`sudo apt-get install -y chromium`); Playwright's own download is not used")
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's package "
+            "(`sudo apt-get install -y chromium`); Playwright's own download is not used"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
@@ -208,8 +252,7 @@ def page(chromium, shots, request):
 def test_lab_shows_release_and_solutions_and_no_instructor_tools(lab):
     status, root = lab.get("api/contents")
     assert status == 200
-    assert sorted(item["name"] for item in root["content"]) == [
-        "README.md", "release", "solutions"]
+    assert sorted(item["name"] for item in root["content"]) == ["README.md", "release", "solutions"]
     # nbgrader's exchange, course list and formgrader are not served; Validate is.
     for path in ("assignments", "courses", "formgrader", "formgrader/api/assignments"):
         assert lab.get(path)[0] == 404, path
@@ -262,19 +305,25 @@ def prompt(page, index: int) -> str:
 
 def wait_for_run(page, index: int, before: str = "") -> None:
     """Until cell `index` has run (a new execution count in its prompt) and none runs."""
-    page.wait_for_function("""([index, before]) => {
+    page.wait_for_function(
+        """([index, before]) => {
         const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
         const prompts = [...panel.querySelectorAll('.jp-Notebook .jp-Cell .jp-InputPrompt')];
         const mine = prompts[index].textContent;
         return /\\[\\d+\\]/.test(mine) && mine !== before
             && !prompts.some(p => p.textContent.includes('*'));
-    }""", arg=[index, before])
+    }""",
+        arg=[index, before],
+    )
 
 
 def cell_index(path: Path, grade_id: str) -> int:
     nb = nbformat.read(path, 4)
-    return next(i for i, c in enumerate(nb.cells)
-                if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def type_into(page, index: int, code: str) -> None:
@@ -302,7 +351,8 @@ def output(page, index: int) -> str:
 def shoot(page, index: int, path: Path) -> None:
     """A screenshot with cell `index`'s output in view."""
     cells(page).nth(index).locator(".jp-OutputArea").evaluate(
-        "area => area.scrollIntoView({block: 'center'})")
+        "area => area.scrollIntoView({block: 'center'})"
+    )
     page.wait_for_timeout(300)
     page.screenshot(path=path)
 
@@ -345,8 +395,12 @@ def dialog_entries(text: str) -> dict[str, str]:
 def test_a_student_session(lab, page, course_copy, shots):
     release = course_copy / NOTEBOOK
     nb = nbformat.read(release, 4)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
-             and not c.metadata["nbgrader"].get("solution")]
+    tests = [
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        and not c.metadata["nbgrader"].get("solution")
+    ]
     total = sum(c.metadata["nbgrader"]["points"] for c in tests)
     step, test_step = cell_index(release, "step"), cell_index(release, "test_step")
     gates = cell_index(release, "logic_gates")
@@ -402,15 +456,17 @@ def test_a_student_session(lab, page, course_copy, shots):
     page.wait_for_timeout(300)
     page.screenshot(path=shots / "7-validate.png")
     text = dialog.inner_text()
-    points = {cell_index(release, c.metadata.nbgrader.grade_id): c.metadata.nbgrader.points
-              for c in tests}
+    points = {
+        cell_index(release, c.metadata.nbgrader.grade_id): c.metadata.nbgrader.points for c in tests
+    }
     earned = points[test_step] + points[gate_tests[1]] + points[gate_tests[2]]
     assert f"3 of {len(tests)} tests pass, {earned:g} of {total:g} points." in text, text
     expected = {}  # every exercise but the first (it passes), with the points it earned
     for title, max_points, indices in exercises(nb)[1:]:
         got = sum(points[i] for i in indices if i in (gate_tests[1], gate_tests[2]))
         expected[f"{title} ({got:g} of {max_points:g} point{'s' * (max_points != 1)})"] = (
-            "w_and, b_and" if gate_tests[0] in indices else "not answered")
+            "w_and, b_and" if gate_tests[0] in indices else "not answered"
+        )
     problems = dialog_entries(text)
     assert list(problems) == list(expected), text
     for heading, sentence in problems.items():
@@ -443,8 +499,12 @@ def graded(prepared_grading, tmp_path_factory):
             cell.source = "def square(x):\n    return x * x"
         elif grade_id == "cube":
             cell.source = "def cube(x):\n    return x * x"
-    nb.cells.insert(1, nbformat.v4.new_markdown_cell(
-        f'Notes <script>{SCRIPT}</script><img src=x onerror="{SCRIPT}">'))
+    nb.cells.insert(
+        1,
+        nbformat.v4.new_markdown_cell(
+            f'Notes <script>{SCRIPT}</script><img src=x onerror="{SCRIPT}">'
+        ),
+    )
     nbformat.write(nb, root / "ada.ipynb")
     gradebook.submit(course, "ada", MINI, root / "ada.ipynb")
     gradebook.autograde(course, MINI, "ada")
@@ -457,8 +517,10 @@ def test_feedback_page_shows_scores_and_runs_no_script(graded, page, shots):
     dialogs, requests = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.on("request", lambda r: requests.append(r.url))
-    page.route("**/*", lambda route: route.continue_() if route.request.url == path.as_uri()
-               else route.abort())
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url == path.as_uri() else route.abort(),
+    )
     page.goto(path.as_uri())
     page.wait_for_timeout(500)
     page.screenshot(path=shots / "8-feedback.png", full_page=True)
@@ -476,11 +538,24 @@ def grades(course) -> set[tuple[str, str, float]]:
 @pytest.fixture(scope="module")
 def formgrader(graded, tmp_path_factory, repo_files):
     repo, course, _ = graded
-    make = subprocess.run(["make", "-n", "formgrader"], cwd=REPO_ROOT, capture_output=True,
-                          text=True)
+    make = subprocess.run(
+        ["make", "-n", "formgrader"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
     assert "-m grader formgrader" in make.stdout, make.stdout
-    server = Server([sys.executable, "-m", "grader", "--root", str(repo.root), "formgrader",
-                     "--workdir", str(course.root), "--"], tmp_path_factory.mktemp("fg-home"))
+    server = Server(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "--root",
+            str(repo.root),
+            "formgrader",
+            "--workdir",
+            str(course.root),
+            "--",
+        ],
+        tmp_path_factory.mktemp("fg-home"),
+    )
     yield server
     server.stop()
 
@@ -489,8 +564,7 @@ def test_formgrader_reviews_the_grading_folder(formgrader, graded, page, shots):
     _, course, _ = graded
     status, submissions = formgrader.get(f"formgrader/api/submissions/{MINI}")
     assert status == 200
-    assert [(s["student"], s["score"], s["max_score"]) for s in submissions] == [
-        ("ada", 2.0, 3.0)]
+    assert [(s["student"], s["score"], s["max_score"]) for s in submissions] == [("ada", 2.0, 3.0)]
     # The student lab's Validate extension is off here, nbgrader's on.
     assert formgrader.get("nbgrader_version?version=0.9.6")[1] == {"success": True}
     page.goto(formgrader.page(""))  # opens on formgrader's Manual Grading
@@ -516,7 +590,11 @@ def test_formgrader_reviews_the_grading_folder(formgrader, graded, page, shots):
 
 
 def test_formgrader_without_a_grading_folder_says_so_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "grader", "--workdir", str(tmp_path / "no"),
-                             "formgrader"], capture_output=True, text=True, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "grader", "--workdir", str(tmp_path / "no"), "formgrader"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no grading folder" in result.stderr and not (tmp_path / "no").exists()

@@ -2,7 +2,7 @@
 their identities to student ids through the roster, lists the identities it cannot map,
 and keeps the newest of a student's resubmissions. Fast: no notebook runs.
 
-The zips are the synthetic LMS class of grader.synthetic (ada, blank, hal who hands in
+The zips are the synthetic LMS class of grader.pipeline.synthetic (ada, blank, hal who hands in
 twice, dan 26 h late, eve 8 days late, and a stranger who is on no roster)."""
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import zipfile
 import pytest
 from conftest import MINI
 
-from grader import lms, synthetic
-from grader.collect import LINK, collect, scan
 from grader.errors import GraderError
-from grader.roster import load_roster, name_key, parse_roster
+from grader.lms import formats as lms
+from grader.lms.roster import load_roster, name_key, parse_roster
+from grader.pipeline import synthetic
+from grader.pipeline.collect import LINK, collect, scan
 
 NB = f"{MINI}.ipynb"
 DUE = synthetic.DEADLINE.replace(tzinfo=dt.UTC)
@@ -74,14 +75,19 @@ def test_canvas_download_is_collected_by_user_id_and_late_marker(course, roster,
     # hal: both files dated when Canvas built the zip; the higher attachment id is newer
     assert notebook(course, "hal") == right
     assert dict(result.skipped)["abelsonhal_1008_5003_01_perceptron.ipynb"] == (
-        "duplicate: abelsonhal_1008_5004_01_perceptron-1.ipynb is later")
+        "duplicate: abelsonhal_1008_5004_01_perceptron-1.ipynb is later"
+    )
     # Canvas's zip dates are its download time: the LATE marker alone decides
     assert stamp(course, "ada") == DUE  # on time, whenever the zip was made
     assert stamp(course, "dan") == DUE + dt.timedelta(seconds=1)
     assert stamp(course, "eve") == DUE + dt.timedelta(seconds=1)  # how late: Canvas says not
     # the stranger is listed, never graded under a guessed id
-    assert result.unknown == [("strangersam_1099_5007_01_perceptron.ipynb",
-                               "Canvas user 1099 (strangersam): no roster row has the lms_id 1099")]
+    assert result.unknown == [
+        (
+            "strangersam_1099_5007_01_perceptron.ipynb",
+            "Canvas user 1099 (strangersam): no roster row has the lms_id 1099",
+        )
+    ]
     assert sorted(p.name for p in (course.root / "submitted").iterdir()) == ON_ROSTER
     summary = result.summary()
     assert "1 from 1 identity not on the roster" in summary
@@ -89,15 +95,21 @@ def test_canvas_download_is_collected_by_user_id_and_late_marker(course, roster,
     assert "2 Canvas file(s) marked LATE" in summary
 
     reports = course.root / "reports"
-    assert read_csv(reports / "unknown-identities.csv") == [{
-        "identity": "Canvas user 1099 (strangersam)",
-        "reason": "no roster row has the lms_id 1099",
-        "files": "strangersam_1099_5007_01_perceptron.ipynb"}]
+    assert read_csv(reports / "unknown-identities.csv") == [
+        {
+            "identity": "Canvas user 1099 (strangersam)",
+            "reason": "no roster row has the lms_id 1099",
+            "files": "strangersam_1099_5007_01_perceptron.ipynb",
+        }
+    ]
     rows = {r["file"]: r for r in read_csv(reports / "collect.csv")}
     assert len(rows) == len(names)
     dan = rows["scottdana_LATE_1004_5005_01_perceptron.ipynb"]
     assert (dan["outcome"], dan["student"], dan["submitted"]) == (
-        "collected", "dan", "2026-11-27 09:00:01.000000 UTC")
+        "collected",
+        "dan",
+        "2026-11-27 09:00:01.000000 UTC",
+    )
     assert dan["reason"].startswith("Canvas marks it LATE but not how late")
     assert rows["strangersam_1099_5007_01_perceptron.ipynb"]["outcome"] == "not on the roster"
     assert rows["abelsonhal_1008_5003_01_perceptron.ipynb"]["outcome"] == "skipped"
@@ -125,21 +137,26 @@ def test_moodle_download_is_collected_by_name_with_its_dates(course, roster, tmp
 def test_moodle_flat_names_older_folders_and_names_in_any_order(course, tmp_path):
     right, blank = right_and_blank(course)
     when = synthetic.DEADLINE - dt.timedelta(hours=2)
-    roster = parse_roster("student_id,name,email,lms_id\n"
-                          "s1,Jane O'Neil,jane@x.org,\n"
-                          "s2,Lee Chan,lee@x.org,\n"
-                          "s3,Chan Lee,chan@x.org,\n"
-                          "s4,Ann Smith,ann@x.org,\n")
-    archive = make_zip(tmp_path / "moodle.zip", [
-        # Moodle drops "'" from names in file names; 3.x folders end in "_"
-        (f"Jane ONeil_7001_assignsubmission_file_/{NB}", right, when),
-        # two roster rows read as "Lee Chan": ambiguous, listed, not guessed
-        (f"Lee Chan_7002_assignsubmission_file/{NB}", right, when),
-        # without folders; the name in the other order (a site's fullname format)
-        (f"Smith Ann_7004_assignsubmission_file_{NB}", blank, when),
-        ("Smith Ann_7004_assignsubmission_file_notes.txt", b"notes", when),
-        ("Smith Ann_7004_assignsubmission_onlinetext_/onlinetext.html", b"<p>", when),
-    ])
+    roster = parse_roster(
+        "student_id,name,email,lms_id\n"
+        "s1,Jane O'Neil,jane@x.org,\n"
+        "s2,Lee Chan,lee@x.org,\n"
+        "s3,Chan Lee,chan@x.org,\n"
+        "s4,Ann Smith,ann@x.org,\n"
+    )
+    archive = make_zip(
+        tmp_path / "moodle.zip",
+        [
+            # Moodle drops "'" from names in file names; 3.x folders end in "_"
+            (f"Jane ONeil_7001_assignsubmission_file_/{NB}", right, when),
+            # two roster rows read as "Lee Chan": ambiguous, listed, not guessed
+            (f"Lee Chan_7002_assignsubmission_file/{NB}", right, when),
+            # without folders; the name in the other order (a site's fullname format)
+            (f"Smith Ann_7004_assignsubmission_file_{NB}", blank, when),
+            ("Smith Ann_7004_assignsubmission_file_notes.txt", b"notes", when),
+            ("Smith Ann_7004_assignsubmission_onlinetext_/onlinetext.html", b"<p>", when),
+        ],
+    )
     result = collect(course, archive, roster=roster)
     assert sorted(s for s, _, _ in result.collected) == ["s1", "s4"]
     assert notebook(course, "s4") == blank
@@ -151,7 +168,8 @@ def test_moodle_flat_names_older_folders_and_names_in_any_order(course, tmp_path
 
 
 def test_an_lms_download_without_a_roster_is_refused_before_anything_is_written(
-        prepared_grading, tmp_path):
+    prepared_grading, tmp_path
+):
     repo, _ = prepared_grading
     archive = synthetic.make_lms_class(repo, [MINI], tmp_path / "canvas.zip", "canvas")
     with pytest.raises(GraderError) as error:
@@ -164,8 +182,9 @@ def test_an_lms_download_without_a_roster_is_refused_before_anything_is_written(
 def test_with_a_roster_every_student_id_must_be_on_it(course, roster, tmp_path):
     right, _ = right_and_blank(course)
     when = synthetic.DEADLINE
-    archive = make_zip(tmp_path / "course.zip", [
-        (f"ada_{NB}", right, when), (f"mallory_{NB}", right, when)])
+    archive = make_zip(
+        tmp_path / "course.zip", [(f"ada_{NB}", right, when), (f"mallory_{NB}", right, when)]
+    )
     result = collect(course, archive, roster=roster)
     assert [s for s, _, _ in result.collected] == ["ada"]
     assert result.unknown == [(f"mallory_{NB}", "student id mallory: not on the roster")]
@@ -179,20 +198,27 @@ def test_with_a_roster_every_student_id_must_be_on_it(course, roster, tmp_path):
 def test_anonymous_and_unknown_canvas_identities_are_listed_once_each(course, roster, tmp_path):
     right, _ = right_and_blank(course)
     when = synthetic.DOWNLOADED
-    archive = make_zip(tmp_path / "canvas.zip", [
-        (f"LATE_anon_x7Kq2_9001_{NB}", right, when),
-        (f"anon_P3z9a_9002_{NB}", right, when),
-        (f"doejohn_2001_9003_{NB}", right, when),
-        (f"doejohn_2001_9004_{MINI}-1.ipynb", right, when),
-        (f"lovelaceada_1001_9005_{NB}", right, when),
-    ])
+    archive = make_zip(
+        tmp_path / "canvas.zip",
+        [
+            (f"LATE_anon_x7Kq2_9001_{NB}", right, when),
+            (f"anon_P3z9a_9002_{NB}", right, when),
+            (f"doejohn_2001_9003_{NB}", right, when),
+            (f"doejohn_2001_9004_{MINI}-1.ipynb", right, when),
+            (f"lovelaceada_1001_9005_{NB}", right, when),
+        ],
+    )
     result = collect(course, archive, roster=roster)
     assert [s for s, _, _ in result.collected] == ["ada"]
     assert list(result.identities) == [
-        "Canvas user anon_x7Kq2 (no name)", "Canvas user anon_P3z9a (no name)",
-        "Canvas user 2001 (doejohn)"]
+        "Canvas user anon_x7Kq2 (no name)",
+        "Canvas user anon_P3z9a (no name)",
+        "Canvas user 2001 (doejohn)",
+    ]
     assert result.identities["Canvas user 2001 (doejohn)"].origins == [
-        f"doejohn_2001_9003_{NB}", f"doejohn_2001_9004_{MINI}-1.ipynb"]
+        f"doejohn_2001_9003_{NB}",
+        f"doejohn_2001_9004_{MINI}-1.ipynb",
+    ]
     assert "anonymous grading" in result.identities["Canvas user anon_x7Kq2 (no name)"].reason
 
 
@@ -217,7 +243,8 @@ def test_lms_names_get_the_same_hardening(course, roster, tmp_path):
     conflicts = dict(result.conflicts)
     assert conflicts[f"cohenEve_1005_9003_{NB}"].startswith(f"conflict: eve/{NB} also claims")
     assert not (course.root / "submitted").exists() or not any(
-        (course.root / "submitted").iterdir())
+        (course.root / "submitted").iterdir()
+    )
 
 
 def test_a_canvas_late_marker_without_a_due_date_is_reported(copied_grading, roster, tmp_path):
@@ -225,20 +252,26 @@ def test_a_canvas_late_marker_without_a_due_date_is_reported(copied_grading, ros
     result = collect(copied_grading, archive, roster=roster)
     assert stamp(copied_grading, "dan") == synthetic.DOWNLOADED.replace(tzinfo=dt.UTC)
     assert "no due date is set (DUEDATES in nbgrader_config.py): no late penalty" in (
-        result.summary())
+        result.summary()
+    )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name,email\nAda,a@x\n", "no column 'student_id'"),
-    ("student_id,name\nada,Ada\nada,Ada Two\n",
-     "line 3: the student_id 'ada' is already on line 2"),
-    ("student_id,name,lms_id\nada,Ada,7\nbob,Bob,7\n", "line 3: the lms_id '7' is already"),
-    ("student_id,name\nbad id,Ada\n", "line 2: 'bad id' is not a student id"),
-    ("student_id,name\n01_perceptron,Ada\n", "is an assignment's name"),
-    ("student_id,name\nada,\n", "line 2: no name for ada"),
-    ("student_id,name\n", "has a header but no students"),
-    ("", "is empty"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name,email\nAda,a@x\n", "no column 'student_id'"),
+        (
+            "student_id,name\nada,Ada\nada,Ada Two\n",
+            "line 3: the student_id 'ada' is already on line 2",
+        ),
+        ("student_id,name,lms_id\nada,Ada,7\nbob,Bob,7\n", "line 3: the lms_id '7' is already"),
+        ("student_id,name\nbad id,Ada\n", "line 2: 'bad id' is not a student id"),
+        ("student_id,name\n01_perceptron,Ada\n", "is an assignment's name"),
+        ("student_id,name\nada,\n", "line 2: no name for ada"),
+        ("student_id,name\n", "has a header but no students"),
+        ("", "is empty"),
+    ],
+)
 def test_a_bad_roster_stops_with_one_line_naming_the_row(text, message, tmp_path):
     path = tmp_path / "roster.csv"
     path.write_text(text)
@@ -249,22 +282,32 @@ def test_a_bad_roster_stops_with_one_line_naming_the_row(text, message, tmp_path
 
 def test_a_roster_from_a_spreadsheet_reads(tmp_path):
     path = tmp_path / "roster.csv"
-    path.write_bytes("\ufeffStudent ID,Name,E-Mail,LMS ID,Section\r\n"
-                     "ada,\"Lovelace, Ada\",ADA@x.org,1001,Lab A\r\n\r\n".encode())
+    path.write_bytes(
+        "\ufeffStudent ID,Name,E-Mail,LMS ID,Section\r\n"
+        'ada,"Lovelace, Ada",ADA@x.org,1001,Lab A\r\n\r\n'.encode()
+    )
     roster = load_roster(path)
     (ada,) = roster.students
     assert (ada.student_id, ada.name, ada.email, ada.lms_id, ada.section) == (
-        "ada", "Lovelace, Ada", "ada@x.org", "1001", "Lab A")
+        "ada",
+        "Lovelace, Ada",
+        "ada@x.org",
+        "1001",
+        "Lab A",
+    )
     assert roster.by_name("Ada Lovelace") == [ada]  # Moodle's "First Last"
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("doejane_LATE_12345_67890_01_perceptron-1.ipynb", ("doejane", "12345", True, (67890, 1))),
-    ("doejane_12345_67890_01_perceptron.ipynb", ("doejane", "12345", False, (67890, 0))),
-    ("LATE_anon_x7Kq2_67890_01_perceptron.ipynb", ("", "anon_x7Kq2", True, (67890, 0))),
-    # a name may end in _<digits> (Canvas removes only _<digits>_): the notebook decides
-    ("smith_2_12345_67890_01_perceptron.ipynb", ("smith_2", "12345", False, (67890, 0))),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("doejane_LATE_12345_67890_01_perceptron-1.ipynb", ("doejane", "12345", True, (67890, 1))),
+        ("doejane_12345_67890_01_perceptron.ipynb", ("doejane", "12345", False, (67890, 0))),
+        ("LATE_anon_x7Kq2_67890_01_perceptron.ipynb", ("", "anon_x7Kq2", True, (67890, 0))),
+        # a name may end in _<digits> (Canvas removes only _<digits>_): the notebook decides
+        ("smith_2_12345_67890_01_perceptron.ipynb", ("smith_2", "12345", False, (67890, 0))),
+    ],
+)
 def test_canvas_file_names(name, expected):
     file = lms.parse([name], [MINI])
     assert (file.lms, file.notebook) == (lms.CANVAS, MINI)

@@ -1,4 +1,4 @@
-"""LMS in, LMS out, with deadlines: the synthetic LMS class (grader.synthetic.lms_class)
+"""LMS in, LMS out, with deadlines: the synthetic LMS class (grader.pipeline.synthetic.lms_class)
 downloaded from Canvas and from Moodle, collected with the roster, autograded, reported,
 and every score, late penalty and upload cell worked out by hand.
 
@@ -26,28 +26,39 @@ import pytest
 from conftest import MINI, build_class_course
 from nbgrader.api import Gradebook
 
-from grader import gradebook, synthetic
 from grader.cli import main
-from grader.course_config import load_config, with_root
-from grader.report import write_report
-from grader.roster import load_roster
-from grader.sandbox import missing_pieces
+from grader.config import load_config, with_root
+from grader.execution.sandbox import missing_pieces
+from grader.lms.roster import load_roster
+from grader.pipeline import synthetic
+from grader.pipeline.report import write_report
+from grader.workdir import gradebook
 
 DUE = "2026-11-27 09:00:00 UTC"
 CANVAS_ID = 4242
 DEADLINES = f"""
 DUEDATES = {{"{MINI}": "{DUE}"}}
 CANVAS_ASSIGNMENT_IDS = {{"{MINI}": {CANVAS_ID}}}
-c.AssignLatePenalties.plugin_class = "grader.late.LatePolicy"
+c.AssignLatePenalties.plugin_class = "grader.workdir.late.LatePolicy"
 c.LatePolicy.penalty_per_day = 0.1
 c.LatePolicy.cutoff_days = 7
 """
 # student -> (raw, penalty, final, days started)
 EXPECTED = {
-    "canvas": {"ada": (3, 0, 3, 0), "blank": (0, 0, 0, 0), "hal": (3, 0, 3, 0),
-               "dan": (3, 0.3, 2.7, 1), "eve": (3, 0.3, 2.7, 1)},
-    "moodle": {"ada": (3, 0, 3, 0), "blank": (0, 0, 0, 0), "hal": (3, 0, 3, 0),
-               "dan": (3, 0.6, 2.4, 2), "eve": (3, 3, 0, 8)},
+    "canvas": {
+        "ada": (3, 0, 3, 0),
+        "blank": (0, 0, 0, 0),
+        "hal": (3, 0, 3, 0),
+        "dan": (3, 0.3, 2.7, 1),
+        "eve": (3, 0.3, 2.7, 1),
+    },
+    "moodle": {
+        "ada": (3, 0, 3, 0),
+        "blank": (0, 0, 0, 0),
+        "hal": (3, 0, 3, 0),
+        "dan": (3, 0.6, 2.4, 2),
+        "eve": (3, 3, 0, 8),
+    },
 }
 
 
@@ -78,8 +89,9 @@ def graded(request, course):
         assert main([*common, "autograde", "--jobs", "2", "--timeout", "10", *unsafe]) == 0
     grading = gradebook.open_workdir(course, work)
     with Gradebook(gradebook.db_url(grading), grading.course_id) as gb:
-        after_autograde = {s.student.id: s.late_submission_penalty
-                           for s in gb.find_assignment(MINI).submissions}
+        after_autograde = {
+            s.student.id: s.late_submission_penalty for s in gb.find_assignment(MINI).submissions
+        }
     with contextlib.redirect_stdout(io.StringIO()):
         assert main([*common, "report"]) == 0  # the roster kept by collect: LMS uploads too
     return lms, grading, collected, after_autograde
@@ -136,8 +148,14 @@ def test_canvas_upload_has_canvas_gradebook_columns(graded):
     by the ID column (Canvas user id)."""
     lms, grading, _, _ = graded
     table = rows(grading.root / "reports" / "canvas-grades.csv")
-    assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
-                        f"{MINI} ({CANVAS_ID})"]
+    assert table[0] == [
+        "Student",
+        "ID",
+        "SIS User ID",
+        "SIS Login ID",
+        "Section",
+        f"{MINI} ({CANVAS_ID})",
+    ]
     assert table[1] == ["Points Possible", "", "", "", "", "3"]
     body = {row[1]: row for row in table[2:]}
     assert len(table) == 2 + len(synthetic.ROSTER)
@@ -148,7 +166,8 @@ def test_canvas_upload_has_canvas_gradebook_columns(graded):
         assert float(row[5]) == pytest.approx(final), student
     assert synthetic.STRANGER[1] not in body
     assert (grading.root / "reports" / "canvas-grades.csv").read_bytes().count(b"\r\n") == len(
-        table)
+        table
+    )
 
 
 def test_moodle_upload_has_an_identifier_column_then_grades(graded):
@@ -166,8 +185,10 @@ def test_moodle_upload_has_an_identifier_column_then_grades(graded):
 
 def test_the_stranger_is_listed_and_graded_under_no_id(graded):
     lms, grading, collected, _ = graded
-    who = {"canvas": "Canvas user 1099 (strangersam)",
-           "moodle": "Moodle participant 601099 (Sam Stranger)"}[lms]
+    who = {
+        "canvas": "Canvas user 1099 (strangersam)",
+        "moodle": "Moodle participant 601099 (Sam Stranger)",
+    }[lms]
     assert f"not on the roster: {who}" in collected
     listed = dict_rows(grading.root / "reports" / "unknown-identities.csv")
     assert [row["identity"] for row in listed] == [who]
@@ -185,8 +206,9 @@ def test_a_changed_due_date_or_policy_needs_no_regrading(graded, course, tmp_pat
     changed = with_root(course, tmp_path / "copy")
     changed.duedates = {MINI: "2026-11-28 09:00:00 UTC"}  # a day later for everyone
     changed.config.LatePolicy.penalty_per_day = 0.2
-    report, _ = write_report(changed, tmp_path / "out", roster=load_roster(
-        tmp_path / "copy" / "roster.csv"))
+    report, _ = write_report(
+        changed, tmp_path / "out", roster=load_roster(tmp_path / "copy" / "roster.csv")
+    )
     dan = {"canvas": 0.0, "moodle": 3 * 0.2}[lms]  # Canvas: counted 1 s late of the old date
     assert report.penalty("dan", MINI) == pytest.approx(dan)
     assert report.final("ada", MINI) == 3

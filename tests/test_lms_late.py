@@ -13,26 +13,30 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import AssignLatePenalties
 from traitlets.config import Config
 
-from grader import gradebook, lms
-from grader.collect import scan
 from grader.errors import GraderError
-from grader.late import DAY, LatePolicy, apply_penalties, duedates, penalty
-from grader.roster import parse_roster
+from grader.lms import formats as lms
+from grader.lms.roster import parse_roster
+from grader.pipeline.collect import scan
+from grader.workdir import gradebook
+from grader.workdir.late import DAY, LatePolicy, apply_penalties, duedates, penalty
 
 HOUR = 3600
 
 
-@pytest.mark.parametrize("seconds, expected", [
-    (0, 0.0),  # on time
-    (-5 * HOUR, 0.0),
-    (1, 1.0),  # 1 s late: the first day started
-    (DAY, 1.0),
-    (DAY + 1, 2.0),  # the second day started
-    (26 * HOUR, 2.0),
-    (7 * DAY, 7.0),  # at the cut-off: still 7 days
-    (7 * DAY + 1, 10.0),  # past it: the whole score
-    (30 * DAY, 10.0),
-])
+@pytest.mark.parametrize(
+    "seconds, expected",
+    [
+        (0, 0.0),  # on time
+        (-5 * HOUR, 0.0),
+        (1, 1.0),  # 1 s late: the first day started
+        (DAY, 1.0),
+        (DAY + 1, 2.0),  # the second day started
+        (26 * HOUR, 2.0),
+        (7 * DAY, 7.0),  # at the cut-off: still 7 days
+        (7 * DAY + 1, 10.0),  # past it: the whole score
+        (30 * DAY, 10.0),
+    ],
+)
 def test_penalty_per_day_started_and_the_cut_off(seconds, expected):
     assert penalty(10.0, seconds, per_day=0.1, cutoff_days=7) == pytest.approx(expected)
 
@@ -44,7 +48,7 @@ def test_penalty_never_exceeds_the_score_and_none_without_points():
 
 def test_nbgrader_finds_the_plugin_by_its_configured_name():
     config = Config()
-    config.AssignLatePenalties.plugin_class = "grader.late.LatePolicy"
+    config.AssignLatePenalties.plugin_class = "grader.workdir.late.LatePolicy"
     config.LatePolicy.penalty_per_day = 0.25
     config.LatePolicy.cutoff_days = 2.0
     preprocessor = AssignLatePenalties(config=config)
@@ -56,15 +60,21 @@ def test_nbgrader_finds_the_plugin_by_its_configured_name():
 
 
 def test_the_course_configures_the_policy(repo_course):
-    assert repo_course.config.AssignLatePenalties.plugin_class == "grader.late.LatePolicy"
+    assert repo_course.config.AssignLatePenalties.plugin_class == "grader.workdir.late.LatePolicy"
     assert isinstance(repo_course.duedates, dict)
     duedates(repo_course)  # the course's due dates read
 
 
-@pytest.mark.parametrize("dates, message", [
-    ({"99_other": "2026-11-27 09:00:00"}, "names '99_other', which is not one of the ASSIGNMENTS"),
-    ({MINI: "the day after tomorrow"}, "is not a date: 'the day after tomorrow'"),
-])
+@pytest.mark.parametrize(
+    "dates, message",
+    [
+        (
+            {"99_other": "2026-11-27 09:00:00"},
+            "names '99_other', which is not one of the ASSIGNMENTS",
+        ),
+        ({MINI: "the day after tomorrow"}, "is not a date: 'the day after tomorrow'"),
+    ],
+)
 def test_bad_due_dates_stop_collect_before_it_writes(prepared_grading, tmp_path, dates, message):
     repo, _ = prepared_grading
     repo.duedates = dates
@@ -114,21 +124,38 @@ def test_penalties_follow_the_due_date_in_the_gradebook(copied_grading):
 ROSTER = parse_roster(
     "student_id,name,email,lms_id,section\n"
     "ada,Ada Lovelace,ada@x.org,1001,Lab A\n"
-    "bob,\"Babbage, Charles\",bob@x.org,1002,\n"
-    "cid,Cid Moreau,cid@x.org,,\n")
+    'bob,"Babbage, Charles",bob@x.org,1002,\n'
+    "cid,Cid Moreau,cid@x.org,,\n"
+)
 
 
 def test_canvas_grade_file_cell_by_cell():
-    finals = {("ada", "01_perceptron"): 2.345, ("ada", "02_networks"): 10.0,
-              ("bob", "01_perceptron"): None, ("bob", "02_networks"): 0.0,
-              ("cid", "01_perceptron"): 1.0, ("cid", "02_networks"): 1.0}
-    text = lms.canvas_csv(ROSTER, ["01_perceptron", "02_networks"],
-                          {"01_perceptron": 7.5, "02_networks": 12}, finals,
-                          {"01_perceptron": 4242})
+    finals = {
+        ("ada", "01_perceptron"): 2.345,
+        ("ada", "02_networks"): 10.0,
+        ("bob", "01_perceptron"): None,
+        ("bob", "02_networks"): 0.0,
+        ("cid", "01_perceptron"): 1.0,
+        ("cid", "02_networks"): 1.0,
+    }
+    text = lms.canvas_csv(
+        ROSTER,
+        ["01_perceptron", "02_networks"],
+        {"01_perceptron": 7.5, "02_networks": 12},
+        finals,
+        {"01_perceptron": 4242},
+    )
     table = list(csv.reader(io.StringIO(text)))
     assert table == [
-        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
-         "01_perceptron (4242)", "02_networks"],
+        [
+            "Student",
+            "ID",
+            "SIS User ID",
+            "SIS Login ID",
+            "Section",
+            "01_perceptron (4242)",
+            "02_networks",
+        ],
         ["Points Possible", "", "", "", "", "7.5", "12"],
         ["Ada Lovelace", "1001", "", "", "Lab A", "2.35", "10"],  # two decimals, as Canvas
         ["Babbage, Charles", "1002", "", "", "", "", "0"],  # blank: not graded yet

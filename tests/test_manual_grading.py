@@ -47,26 +47,30 @@ from conftest import (
 from nbformat.v4 import new_markdown_cell
 from nbgrader.api import Gradebook
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde, graded_cell_notes, restore_from_release
-from grader.build import build, solution_notebook
-from grader.class_report import class_stats
-from grader.course_config import load_config
-from grader.feedback import generate_feedback
-from grader.report import table, write_report
-from grader.roster import load_roster
-from grader.synthetic import as_handed_in
-from grader.tamper import Checks, is_test_cell
-from grader.validate import SourceError, check_course
-from grader.worker import scores
+from grader.config import load_config
+from grader.execution.tamper import Checks, is_test_cell
+from grader.execution.worker import scores
+from grader.lms.roster import load_roster
+from grader.notebooks import cells as nbs
+from grader.notebooks.validate import SourceError, check_course
+from grader.pipeline.autograde import autograde, graded_cell_notes, restore_from_release
+from grader.pipeline.build import build, solution_notebook
+from grader.pipeline.class_report import class_stats
+from grader.pipeline.feedback import generate_feedback
+from grader.pipeline.report import table, write_report
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 QUESTION = "### Question 1.3: Why a square is never negative (2 points)"
-MODEL = ("A square multiplies a number by itself, and two factors of the same sign never "
-         "give a negative product.")
+MODEL = (
+    "A square multiplies a number by itself, and two factors of the same sign never "
+    "give a negative product."
+)
 RUBRIC = "- 1 point: the two factors have the same sign"
-ANSWER = (f"**Your answer:**\n\n{nbs.BEGIN_SOLUTION}\n{MODEL}\n\n**Rubric:**\n{RUBRIC}\n"
-          f"- 1 point: a product of equal signs is not negative\n{nbs.END_SOLUTION}")
+ANSWER = (
+    f"**Your answer:**\n\n{nbs.BEGIN_SOLUTION}\n{MODEL}\n\n**Rubric:**\n{RUBRIC}\n"
+    f"- 1 point: a product of equal signs is not negative\n{nbs.END_SOLUTION}"
+)
 STUB = "YOUR ANSWER HERE"  # nbgrader's text stub (ClearSolutions.text_stub)
 ANN = "Minus times minus is plus, and plus times plus is plus."
 ANN_AGAIN = "Because x * x = |x|^2, and an absolute value is never negative."
@@ -75,9 +79,11 @@ NOTEBOOK = f"source/{MINI}/{MINI}.ipynb"
 
 
 def question_cells():
-    return [*two_exercise_cells(),
-            new_markdown_cell(f"{QUESTION}\n\nExplain in a sentence or two."),
-            nbgrader_cell(ANSWER, "why_square", solution=True, points=2, kind="markdown")]
+    return [
+        *two_exercise_cells(),
+        new_markdown_cell(f"{QUESTION}\n\nExplain in a sentence or two."),
+        nbgrader_cell(ANSWER, "why_square", solution=True, points=2, kind="markdown"),
+    ]
 
 
 # --- the build: checks, release/, solutions/ -----------------------------------------------
@@ -96,33 +102,46 @@ def _answer_cell(cells):
     return cells[cell_index(nbformat.v4.new_notebook(cells=cells), "why_square")]
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    # under an exercise heading instead of a question heading
-    (lambda cells: cells.pop(-2), "under the exercise heading"),
-    # the question heading's points are not the answer's
-    (lambda cells: setattr(cells[-2], "source", QUESTION.replace("(2", "(3")),
-     "announces 3 points but its written answers carry 2"),
-    # no rubric
-    (lambda cells: setattr(cells[-1], "source", ANSWER.split("**Rubric:**")[0]
-                           + nbs.END_SOLUTION), "has no rubric"),
-    # a rubric line and nothing before it
-    (lambda cells: setattr(cells[-1], "source", ANSWER.replace(MODEL, "")),
-     "no model answer"),
-    # no solution region at all: nbgrader would replace the whole cell
-    (lambda cells: setattr(cells[-1], "source", MODEL), "BEGIN SOLUTION"),
-    # the rubric after the region reaches the students
-    (lambda cells: setattr(cells[-1], "source", ANSWER + f"\nRubric: {RUBRIC}"),
-     "outside"),
-    # the heading inside the cell the students edit
-    (lambda cells: setattr(cells[-1], "source", f"{QUESTION}\n\n{ANSWER}"),
-     "heading is inside the written answer"),
-    # graded but not a solution cell
-    (lambda cells: cells[-1].metadata.nbgrader.update(solution=False, locked=True),
-     "but not both"),
-    # a test cell under the question heading
-    (lambda cells: cells.append(nbgrader_cell("assert True", "test_more", points=1)),
-     "a test cell under the question heading"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # under an exercise heading instead of a question heading
+        (lambda cells: cells.pop(-2), "under the exercise heading"),
+        # the question heading's points are not the answer's
+        (
+            lambda cells: setattr(cells[-2], "source", QUESTION.replace("(2", "(3")),
+            "announces 3 points but its written answers carry 2",
+        ),
+        # no rubric
+        (
+            lambda cells: setattr(
+                cells[-1], "source", ANSWER.split("**Rubric:**")[0] + nbs.END_SOLUTION
+            ),
+            "has no rubric",
+        ),
+        # a rubric line and nothing before it
+        (lambda cells: setattr(cells[-1], "source", ANSWER.replace(MODEL, "")), "no model answer"),
+        # no solution region at all: nbgrader would replace the whole cell
+        (lambda cells: setattr(cells[-1], "source", MODEL), "BEGIN SOLUTION"),
+        # the rubric after the region reaches the students
+        (lambda cells: setattr(cells[-1], "source", ANSWER + f"\nRubric: {RUBRIC}"), "outside"),
+        # the heading inside the cell the students edit
+        (
+            lambda cells: setattr(cells[-1], "source", f"{QUESTION}\n\n{ANSWER}"),
+            "heading is inside the written answer",
+        ),
+        # graded but not a solution cell
+        (
+            lambda cells: cells[-1].metadata.nbgrader.update(solution=False, locked=True),
+            "but not both",
+        ),
+        # a test cell under the question heading
+        (
+            lambda cells: cells.append(nbgrader_cell("assert True", "test_more", points=1)),
+            "a test cell under the question heading",
+        ),
+    ],
+)
 def test_a_badly_written_question_is_named(mini_course, change, expected):
     cells = question_cells()
     change(cells)
@@ -155,8 +174,7 @@ def test_the_release_shows_the_stub_and_neither_model_answer_nor_rubric(built):
 def test_solutions_show_the_model_answer_without_the_rubric(built):
     answer = _answer_cell(_notebook(built, "solutions").cells)
     assert answer.source == f"**Your answer:**\n\n{MODEL}"
-    assert answer.source == _answer_cell(
-        solution_notebook(built.root / NOTEBOOK).cells).source
+    assert answer.source == _answer_cell(solution_notebook(built.root / NOTEBOOK).cells).source
 
 
 def test_a_release_that_would_show_the_model_answer_is_refused(tmp_path):
@@ -173,8 +191,7 @@ def test_restore_keeps_the_written_answer_and_notes_nothing(built):
     release = _notebook(built, "release")
     handed_in = copy_notebook(release)
     handed_in.cells[cell_index(handed_in, "why_square")].source = ANN
-    assert graded_cell_notes(handed_in, {"test_square", "test_cube", "why_square"},
-                             release) == []
+    assert graded_cell_notes(handed_in, {"test_square", "test_cube", "why_square"}, release) == []
     restored = restore_from_release(handed_in, release)
     cell = restored.cells[cell_index(restored, "why_square")]
     assert cell.source == ANN and cell.cell_type == "markdown"
@@ -220,9 +237,11 @@ def _snapshot(course, name: str, roster) -> dict:
     report, _ = write_report(course, out, roster=roster)
     generate_feedback(course)
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
-        rows = {s: (g.auto_score, g.manual_score, g.needs_manual_grade)
-                for s in ("ann", "bob", "cal")
-                for g in [gb.find_grade("why_square", MINI, MINI, s)]}
+        rows = {
+            s: (g.auto_score, g.manual_score, g.needs_manual_grade)
+            for s in ("ann", "bob", "cal")
+            for g in [gb.find_grade("why_square", MINI, MINI, s)]
+        }
     answers = {}
     for student in ("ann", "bob", "cal"):
         nb = nbformat.read(str(course.root / "autograded" / student / MINI / f"{MINI}.ipynb"), 4)
@@ -232,11 +251,20 @@ def _snapshot(course, name: str, roster) -> dict:
         "table": table(report),
         "rows": rows,
         "answers": answers,
-        "feedback": {s: (course.root / "feedback" / s / MINI / f"{MINI}.html").read_text()
-                     for s in ("ann", "bob", "cal")},
-        **{name: list(csv.DictReader(open(out / name, encoding="utf-8")))
-           for name in ("totals.csv", "questions.csv", "submissions.csv",
-                        "canvas-grades.csv", "moodle-grades.csv")},
+        "feedback": {
+            s: (course.root / "feedback" / s / MINI / f"{MINI}.html").read_text()
+            for s in ("ann", "bob", "cal")
+        },
+        **{
+            name: list(csv.DictReader(open(out / name, encoding="utf-8")))
+            for name in (
+                "totals.csv",
+                "questions.csv",
+                "submissions.csv",
+                "canvas-grades.csv",
+                "moodle-grades.csv",
+            )
+        },
         "class": class_stats(course, report),
     }
 
@@ -249,11 +277,33 @@ class Formgrader:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.token = secrets.token_hex(16)
-        env = {**os.environ, **{name: str(home / name.lower()) for name in (
-            "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}}
-        argv = [sys.executable, "-m", "grader", "--root", str(repo.root), "formgrader",
-                "--workdir", str(course.root), "--", "--no-browser", f"--port={self.port}",
-                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}"]
+        env = {
+            **os.environ,
+            **{
+                name: str(home / name.lower())
+                for name in (
+                    "JUPYTER_CONFIG_DIR",
+                    "JUPYTER_DATA_DIR",
+                    "JUPYTER_RUNTIME_DIR",
+                    "IPYTHONDIR",
+                )
+            },
+        }
+        argv = [
+            sys.executable,
+            "-m",
+            "grader",
+            "--root",
+            str(repo.root),
+            "formgrader",
+            "--workdir",
+            str(course.root),
+            "--",
+            "--no-browser",
+            f"--port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+        ]
         if os.geteuid() == 0:
             argv.append("--allow-root")
         self.log = home / "server.log"
@@ -273,10 +323,11 @@ class Formgrader:
 
     def call(self, method: str, path: str, body=None):
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/{path}", method=method,
+            f"http://127.0.0.1:{self.port}/{path}",
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {self.token}",
-                     "Content-Type": "application/json"})
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.loads(answer.read().decode())
 
@@ -295,8 +346,10 @@ def stages(tmp_path_factory):
     repo = build_class_course(root / "course", question_cells())
     course = gradebook.prepare(repo, root / "grading")
     roster_csv = root / "roster.csv"
-    roster_csv.write_text("student_id,name,email,lms_id\nann,Ann A,ann@example.org,101\n"
-                          "bob,Bob B,bob@example.org,102\ncal,Cal C,cal@example.org,103\n")
+    roster_csv.write_text(
+        "student_id,name,email,lms_id\nann,Ann A,ann@example.org,101\n"
+        "bob,Bob B,bob@example.org,102\ncal,Cal C,cal@example.org,103\n"
+    )
     roster = load_roster(roster_csv, repo.assignments)
     for student, answer in {"ann": ANN, "bob": None, "cal": CAL}.items():
         nbformat.write(_submission(repo, answer), str(root / f"{student}.ipynb"))
@@ -310,10 +363,13 @@ def stages(tmp_path_factory):
         ann_grade = gb.find_grade("why_square", MINI, MINI, "ann").id
     server = Formgrader(repo, course, tmp_path_factory.mktemp("formgrader-home"))
     try:
-        found["formgrader_list"] = {s["student"]: s["needs_manual_grade"] for s in
-                                    server.call("GET", f"formgrader/api/submissions/{MINI}")}
-        found["formgrader_put"] = server.call("PUT", f"formgrader/api/grade/{ann_grade}",
-                                              {"manual_score": 1.5, "extra_credit": None})
+        found["formgrader_list"] = {
+            s["student"]: s["needs_manual_grade"]
+            for s in server.call("GET", f"formgrader/api/submissions/{MINI}")
+        }
+        found["formgrader_put"] = server.call(
+            "PUT", f"formgrader/api/grade/{ann_grade}", {"manual_score": 1.5, "extra_credit": None}
+        )
     finally:
         server.stop()
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
@@ -333,8 +389,10 @@ def stages(tmp_path_factory):
     [broken] = autograde(course, students=["cal"], force=True, progress=False)
     found["broken_outcome"] = broken
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
-        found["broken"] = {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
-                           for g in gb.find_submission_notebook(MINI, MINI, "cal").grades}
+        found["broken"] = {
+            g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
+            for g in gb.find_submission_notebook(MINI, MINI, "cal").grades
+        }
     yield found
     shutil.rmtree(root, ignore_errors=True)
 
@@ -354,7 +412,10 @@ def test_an_answered_question_is_left_for_a_person(stages):
 
 def test_the_students_text_is_what_the_grader_keeps(stages):
     assert stages["autograded"]["answers"] == {
-        "ann": ANN, "bob": f"**Your answer:**\n\n{STUB}", "cal": CAL}
+        "ann": ANN,
+        "bob": f"**Your answer:**\n\n{STUB}",
+        "cal": CAL,
+    }
     assert stages["forced"]["answers"]["ann"] == ANN
     assert stages["resubmitted"]["answers"]["ann"] == ANN_AGAIN
 
@@ -368,7 +429,10 @@ def test_every_report_shows_the_question_pending_until_graded(stages):
     assert questions["ann", "test_square"]["points"] == "2"
     totals = _by(stage["totals.csv"], "student")
     assert (totals["ann",][MINI], totals["ann",]["max"], totals["ann",]["pending"]) == (
-        "3", "5", "2")
+        "3",
+        "5",
+        "2",
+    )
     assert (totals["bob",][MINI], totals["bob",]["pending"]) == ("3", "0")
     submissions = _by(stage["submissions.csv"], "student")
     assert (submissions["ann",]["final"], submissions["ann",]["pending"]) == ("3", "2")
@@ -392,8 +456,10 @@ def test_the_class_report_counts_pending_questions_apart(stages):
 
 
 def test_no_upload_sends_a_total_with_a_pending_question_as_final(stages):
-    for stage, expected in (("autograded", {"101": "", "102": "3", "103": ""}),
-                            ("by_hand", {"101": "4.5", "102": "3", "103": "5"})):
+    for stage, expected in (
+        ("autograded", {"101": "", "102": "3", "103": ""}),
+        ("by_hand", {"101": "4.5", "102": "3", "103": "5"}),
+    ):
         canvas = {r["ID"]: r for r in stages[stage]["canvas-grades.csv"]}
         assert {i: canvas[i][f"{MINI}"] for i in expected} == expected, stage
         moodle = {r["ID number"]: r[MINI] for r in stages[stage]["moodle-grades.csv"]}
@@ -425,7 +491,10 @@ def test_a_grade_by_hand_changes_the_total_and_ends_pending(stages):
     assert questions["cal", "why_square"]["points"] == "2"  # manual_score alone is enough
     totals = _by(stage["totals.csv"], "student")
     assert [(totals[s,][MINI], totals[s,]["pending"]) for s in ("ann", "bob", "cal")] == [
-        ("4.5", "0"), ("3", "0"), ("5", "0")]
+        ("4.5", "0"),
+        ("3", "0"),
+        ("5", "0"),
+    ]
     assert "pending" not in stage["table"]
     assert stage["report"].pending == set()
 
@@ -446,8 +515,9 @@ def test_autograde_force_keeps_the_grades_given_by_hand(stages):
 def test_a_new_answer_waits_for_a_new_grade(stages):
     outcome = stages["resubmitted_outcome"]
     assert outcome.status == "graded"
-    assert re.search(r"changed since they were graded by hand.*why_square \(was 1\.5\)",
-                     outcome.message), outcome.message
+    assert re.search(
+        r"changed since they were graded by hand.*why_square \(was 1\.5\)", outcome.message
+    ), outcome.message
     stage = stages["resubmitted"]
     assert stage["rows"]["ann"] == (None, None, True)
     assert stage["rows"]["cal"] == (None, 2, False)  # nobody else's grade moved
@@ -460,5 +530,8 @@ def test_a_submission_that_cannot_run_keeps_the_grade_given_by_hand(stages):
     outcome = stages["broken_outcome"]
     assert outcome.status == "invalid"
     assert "the grade(s) given by hand stay: why_square" in outcome.message, outcome.message
-    assert stages["broken"] == {"test_square": (0, None, False), "test_cube": (0, None, False),
-                                "why_square": (0, 2, False)}
+    assert stages["broken"] == {
+        "test_square": (0, None, False),
+        "test_cube": (0, None, False),
+        "why_square": (0, 2, False),
+    }

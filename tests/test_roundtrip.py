@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde
-from grader.course_config import REPO_ROOT, load_config
-from grader.synthetic import as_handed_in
-from grader.validate import source_assignments
+from grader.config import REPO_ROOT, load_config
+from grader.notebooks import cells as nbs
+from grader.notebooks.validate import source_assignments
+from grader.pipeline.autograde import autograde
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 COURSE = load_config(REPO_ROOT)
 
@@ -31,20 +31,23 @@ def test_source_gets_every_point_and_release_none(assignment, tmp_path):
     gradebook.submit(course, "reference", assignment, handed_in)
     [outcome] = autograde(course, [assignment], jobs=1, progress=False)
     assert (outcome.student, outcome.status, outcome.message) == ("reference", "graded", ""), (
-        f"the reference solution of {assignment}: {outcome.status}: {outcome.message}")
+        f"the reference solution of {assignment}: {outcome.status}: {outcome.message}"
+    )
     gradebook.submit(course, "blank", assignment, REPO_ROOT / "release" / notebook)
     gradebook.autograde(course, assignment, "blank")
     grades = gradebook.grades(course)
-    reference = {g.grade_id: (g.points, g.max_points) for g in grades
-                 if g.student == "reference" and not g.pending}
+    reference = {
+        g.grade_id: (g.points, g.max_points)
+        for g in grades
+        if g.student == "reference" and not g.pending
+    }
     blank = {g.grade_id: g.points for g in grades if g.student == "blank"}
     assert reference, f"{assignment} has no graded cells"
     # Written answers (the model answer, handed in) wait for a person's grade: all of them,
     # and nothing else. Left as the release has them, they score 0 like the rest.
     pending = {g.grade_id for g in grades if g.student == "reference" and g.pending}
     source = nbs.read(REPO_ROOT / "source" / notebook)
-    written = {nbs.nbgrader_meta(c)["grade_id"] for c in source.cells
-               if nbs.is_written_answer(c)}
+    written = {nbs.nbgrader_meta(c)["grade_id"] for c in source.cells if nbs.is_written_answer(c)}
     assert pending == written, f"{assignment}: pending {pending}, written answers {written}"
     lost = {k: v for k, v in reference.items() if v[0] != v[1]}
     assert not lost, f"the reference solution of {assignment} loses points in {lost}"

@@ -20,9 +20,8 @@ import time
 import nbformat
 import pytest
 
-from grader import gradebook
 from grader.cli import main
-from grader.similarity import (
+from grader.pipeline.similarity import (
     K,
     compare,
     make_answer,
@@ -30,7 +29,8 @@ from grader.similarity import (
     similarity,
     write_similarity,
 )
-from grader.synthetic import as_handed_in
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 ASSIGNMENT = "01_perceptron"
 CHROMIUM = "/usr/bin/chromium"
@@ -221,7 +221,7 @@ def fill(stub: str, body: str) -> str:
     start = at - 1 if "YOUR CODE HERE" in lines[at - 1] else at
     indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
     body = textwrap.indent(textwrap.dedent(body).strip("\n"), indent)
-    return "\n".join(lines[:start] + body.splitlines() + lines[at + 1:])
+    return "\n".join(lines[:start] + body.splitlines() + lines[at + 1 :])
 
 
 def grade_id(cell) -> str | None:
@@ -296,8 +296,18 @@ def test_the_copied_pair_comes_first_and_independent_answers_score_low(grading):
 def test_command_writes_the_listing_and_side_by_side_pages(grading, tmp_path, capsys):
     course, _, _ = grading
     out = tmp_path / "similarity"
-    code = main(["--root", str(course.config_file.parent), "--workdir", str(course.root),
-                 "similarity", ASSIGNMENT, "--out", str(out)])
+    code = main(
+        [
+            "--root",
+            str(course.config_file.parent),
+            "--workdir",
+            str(course.root),
+            "similarity",
+            ASSIGNMENT,
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     lines = printed.splitlines()
@@ -317,8 +327,28 @@ def test_normalising_ignores_names_comments_docstrings_and_layout():
     two = "def f(x):\n    # no docstring\n    s = (x\n         + 1)\n\n    return s*s\n"
     kept = {"f", "x"}
     a, b = normalise(one, kept)[0], normalise(two, kept)[0]
-    assert a == ["def", "f", "(", "x", ")", ":", ";", "{", "$0", "=", "x", "+", "1", ";",
-                 "return", "$0", "*", "$0", ";", "}"]
+    assert a == [
+        "def",
+        "f",
+        "(",
+        "x",
+        ")",
+        ":",
+        ";",
+        "{",
+        "$0",
+        "=",
+        "x",
+        "+",
+        "1",
+        ";",
+        "return",
+        "$0",
+        "*",
+        "$0",
+        ";",
+        "}",
+    ]
     assert b == a[:10] + ["(", "x", "+", "1", ")"] + a[13:]
     # attributes, keyword arguments and the course's names keep their spelling
     texts, _ = normalise("y = np.sum(z, axis=0)", {"np"})
@@ -327,8 +357,10 @@ def test_normalising_ignores_names_comments_docstrings_and_layout():
 
 def test_a_line_added_at_the_top_shifts_nothing():
     stub = "def f(x):\n    raise NotImplementedError()"
-    body = ("def f(x):\n    acc = 0\n    for item in x:\n        acc = acc + item * item\n"
-            "    return acc\n")
+    body = (
+        "def f(x):\n    acc = 0\n    for item in x:\n        acc = acc + item * item\n"
+        "    return acc\n"
+    )
     plain = make_answer("a", "f", body, stub, {"f", "x"})
     added = make_answer("b", "f", "import os\nhelper = 1\n" + body, stub, {"f", "x"})
     assert set(plain.grams) <= set(added.grams)
@@ -341,8 +373,7 @@ def test_unparsable_answers_are_compared_roughly():
     assert len(answer.grams) >= 5
 
 
-def test_hostile_ids_and_code_are_escaped_and_run_nothing(grading, repo_course, tmp_path,
-                                                         chromium):
+def test_hostile_ids_and_code_are_escaped_and_run_nothing(grading, repo_course, tmp_path, chromium):
     course, _, class_ = grading
     root = tmp_path / "grading"
     shutil.copytree(course.root, root)
@@ -381,8 +412,10 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"No Chromium at {CHROMIUM}: install Debian's package "
-                    "(`sudo apt-get install -y chromium`)")
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's package "
+            "(`sudo apt-get install -y chromium`)"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
@@ -391,8 +424,11 @@ def chromium():
 
 # --- a class of 300 ----------------------------------------------------------------------------
 
-NAMES = [f"{a}{b}" for a in ("val", "tmp", "acc", "res", "arr", "out", "cur", "tot")
-         for b in ("", "s", "_a", "_b", "1", "2")]
+NAMES = [
+    f"{a}{b}"
+    for a in ("val", "tmp", "acc", "res", "arr", "out", "cur", "tot")
+    for b in ("", "s", "_a", "_b", "1", "2")
+]
 LINES = [
     "{a} = np.asarray({b}, dtype=float)",
     "{a} = {b} * {k} + {c}",
@@ -412,16 +448,25 @@ def random_answer(rng: random.Random, lines: int = 8) -> str:
     out = []
     for _ in range(lines):
         names = rng.sample(NAMES, 4)
-        out.append(rng.choice(LINES).format(
-            a=names[0], b=names[1], c=names[2], i=names[3], k=rng.randint(0, 9),
-            k2=rng.randint(0, 3), fn=rng.choice(FUNCTIONS)))
+        out.append(
+            rng.choice(LINES).format(
+                a=names[0],
+                b=names[1],
+                c=names[2],
+                i=names[3],
+                k=rng.randint(0, 9),
+                k2=rng.randint(0, 3),
+                fn=rng.choice(FUNCTIONS),
+            )
+        )
     out.append(f"return {rng.choice(NAMES)}")
     return textwrap.indent("\n".join(out), "    ")
 
 
 def renamed(source: str, rng: random.Random) -> str:
-    mapping = dict(zip(NAMES, rng.sample([f"z{i}" for i in range(len(NAMES))], len(NAMES)),
-                       strict=True))
+    mapping = dict(
+        zip(NAMES, rng.sample([f"z{i}" for i in range(len(NAMES))], len(NAMES)), strict=True)
+    )
     return re.sub(r"\w+", lambda m: mapping.get(m[0], m[0]), source)
 
 
@@ -434,15 +479,24 @@ def test_300_students_take_seconds_and_copies_come_first():
         for grade_id_ in stubs:
             original = next((o for o, c in copies.items() if c == student), None)
             sources[student, grade_id_] = (
-                renamed(sources[original, grade_id_], rng) if original else
-                f"def {grade_id_}(data):\n" + random_answer(rng))
+                renamed(sources[original, grade_id_], rng)
+                if original
+                else f"def {grade_id_}(data):\n" + random_answer(rng)
+            )
     start = time.perf_counter()
-    answers = {g: {s: make_answer(s, g, sources[s, g], stub, {g, "data", "np"})
-                   for s in (f"s{i:03d}" for i in range(300))} for g, stub in stubs.items()}
+    answers = {
+        g: {
+            s: make_answer(s, g, sources[s, g], stub, {g, "data", "np"})
+            for s in (f"s{i:03d}" for i in range(300))
+        }
+        for g, stub in stubs.items()
+    }
     pairs, _ = compare(answers)
     took = time.perf_counter() - start
-    print(f"\n300 students x 5 exercises: {took:.1f} s, {len(pairs)} pairs share anything "
-          f"(of {300 * 299 // 2}), K = {K}")
+    print(
+        f"\n300 students x 5 exercises: {took:.1f} s, {len(pairs)} pairs share anything "
+        f"(of {300 * 299 // 2}), K = {K}"
+    )
     assert {(p.a, p.b) for p in pairs[:10]} == set(copies.items())
     assert all(p.score > 0.95 for p in pairs[:10]) and pairs[10].score < 0.6
     assert took < 60, f"{took:.0f} s"

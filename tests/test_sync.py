@@ -6,19 +6,20 @@ import shutil
 
 import pytest
 
-from grader import notebooks as nbs
-from grader.build import generate_release, solution_notebook
-from grader.course_config import REPO_ROOT, load_config, with_root
-from grader.validate import check_course, source_assignments
+from grader.config import REPO_ROOT, load_config, with_root
+from grader.notebooks import cells as nbs
+from grader.notebooks.validate import check_course, source_assignments
+from grader.pipeline.build import generate_release, solution_notebook
 
 ASSIGNMENTS = source_assignments(load_config(REPO_ROOT))
 
 
 def summary(nb):
     """What must agree: each cell's type, source, nbgrader metadata and tags (the release's
-    `raises-exception`, grader/stubs.py)."""
-    return [(c.cell_type, c.source, nbs.nbgrader_meta(c), c.metadata.get("tags", []))
-            for c in nb.cells]
+    `raises-exception`, grader/notebooks/stubs.py)."""
+    return [
+        (c.cell_type, c.source, nbs.nbgrader_meta(c), c.metadata.get("tags", [])) for c in nb.cells
+    ]
 
 
 def first_difference(expected, actual, what):
@@ -67,6 +68,6 @@ def test_solutions_are_generated_from_source_and_executed(assignment):
     assert all(c.execution_count for c in code), (
         f"solutions/{assignment} was not executed; run `make build`"
     )
-    assert any(
-        "image/png" in out.get("data", {}) for c in code for out in c.outputs
-    ), f"solutions/{assignment} has no plots"
+    assert any("image/png" in out.get("data", {}) for c in code for out in c.outputs), (
+        f"solutions/{assignment} has no plots"
+    )

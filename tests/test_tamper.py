@@ -1,4 +1,4 @@
-"""Submissions that replace what the tests call, to pass every test (grader/tamper.py).
+"""Submissions that replace what the tests call, to pass every test (grader/execution/tamper.py).
 
 A tiny course whose tests use `np.testing.assert_allclose` and course.testing's
 `assert_close` (imported by name inside the test cell, as the course's notebooks do). Each
@@ -18,24 +18,29 @@ import pytest
 from conftest import MINI, nbgrader_cell, write_notebook
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from grader import gradebook
-from grader import notebooks as nbs
-from grader.autograde import autograde
-from grader.build import build
-from grader.course_config import REPO_ROOT, load_config
-from grader.report import write_report
-from grader.synthetic import as_handed_in
+from grader.config import REPO_ROOT, load_config
+from grader.notebooks import cells as nbs
+from grader.pipeline.autograde import autograde
+from grader.pipeline.build import build
+from grader.pipeline.report import write_report
+from grader.pipeline.synthetic import as_handed_in
+from grader.workdir import gradebook
 
 RIGHT, WRONG = "return 2 * x", "return x"
 PATCHES = {
     # student -> (code added after the answer, what the message must name)
-    "numpy_patch": ("import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None",
-                    "np.testing.assert_allclose"),
-    "module_patch": ("import course.testing\n"
-                     "course.testing.assert_close = lambda *a, **k: None",
-                     "assert_close"),
-    "builtin_patch": ("import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})",
-                      "not an AssertionError"),  # course.testing raises Fine instead
+    "numpy_patch": (
+        "import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None",
+        "np.testing.assert_allclose",
+    ),
+    "module_patch": (
+        "import course.testing\ncourse.testing.assert_close = lambda *a, **k: None",
+        "assert_close",
+    ),
+    "builtin_patch": (
+        "import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})",
+        "not an AssertionError",
+    ),  # course.testing raises Fine instead
     # Harmless, since the test cell imports the helper afresh, but a cheat all the same.
     "name_patch": ("assert_close = lambda *a, **k: None", "assert_close"),
 }
@@ -46,14 +51,24 @@ def course_cells():
         new_markdown_cell("# Doubling"),
         new_code_cell("import numpy as np"),
         new_markdown_cell("### Exercise 1.1: Double (2 points)"),
-        nbgrader_cell('def double(x):\n    """Return 2 x."""\n    ### BEGIN SOLUTION\n'
-                      f"    {RIGHT}\n    ### END SOLUTION", "double", solution=True),
-        nbgrader_cell('"""Check double on arrays."""\n'
-                      "np.testing.assert_allclose(double(np.array([1.0, 2.0])), [2.0, 4.0])",
-                      "test_double_numpy", points=1),
-        nbgrader_cell('"""Check double on a number."""\nfrom course.testing import assert_close\n'
-                      'assert_close(double(3.0), 6.0, "double(3.0)")',
-                      "test_double_course", points=1),
+        nbgrader_cell(
+            'def double(x):\n    """Return 2 x."""\n    ### BEGIN SOLUTION\n'
+            f"    {RIGHT}\n    ### END SOLUTION",
+            "double",
+            solution=True,
+        ),
+        nbgrader_cell(
+            '"""Check double on arrays."""\n'
+            "np.testing.assert_allclose(double(np.array([1.0, 2.0])), [2.0, 4.0])",
+            "test_double_numpy",
+            points=1,
+        ),
+        nbgrader_cell(
+            '"""Check double on a number."""\nfrom course.testing import assert_close\n'
+            'assert_close(double(3.0), 6.0, "double(3.0)")',
+            "test_double_course",
+            points=1,
+        ),
     ]
 
 
@@ -63,8 +78,11 @@ def submission(source_nb, answer: str, patch: str | None):
     cell.source = cell.source.replace(RIGHT, answer)
     nb = as_handed_in(nb)
     if patch:
-        index = next(i for i, c in enumerate(nb.cells)
-                     if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "double")
+        index = next(
+            i
+            for i, c in enumerate(nb.cells)
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "double"
+        )
         nb.cells.insert(index + 1, new_code_cell(patch))
     return nb
 
@@ -109,4 +127,3 @@ def test_a_replaced_helper_is_detected(graded, student):
     assert row["status"] == "invalid", f"{student}: replacing {named} went unnoticed"
     assert "disarmed" in row["message"] and named in row["message"], row["message"]
     assert report.total(student) == 0, f"{student} gained points by replacing {named}"
-

@@ -1,7 +1,7 @@
-"""Kernels forked from a grading worker's template (grader.template_kernel): the same
+"""Kernels forked from a grading worker's template (grader.execution.template_kernel): the same
 sandbox as a kernel of its own, nothing of one submission reaches the next, the same grades.
 
-Most tests feed one `python -m grader.worker` several notebooks in a row (one worker, one
+Most tests feed one `python -m grader.execution.worker` several notebooks in a row (one worker, one
 template), and read what the kernels printed. A kernel forked from the template shows the
 template's command in /proc/self/cmdline; each test checks that its kernels were forked.
 """
@@ -20,15 +20,15 @@ import nbformat
 import psutil
 import pytest
 
-from grader import gradebook
-from grader import template_kernel as template_module
-from grader.autograde import NO_FIGURES, autograde
-from grader.collect import collect
-from grader.course_config import REPO_ROOT, load_config
-from grader.execute import QUIET_ENVIRONMENT
-from grader.sandbox import Limits
-from grader.synthetic import as_handed_in, make_class
-from grader.template_kernel import SWITCH, TemplateSandbox
+from grader.config import REPO_ROOT, load_config
+from grader.execution import template_kernel as template_module
+from grader.execution.execute import QUIET_ENVIRONMENT
+from grader.execution.sandbox import Limits
+from grader.execution.template_kernel import SWITCH, TemplateSandbox
+from grader.pipeline.autograde import NO_FIGURES, autograde
+from grader.pipeline.collect import collect
+from grader.pipeline.synthetic import as_handed_in, make_class
+from grader.workdir import gradebook
 
 FORKED = "grader-template"  # in the template's command line, so in its kernels'
 WHO = """\
@@ -39,8 +39,11 @@ print("FORKED" if "grader-template" in open("/proc/self/cmdline").read() else "O
 
 def notebook(path: Path, code: str) -> Path:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
@@ -48,17 +51,33 @@ def notebook(path: Path, code: str) -> Path:
 
 def worker_env(**extra: str) -> dict[str, str]:
     """What autograde gives its workers (one thread per kernel, Agg), the template on."""
-    return {**os.environ, **QUIET_ENVIRONMENT, **NO_FIGURES, "OMP_NUM_THREADS": "1",
-            SWITCH: "1", **extra}
+    return {
+        **os.environ,
+        **QUIET_ENVIRONMENT,
+        **NO_FIGURES,
+        "OMP_NUM_THREADS": "1",
+        SWITCH: "1",
+        **extra,
+    }
 
 
 def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
     """Each code as a notebook of one cell, graded in turn by one worker: (what each
     printed, the worker's log). `between(worker)` runs after each job."""
     worker = subprocess.Popen(
-        [sys.executable, "-m", "grader.worker", "--config", str(REPO_ROOT / "nbgrader_config.py")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env or worker_env())
+        [
+            sys.executable,
+            "-m",
+            "grader.execution.worker",
+            "--config",
+            str(REPO_ROOT / "nbgrader_config.py"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or worker_env(),
+    )
     printed = []
     try:
         for number, code in enumerate(codes):
@@ -67,8 +86,10 @@ def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
             worker.stdin.write(json.dumps(job) + "\n")
             worker.stdin.flush()
             answer = json.loads(worker.stdout.readline() or "{}")
-            assert answer.get("status") == "graded", (answer, worker.stderr.read()[-3000:]
-                                                      if worker.poll() is not None else "")
+            assert answer.get("status") == "graded", (
+                answer,
+                worker.stderr.read()[-3000:] if worker.poll() is not None else "",
+            )
             outputs = nbformat.read(str(path), 4).cells[0].outputs
             errors = [o for o in outputs if o.output_type == "error"]
             assert not errors, errors
@@ -88,7 +109,7 @@ def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
 def value(text: str, key: str):
     """The Python value printed on the line `KEY value`."""
     line = next(line for line in text.splitlines() if line.startswith(key + " "))
-    return json.loads(line[len(key) + 1:])
+    return json.loads(line[len(key) + 1 :])
 
 
 # --- one submission, then the next --------------------------------------------------------
@@ -101,7 +122,9 @@ libc = ctypes.CDLL(None, use_errno=True)
 ADD_KEY, KEYCTL = {syscalls}.get(platform.machine(), (None, None))
 USER_KEYRING, SEARCH = -4, 10
 """
-LEAVE = KEYS.format(syscalls=SYSCALLS) + f"""\
+LEAVE = (
+    KEYS.format(syscalls=SYSCALLS)
+    + f"""\
 import os, socket, subprocess
 for place in {PLACES!r}:
     folder = os.path.expanduser(place)
@@ -124,7 +147,10 @@ if ADD_KEY is not None:
     print("KEY", key)
 print("LEFT shm", libc.shmget(0x6C656674, 4096, 0o1000 | 0o666))
 """
-LOOK = KEYS.format(syscalls=SYSCALLS) + f"""\
+)
+LOOK = (
+    KEYS.format(syscalls=SYSCALLS)
+    + f"""\
 import builtins, os, socket, subprocess
 found = [place for place in {PLACES!r}
          if os.path.exists(os.path.join(os.path.expanduser(place), "left_by_a.py"))]
@@ -145,6 +171,7 @@ if libc.shmget(0x6C656674, 0, 0) >= 0:
     found.append("shm")
 print("FOUND", found)
 """
+)
 
 
 def test_nothing_of_a_submission_reaches_the_next_of_the_same_worker(tmp_path):
@@ -157,8 +184,9 @@ def test_nothing_of_a_submission_reaches_the_next_of_the_same_worker(tmp_path):
     if platform.machine() in SYSCALLS:
         assert value(a, "KEY") > 0, a  # a key in the user keyring: per user namespace
     assert value(b, "FOUND") == [], b
-    sleepers = [p for p in psutil.process_iter(["cmdline"])
-                if p.info["cmdline"] == ["sleep", "2718"]]
+    sleepers = [
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "2718"]
+    ]
     assert sleepers == []
 
 
@@ -190,9 +218,14 @@ print("PIDS", json.dumps(sorted(int(p) for p in os.listdir("/proc") if p.isdigit
 def test_a_forked_kernel_has_no_privilege(tmp_path):
     [text], _ = run_worker(tmp_path, [PRIVILEGES])
     assert text.startswith("FORKED"), text
-    assert value(text, "STATUS") == {"CapInh": "0000000000000000", "CapPrm": "0000000000000000",
-                                     "CapEff": "0000000000000000", "CapBnd": "0000000000000000",
-                                     "CapAmb": "0000000000000000", "NoNewPrivs": "1"}
+    assert value(text, "STATUS") == {
+        "CapInh": "0000000000000000",
+        "CapPrm": "0000000000000000",
+        "CapEff": "0000000000000000",
+        "CapBnd": "0000000000000000",
+        "CapAmb": "0000000000000000",
+        "NoNewPrivs": "1",
+    }
     assert value(text, "USERNS")[0] == -1, "it could make a user namespace"
     assert value(text, "MOUNT")[0] == -1 and value(text, "MOUNTNS")[0] == -1, "it could mount"
     assert "ROOT false" in text and "INIT blocked" in text
@@ -213,8 +246,9 @@ def test_forked_kernels_draw_different_random_numbers(tmp_path):
     assert first.startswith("FORKED") and second.startswith("FORKED")
     assert "template" not in log, log  # one template forked both
     one, two = value(first, "DRAWN"), value(second, "DRAWN")
-    for what, x, y in zip(["numpy state", "numpy", "random", "torch seed", "torch"], one, two,
-                          strict=True):
+    for what, x, y in zip(
+        ["numpy state", "numpy", "random", "torch seed", "torch"], one, two, strict=True
+    ):
         assert x != y, f"two kernels of one template drew the same {what}"
 
 
@@ -347,7 +381,8 @@ def classes(tmp_path_factory):
         graded[switch] = (
             {(o.student, o.assignment): o.status for o in outcomes},
             {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(course)},
-            logs)
+            logs,
+        )
     return graded
 
 

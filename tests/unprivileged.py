@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.course_config import REPO_ROOT
+from grader.config import REPO_ROOT
 
 NOBODY = 65534
 
@@ -45,13 +45,32 @@ def as_unprivileged(command: list[str], home: Path) -> list[str]:
                     if folder in parent.parents:
                         args += ["--perms", "0755", "--dir", str(parent)]
                 args += ["--dev-bind", str(path), str(path)]
-    environment = {"HOME": str(home), "TMPDIR": str(home), "PYTHONDONTWRITEBYTECODE": "1",
-                   "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-                   **{k: v for k, v in os.environ.items()
-                      if k in ("LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")}}
-    return [*args, "--", "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-            "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--",
-            "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in environment.items()), *command]
+    environment = {
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k in ("LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND")
+        },
+    }
+    return [
+        *args,
+        "--",
+        "/usr/bin/setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        *(f"{k}={v}" for k, v in environment.items()),
+        *command,
+    ]
 
 
 @contextlib.contextmanager

@@ -58,10 +58,10 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from grader.course_config import CourseConfig
-from grader.feedback import MAX_NOTEBOOK_BYTES
-from grader.gradebook import check_assignments
-from grader.sanitize import CSP_META
+from grader.config import CourseConfig
+from grader.notebooks.sanitize import CSP_META
+from grader.pipeline.feedback import MAX_NOTEBOOK_BYTES
+from grader.workdir.gradebook import check_assignments
 
 K = 5  # tokens per fingerprint
 STARTER_RUN = 3  # tokens in a row shared with the stub that count as starter code
@@ -135,16 +135,23 @@ def _tokens(source: str) -> list[tuple[int, str, int]]:
     """(type, text, line) of Python's tokenize, or of a rough split where the cell is not
     Python that tokenize reads to its end (a syntax error, an IPython magic)."""
     try:
-        return [(t.type, t.string, t.start[0])
-                for t in tokenize.generate_tokens(io.StringIO(source).readline)]
+        return [
+            (t.type, t.string, t.start[0])
+            for t in tokenize.generate_tokens(io.StringIO(source).readline)
+        ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         rough = []
         for number, line in enumerate(source.splitlines(), 1):
             line = re.sub(r"#.*", "", line)
             for match in ROUGH.finditer(line):
                 text = match.group()
-                kind = (tokenize.NAME if text[0].isalpha() or text[0] == "_" else
-                        tokenize.NUMBER if text[0].isdigit() else tokenize.OP)
+                kind = (
+                    tokenize.NAME
+                    if text[0].isalpha() or text[0] == "_"
+                    else tokenize.NUMBER
+                    if text[0].isdigit()
+                    else tokenize.OP
+                )
                 rough.append((kind, text, number))
             rough.append((tokenize.NEWLINE, "\n", number))
         return rough
@@ -175,14 +182,18 @@ def normalise(source: str, kept: set[str]) -> tuple[list[str], list[int]]:
         elif kind == tokenize.NAME:
             attribute = before is not None and before[1] == "."
             owner = significant[i - 2][1] if attribute and i >= 2 else None
-            keyword_argument = (depth > 0 and def_depth is None and after is not None
-                                and after[1] == "=")
+            keyword_argument = (
+                depth > 0 and def_depth is None and after is not None and after[1] == "="
+            )
             if keyword.iskeyword(text):
                 out = text
                 if text == "def":
                     def_depth = depth
-            elif (text in kept and not attribute) or keyword_argument or (
-                    attribute and owner != "self"):
+            elif (
+                (text in kept and not attribute)
+                or keyword_argument
+                or (attribute and owner != "self")
+            ):
                 out = text
             else:
                 key = ("." if attribute else "") + text
@@ -206,8 +217,9 @@ def kept_names(release) -> set[str]:
     for cell in release.cells:
         if cell.cell_type != "code":
             continue
-        source = "\n".join(line for line in cell.source.splitlines()
-                           if not line.lstrip().startswith(("%", "!")))
+        source = "\n".join(
+            line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -237,7 +249,7 @@ def starter_mask(texts: list[str], stub: list[str]) -> list[bool]:
     matcher = difflib.SequenceMatcher(None, stub, texts, autojunk=False)
     for block in matcher.get_matching_blocks():
         if block.size >= min(STARTER_RUN, len(stub)):
-            mask[block.b:block.b + block.size] = [True] * block.size
+            mask[block.b : block.b + block.size] = [True] * block.size
     return mask
 
 
@@ -250,7 +262,7 @@ def fingerprints(texts: list[str], mask: list[bool] | None = None) -> dict[int, 
         run = 0 if starter else run + 1
         if run >= K:
             start = end - K + 1
-            grams[hash(_window(texts[start:end + 1]))].append(start)
+            grams[hash(_window(texts[start : end + 1]))].append(start)
     return dict(grams)
 
 
@@ -259,12 +271,13 @@ def _window(texts: list[str]) -> tuple[str, ...]:
     same code gets the same fingerprint wherever it stands, even after new names earlier in
     the cell (a line added at the top) have shifted the cell's numbering."""
     local: dict[str, str] = {}
-    return tuple(local.setdefault(t, f"{PLACEHOLDER}{len(local)}")
-                 if t.startswith(PLACEHOLDER) else t for t in texts)
+    return tuple(
+        local.setdefault(t, f"{PLACEHOLDER}{len(local)}") if t.startswith(PLACEHOLDER) else t
+        for t in texts
+    )
 
 
-def make_answer(student: str, grade_id: str, source: str, stub: str,
-                kept: set[str]) -> Answer:
+def make_answer(student: str, grade_id: str, source: str, stub: str, kept: set[str]) -> Answer:
     """The answer `source` to the solution cell whose release version is `stub`."""
     source = source[:MAX_SOURCE]
     kept = kept | {text for kind, text, _ in _tokens(stub) if kind == tokenize.NAME}
@@ -275,8 +288,9 @@ def make_answer(student: str, grade_id: str, source: str, stub: str,
     for gram in fingerprints(stub_texts):
         grams.pop(gram, None)
     stub_lines = {line.strip() for line in stub.splitlines() if line.strip()}
-    starter_lines = {number for number, line in enumerate(source.splitlines(), 1)
-                     if line.strip() in stub_lines}
+    starter_lines = {
+        number for number, line in enumerate(source.splitlines(), 1) if line.strip() in stub_lines
+    }
     return Answer(student, grade_id, source, texts, lines, mask, starter_lines, grams)
 
 
@@ -306,7 +320,8 @@ def compare(answers: dict[str, dict[str, Answer]]) -> tuple[list[Pair], dict[str
         rare[grade_id] = np.zeros(n, dtype=np.int64)
         for student, answer in by_student.items():
             rare[grade_id][index[student]] = sum(
-                1 for gram in answer.grams if gram not in common[grade_id])
+                1 for gram in answer.grams if gram not in common[grade_id]
+            )
         codes = [np.empty(0, dtype=np.int64)]
         for held in holders.values():
             if 2 <= len(held) <= limit:
@@ -314,8 +329,9 @@ def compare(answers: dict[str, dict[str, Answer]]) -> tuple[list[Pair], dict[str
                 held = np.asarray(held, dtype=np.int64)
                 codes.append(held[first] * n + held[second])
         shared[grade_id] = np.unique(np.concatenate(codes), return_counts=True)
-    candidates = np.unique(np.concatenate(
-        [np.empty(0, dtype=np.int64), *(codes for codes, _ in shared.values())]))
+    candidates = np.unique(
+        np.concatenate([np.empty(0, dtype=np.int64), *(codes for codes, _ in shared.values())])
+    )
     first, second = np.divmod(candidates, max(n, 1))
     total_shared = np.zeros(len(candidates), dtype=np.int64)
     total_smaller = np.zeros(len(candidates), dtype=np.int64)
@@ -334,8 +350,11 @@ def compare(answers: dict[str, dict[str, Answer]]) -> tuple[list[Pair], dict[str
     order = np.lexsort((second, first, -total_shared, -score))  # the last key sorts first
     pairs = []
     for k in order.tolist():
-        matches = [Match(g, shared_k[k], smaller_k[k])
-                   for g, (shared_k, smaller_k, both_k) in columns.items() if both_k[k]]
+        matches = [
+            Match(g, shared_k[k], smaller_k[k])
+            for g, (shared_k, smaller_k, both_k) in columns.items()
+            if both_k[k]
+        ]
         pairs.append(Pair(students[first[k]], students[second[k]], matches))
     return pairs, common
 
@@ -371,10 +390,16 @@ def read_answers(course: CourseConfig, assignment: str):
             meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
             nbgrader = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
             grade_id, source = nbgrader.get("grade_id"), _text(cell.get("source"))
-            if (isinstance(grade_id, str) and grade_id in stubs and source is not None
-                    and student not in answers[grade_id] and cell.get("cell_type") == "code"):
-                answers[grade_id][student] = make_answer(student, grade_id, source,
-                                                         stubs[grade_id], kept)
+            if (
+                isinstance(grade_id, str)
+                and grade_id in stubs
+                and source is not None
+                and student not in answers[grade_id]
+                and cell.get("cell_type") == "code"
+            ):
+                answers[grade_id][student] = make_answer(
+                    student, grade_id, source, stubs[grade_id], kept
+                )
     return answers, students, unreadable
 
 
@@ -410,8 +435,14 @@ def similarity(course: CourseConfig, assignment: str) -> Similarity:
     return Similarity(assignment, pairs, answers, students, unreadable, common)
 
 
-def write_similarity(course: CourseConfig, assignment: str, out: Path | None = None, *,
-                     min_score: float = MIN_SCORE, top: int = TOP) -> tuple[Similarity, Path]:
+def write_similarity(
+    course: CourseConfig,
+    assignment: str,
+    out: Path | None = None,
+    *,
+    min_score: float = MIN_SCORE,
+    top: int = TOP,
+) -> tuple[Similarity, Path]:
     """The pages and pairs.csv (see the module's docstring); the result and index.html."""
     result = similarity(course, assignment)
     out = Path(out) if out else course.root / "reports" / "similarity" / result.assignment
@@ -421,12 +452,26 @@ def write_similarity(course: CourseConfig, assignment: str, out: Path | None = N
             old.unlink()
     with open(out / "pairs.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student_a", "student_b", "score", "shared_fingerprints",
-                         *(f"score_{g}" for g in result.answers)])
+        writer.writerow(
+            [
+                "student_a",
+                "student_b",
+                "score",
+                "shared_fingerprints",
+                *(f"score_{g}" for g in result.answers),
+            ]
+        )
         for pair in result.pairs:
             scores = {m.grade_id: f"{m.score:.3f}" for m in pair.matches}
-            writer.writerow([pair.a, pair.b, f"{pair.score:.3f}", pair.shared,
-                             *(scores.get(g, "") for g in result.answers)])
+            writer.writerow(
+                [
+                    pair.a,
+                    pair.b,
+                    f"{pair.score:.3f}",
+                    pair.shared,
+                    *(scores.get(g, "") for g in result.answers),
+                ]
+            )
     listed = listed_pairs(result, min_score, top)
     for number, pair in enumerate(listed, 1):
         (out / pair_file(number)).write_text(pair_page(result, pair, number), encoding="utf-8")
@@ -447,15 +492,16 @@ def table(result: Similarity, min_score: float = MIN_SCORE, top: int = TOP) -> s
     """The listed pairs for a terminal."""
     listed = listed_pairs(result, min_score, top)
     if not listed:
-        return (f"No pair of the {len(result.students)} submissions of {result.assignment} "
-                f"scores {min_score:g} or more.")
+        return (
+            f"No pair of the {len(result.students)} submissions of {result.assignment} "
+            f"scores {min_score:g} or more."
+        )
     rows = [("score", "student", "student", "most alike exercise")]
     for pair in listed:
         best = max(pair.matches, key=lambda m: (m.score, m.shared))
         rows.append((f"{pair.score:.2f}", pair.a, pair.b, f"{best.grade_id} ({best.score:.2f})"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -487,63 +533,93 @@ pre span i { font-style: normal; color: #aaa; display: inline-block; width: 2.5e
 .key .starter { color: #999; }
 """
 
-LEAD = ("A similar pair is a lead for a person to read, never a verdict or a penalty: short "
-        "exercises have few good answers, students may have worked together where that was "
-        "allowed, and two answers that share a source outside the class look alike too.")
+LEAD = (
+    "A similar pair is a lead for a person to read, never a verdict or a penalty: short "
+    "exercises have few good answers, students may have worked together where that was "
+    "allowed, and two answers that share a source outside the class look alike too."
+)
 
 
 def _page(title: str, body: list[str]) -> str:
-    return "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", CSP_META,
-                      '<meta charset="utf-8">', f"<title>{escape(title)}</title>",
-                      f"<style>{STYLE}</style>", "</head>", "<body>", *body,
-                      "</body>", "</html>", ""])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            CSP_META,
+            '<meta charset="utf-8">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{STYLE}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 def index_page(result: Similarity, listed: list[Pair], min_score: float) -> str:
     e = escape
-    body = [f"<h1>Similar answers: {e(result.assignment)}</h1>",
-            f'<p class="lead">{e(LEAD)}</p>',
-            f'<p class="note">{len(result.students)} submission(s) compared, exercise by '
-            f"exercise ({e(', '.join(result.answers))}), after normalising names, comments, "
-            "docstrings and layout, and without the starter code. A score is the share of "
-            f"the smaller answer's runs of {K} tokens that the other one holds too (0 to 1; "
-            "runs that many students wrote alike do not count), over the exercises both "
-            f"answered. Listed: the {len(listed)} pair(s) scoring {min_score:g} or more "
-            f"of {len(result.pairs)} that share anything (pairs.csv has them all).</p>"]
+    body = [
+        f"<h1>Similar answers: {e(result.assignment)}</h1>",
+        f'<p class="lead">{e(LEAD)}</p>',
+        f'<p class="note">{len(result.students)} submission(s) compared, exercise by '
+        f"exercise ({e(', '.join(result.answers))}), after normalising names, comments, "
+        "docstrings and layout, and without the starter code. A score is the share of "
+        f"the smaller answer's runs of {K} tokens that the other one holds too (0 to 1; "
+        "runs that many students wrote alike do not count), over the exercises both "
+        f"answered. Listed: the {len(listed)} pair(s) scoring {min_score:g} or more "
+        f"of {len(result.pairs)} that share anything (pairs.csv has them all).</p>",
+    ]
     if result.unreadable:
-        body.append('<p class="note">Not read: ' + e("; ".join(
-            f"{s} ({why})" for s, why in result.unreadable)) + ".</p>")
+        body.append(
+            '<p class="note">Not read: '
+            + e("; ".join(f"{s} ({why})" for s, why in result.unreadable))
+            + ".</p>"
+        )
     if not listed:
         body.append("<p>No pair to list.</p>")
         return _page(f"Similar answers: {result.assignment}", body)
-    body += ["<table>", "<tr><th>#</th><th>Score</th><th>Students</th>"
-             + "".join(f"<th>{e(g)}</th>" for g in result.answers) + "</tr>"]
+    body += [
+        "<table>",
+        "<tr><th>#</th><th>Score</th><th>Students</th>"
+        + "".join(f"<th>{e(g)}</th>" for g in result.answers)
+        + "</tr>",
+    ]
     for number, pair in enumerate(listed, 1):
         scores = {m.grade_id: m for m in pair.matches}
         cells = "".join(
             f'<td class="num">{scores[g].score:.2f}</td>' if g in scores else "<td></td>"
-            for g in result.answers)
-        body.append(f'<tr><td class="num">{number}</td><td class="num">{pair.score:.2f}</td>'
-                    f'<td><a href="{pair_file(number)}">{e(pair.a)} and {e(pair.b)}</a></td>'
-                    f"{cells}</tr>")
+            for g in result.answers
+        )
+        body.append(
+            f'<tr><td class="num">{number}</td><td class="num">{pair.score:.2f}</td>'
+            f'<td><a href="{pair_file(number)}">{e(pair.a)} and {e(pair.b)}</a></td>'
+            f"{cells}</tr>"
+        )
     body.append("</table>")
     return _page(f"Similar answers: {result.assignment}", body)
 
 
 def pair_page(result: Similarity, pair: Pair, number: int) -> str:
     e = escape
-    body = [f"<h1>{e(pair.a)} and {e(pair.b)}: {pair.score:.2f}</h1>",
-            f'<p><a href="index.html">All pairs of {e(result.assignment)}</a> (this is #{number})'
-            "</p>",
-            f'<p class="lead">{e(LEAD)}</p>',
-            '<p class="key"><span class="shared">shared after normalising</span>'
-            '<span class="starter">starter code</span></p>']
+    body = [
+        f"<h1>{e(pair.a)} and {e(pair.b)}: {pair.score:.2f}</h1>",
+        f'<p><a href="index.html">All pairs of {e(result.assignment)}</a> (this is #{number})</p>',
+        f'<p class="lead">{e(LEAD)}</p>',
+        '<p class="key"><span class="shared">shared after normalising</span>'
+        '<span class="starter">starter code</span></p>',
+    ]
     for match in sorted(pair.matches, key=lambda m: (-m.score, -m.shared)):
         a = result.answers[match.grade_id][pair.a]
         b = result.answers[match.grade_id][pair.b]
         shared = (set(a.grams) & set(b.grams)) - result.common[match.grade_id]
-        body.append(f"<h2>{e(match.grade_id)}: {match.score:.2f} "
-                    f"({match.shared} of {match.smaller} runs of {K} tokens)</h2>")
+        body.append(
+            f"<h2>{e(match.grade_id)}: {match.score:.2f} "
+            f"({match.shared} of {match.smaller} runs of {K} tokens)</h2>"
+        )
         body.append('<div class="side">')
         for answer in (a, b):
             body.append(f"<div><h3>{e(answer.student)}</h3>{_source(answer, shared)}</div>")
@@ -557,11 +633,12 @@ def _source(answer: Answer, shared: set[int]) -> str:
     marked = set()
     for gram in shared:
         for start in answer.grams.get(gram, []):
-            marked.update(answer.lines[start:start + K])
+            marked.update(answer.lines[start : start + K])
     out = []
     for number, line in enumerate(answer.source.splitlines() or [""], 1):
-        kind = "shared" if number in marked else (
-            "starter" if number in answer.starter_lines else "")
+        kind = (
+            "shared" if number in marked else ("starter" if number in answer.starter_lines else "")
+        )
         attribute = f' class="{kind}"' if kind else ""
         out.append(f"<span{attribute}><i>{number}</i>{escape(line)}</span>")
     return "<pre>" + "".join(out) + "</pre>"

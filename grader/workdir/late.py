@@ -12,7 +12,7 @@ the gradebook (`SubmittedNotebook.late_submission_penalty`).
 The course writes its due dates once, in nbgrader_config.py:
 
     DUEDATES = {"01_perceptron": "2026-11-27 09:00:00 Europe/Berlin", ...}
-    c.AssignLatePenalties.plugin_class = "grader.late.LatePolicy"
+    c.AssignLatePenalties.plugin_class = "grader.workdir.late.LatePolicy"
     c.LatePolicy.penalty_per_day = 0.1  # a tenth of the score for each day started
     c.LatePolicy.cutoff_days = 7        # more than 7 days late: the score is 0
 
@@ -37,11 +37,11 @@ from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import parse_utc
 from traitlets import Float
 
-from grader.course_config import CourseConfig
+from grader.config import CourseConfig
 from grader.errors import GraderError
 
 DAY = 24 * 3600
-LOG = logging.getLogger("grader.late")
+LOG = logging.getLogger("grader.workdir.late")
 LOG.setLevel(logging.ERROR)  # nbgrader warns about every late submission; the report says it
 
 
@@ -51,17 +51,22 @@ class LatePolicy(BasePlugin):
     penalty is a fraction of the score earned."""
 
     penalty_per_day = Float(
-        0.0, min=0.0, max=1.0,
+        0.0,
+        min=0.0,
+        max=1.0,
         help="Fraction of the notebook's score taken off for each day (24 h) started after "
-             "the due date: 0.1 takes 10 % for 1 s to 24 h late, 20 % for 24 h to 48 h.",
+        "the due date: 0.1 takes 10 % for 1 s to 24 h late, 20 % for 24 h to 48 h.",
     ).tag(config=True)
     cutoff_days = Float(
-        None, allow_none=True, min=0.0,
+        None,
+        allow_none=True,
+        min=0.0,
         help="Work more than this many days late scores 0 (None: no cut-off).",
     ).tag(config=True)
 
-    def late_submission_penalty(self, student_id: str, score: float,
-                                total_seconds_late: float) -> float:
+    def late_submission_penalty(
+        self, student_id: str, score: float, total_seconds_late: float
+    ) -> float:
         return penalty(score, total_seconds_late, self.penalty_per_day, self.cutoff_days)
 
 
@@ -85,14 +90,17 @@ def duedates(course: CourseConfig) -> dict[str, dt.datetime]:
         if assignment not in course.assignments:
             raise GraderError(
                 f"DUEDATES in {course.config_file.name} names {assignment!r}, which is not "
-                f"one of the ASSIGNMENTS {course.assignments}")
+                f"one of the ASSIGNMENTS {course.assignments}"
+            )
         try:
-            parsed[assignment] = parse_utc(text) if isinstance(text, str) else parse_utc(
-                _aware(text))
+            parsed[assignment] = (
+                parse_utc(text) if isinstance(text, str) else parse_utc(_aware(text))
+            )
         except (ValueError, OverflowError, TypeError):
             raise GraderError(
                 f"DUEDATES[{assignment!r}] in {course.config_file.name} is not a date: {text!r};"
-                " write it as '2026-11-27 09:00:00 Europe/Berlin' (no zone: UTC)") from None
+                " write it as '2026-11-27 09:00:00 Europe/Berlin' (no zone: UTC)"
+            ) from None
     return parsed
 
 
@@ -118,21 +126,29 @@ def sync_duedates(course: CourseConfig, gb: Gradebook) -> dict[str, dt.datetime 
 def apply_penalties(course: CourseConfig) -> None:
     """Due dates into the gradebook, then nbgrader's AssignLatePenalties (with the plugin
     of the configuration) for every submission in it."""
-    from grader.gradebook import coursedir_config, db_url
+    from grader.workdir.gradebook import coursedir_config, db_url
 
     with Gradebook(db_url(course), course.course_id) as gb:
         sync_duedates(course, gb)
         # Only late work gets a penalty; one stored earlier is reset if no longer late.
-        todo = [(s.assignment.name, s.student.id, [n.name for n in s.notebooks])
-                for a in gb.assignments for s in a.submissions
-                if s.total_seconds_late > 0 or any(n.late_submission_penalty
-                                                   for n in s.notebooks)]
+        todo = [
+            (s.assignment.name, s.student.id, [n.name for n in s.notebooks])
+            for a in gb.assignments
+            for s in a.submissions
+            if s.total_seconds_late > 0 or any(n.late_submission_penalty for n in s.notebooks)
+        ]
     if not todo:
         return
     config = coursedir_config(course)
     blank = nbformat.v4.new_notebook()
     for assignment, student, notebooks in todo:
         for notebook in notebooks:
-            resources = {"nbgrader": {"student": student, "assignment": assignment,
-                                      "notebook": notebook, "db_url": db_url(course)}}
+            resources = {
+                "nbgrader": {
+                    "student": student,
+                    "assignment": assignment,
+                    "notebook": notebook,
+                    "db_url": db_url(course),
+                }
+            }
             AssignLatePenalties(config=config, log=LOG).preprocess(blank, resources)

@@ -4,8 +4,8 @@ Two layouts are understood:
 
 - a folder laid out <student_id>/<assignment>/<notebook>.ipynb (nbgrader's own);
 - a zip (an LMS download). Canvas's and Moodle's "Download all submissions" are read as
-  they come (grader.lms: their file names, with sources): their identities (a Canvas user
-  id, a Moodle full name) are mapped to student ids by the roster (grader.roster), and an
+  they come (grader.lms.formats: their file names, with sources): their identities (a Canvas user
+  id, a Moodle full name) are mapped to student ids by the roster (grader.lms.roster), and an
   identity the roster does not have, or has twice, is listed and not collected. Where the
   LMS puts each student's files in a folder named by the student id (`ada/01_perceptron.ipynb`,
   `ada/ada_01_perceptron.ipynb`, `all/ada/...`), that folder is the student id and a file
@@ -49,12 +49,12 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from grader import lms
-from grader.course_config import CourseConfig
+from grader.config import CourseConfig
 from grader.errors import GraderError
-from grader.gradebook import db_url
-from grader.late import duedates, sync_duedates
-from grader.roster import Roster
+from grader.lms import formats as lms
+from grader.lms.roster import Roster
+from grader.workdir.gradebook import db_url
+from grader.workdir.late import duedates, sync_duedates
 
 STUDENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
@@ -122,29 +122,38 @@ class CollectResult:
         if self.conflicts:
             line += f", {len(self.conflicts)} in conflict (not collected)"
         if self.unknown:
-            line += (f", {len(self.unknown)} from {len(self.identities)} identit"
-                     f"{'y' if len(self.identities) == 1 else 'ies'} not on the roster "
-                     "(not collected)")
+            line += (
+                f", {len(self.unknown)} from {len(self.identities)} identit"
+                f"{'y' if len(self.identities) == 1 else 'ies'} not on the roster "
+                "(not collected)"
+            )
         lines = [line + "."]
         lines += [f"  skipped {origin}: {reason}" for origin, reason in self.skipped]
         lines += [f"  skipped {origin}: {reason}" for origin, reason in self.conflicts]
-        lines += [f"  not on the roster: {who}: {identity.reason}; "
-                  f"{', '.join(identity.origins[:3])}"
-                  + (f" and {len(identity.origins) - 3} more" if len(identity.origins) > 3
-                     else "")
-                  for who, identity in self.identities.items()]
+        lines += [
+            f"  not on the roster: {who}: {identity.reason}; "
+            f"{', '.join(identity.origins[:3])}"
+            + (f" and {len(identity.origins) - 3} more" if len(identity.origins) > 3 else "")
+            for who, identity in self.identities.items()
+        ]
         late = sum(1 for note in self.notes.values() if note.startswith(CANVAS_LATE))
         if late:
-            lines.append(f"  {late} Canvas file(s) marked LATE: {CANVAS_LATE} (counted 1 s "
-                         "late: the late policy's first day)")
+            lines.append(
+                f"  {late} Canvas file(s) marked LATE: {CANVAS_LATE} (counted 1 s "
+                "late: the late policy's first day)"
+            )
         if self.late_without_duedate:
-            lines.append(f"  Canvas marks files of {', '.join(sorted(self.late_without_duedate))}"
-                         " LATE, but no due date is set (DUEDATES in nbgrader_config.py): no "
-                         "late penalty")
+            lines.append(
+                f"  Canvas marks files of {', '.join(sorted(self.late_without_duedate))}"
+                " LATE, but no due date is set (DUEDATES in nbgrader_config.py): no "
+                "late penalty"
+            )
         if self.unknown:
-            lines.append("  The identities not on the roster are in "
-                         "reports/unknown-identities.csv: add them to the roster (or fix "
-                         "their row) and collect again.")
+            lines.append(
+                "  The identities not on the roster are in "
+                "reports/unknown-identities.csv: add them to the roster (or fix "
+                "their row) and collect again."
+            )
         return "\n".join(lines)
 
     def unknown_identity(self, who: str, reason: str, origin: str) -> None:
@@ -154,8 +163,9 @@ class CollectResult:
 
 
 CANVAS_LATE = "Canvas marks it LATE but not how late (its zip dates are when it was made)"
-CANVAS_ON_TIME = ("Canvas found it on time; counted at the due date (its zip dates are when "
-                  "it was made)")
+CANVAS_ON_TIME = (
+    "Canvas found it on time; counted at the due date (its zip dates are when it was made)"
+)
 
 
 class _Refused(Exception):
@@ -211,8 +221,9 @@ def scan(
             if not zipfile.is_zipfile(file):
                 raise _not_a_zip(path)
             regex = _compile(pattern or default_pattern(course.assignments))
-            candidates = _from_zip(course, file, path, regex, result, max_size,
-                                   explicit=pattern is not None)
+            candidates = _from_zip(
+                course, file, path, regex, result, max_size, explicit=pattern is not None
+            )
     else:
         os.close(fd)
         raise _not_a_zip(path)
@@ -236,14 +247,17 @@ def place(course: CourseConfig, candidates: list[Candidate], result: CollectResu
                 if student:
                     first, _, last = student.name.rpartition(" ")
                     gb.update_or_create_student(
-                        candidate.student, first_name=first or None, last_name=last or None,
-                        email=student.email or None, lms_user_id=student.lms_id or None)
+                        candidate.student,
+                        first_name=first or None,
+                        last_name=last or None,
+                        email=student.email or None,
+                        lms_user_id=student.lms_id or None,
+                    )
     _write_lists(course, result)
     return result
 
 
-def _submission_time(candidate: Candidate, due: dt.datetime | None,
-                     result: CollectResult) -> None:
+def _submission_time(candidate: Candidate, due: dt.datetime | None, result: CollectResult) -> None:
     """A Canvas file's time from its LATE marker (see the module's docstring)."""
     if candidate.lms is None or candidate.lms.lms != lms.CANVAS:
         return
@@ -303,9 +317,13 @@ def _too_big(size: int | None, max_size: int) -> str:
 
 
 def _not_regular(mode: int) -> str:
-    kinds = [(stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISDIR, "a folder")]
+    kinds = [
+        (stat.S_ISFIFO, "a fifo"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ]
     kind = next((name for test, name in kinds if test(mode)), "something else")
     return f"not a regular file ({kind}): not collected"
 
@@ -368,15 +386,24 @@ def _from_folder(
                 result.skipped.append((origin, LINK))
             elif stat.S_ISDIR(mode):
                 if len(parts) >= 3:
-                    result.skipped.append((origin, (
-                        f"a folder inside <student_id>/<assignment>/: not read; collect "
-                        f"expects {LAYOUT}")))
+                    result.skipped.append(
+                        (
+                            origin,
+                            (
+                                f"a folder inside <student_id>/<assignment>/: not read; collect "
+                                f"expects {LAYOUT}"
+                            ),
+                        )
+                    )
                     continue
                 try:
                     sub = os.open(name, _DIR, dir_fd=dir_fd)
                 except OSError as error:
-                    reason = LINK if error.errno in _LOOP else (
-                        f"cannot be opened ({error.strerror}): not collected")
+                    reason = (
+                        LINK
+                        if error.errno in _LOOP
+                        else (f"cannot be opened ({error.strerror}): not collected")
+                    )
                     result.skipped.append((origin, reason))
                     continue
                 try:
@@ -394,8 +421,9 @@ def _from_folder(
     return candidates
 
 
-def _folder_file(course, dir_fd: int, parts: tuple[str, ...], origin: str,
-                 result: CollectResult, max_size: int) -> Candidate | None:
+def _folder_file(
+    course, dir_fd: int, parts: tuple[str, ...], origin: str, result: CollectResult, max_size: int
+) -> Candidate | None:
     name = parts[-1]
     if not name.endswith(".ipynb"):
         result.skipped.append((origin, "not a notebook"))
@@ -441,22 +469,31 @@ class _Entry:
     lms: lms.LmsFile | None = None  # a Canvas or Moodle file: its identity, not a student id
 
 
-def _from_zip(course, file, path: Path, regex: re.Pattern, result: CollectResult,
-              max_size: int, explicit: bool = False) -> list[Candidate]:
+def _from_zip(
+    course,
+    file,
+    path: Path,
+    regex: re.Pattern,
+    result: CollectResult,
+    max_size: int,
+    explicit: bool = False,
+) -> list[Candidate]:
     try:
         archive = zipfile.ZipFile(file)
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise GraderError(f"{path} is a corrupt zip ({error}); download it again") from None
-    entries = [e for info in infos
-               if (e := _zip_entry(course, info, regex, result, max_size, explicit))]
+    entries = [
+        e for info in infos if (e := _zip_entry(course, info, regex, result, max_size, explicit))
+    ]
     lms_entries = [e for e in entries if e.lms]
     if lms_entries and result.roster is None:
         first = lms_entries[0]
         raise GraderError(
             f"{path} is a {lms.LABEL[first.lms.lms]} download ({first.origin}): its files "
             f"name {lms.LABEL[first.lms.lms]}'s identities, not student ids; give the class "
-            "roster with --roster FILE (CSV: student_id,name,email,lms_id)")
+            "roster with --roster FILE (CSV: student_id,name,email,lms_id)"
+        )
     levels = _student_levels([e for e in entries if not e.lms])
     candidates = []
     for entry in entries:
@@ -470,16 +507,23 @@ def _from_zip(course, file, path: Path, regex: re.Pattern, result: CollectResult
         elif level is None:
             if entry.named is None:
                 result.skipped.append(
-                    (entry.origin, "no student id: the file name is only the notebook's"))
+                    (entry.origin, "no student id: the file name is only the notebook's")
+                )
                 continue
             student, where = entry.named, ""  # the LMS's file names
         else:
             student = entry.folders[level]
             where = "/".join(entry.folders[: level + 1]) + "/"
             if entry.named is not None and entry.named != student:
-                result.conflicts.append((entry.origin, (
-                    f"conflict: the file is in the student folder {_shown(where)} but its "
-                    f"name says {entry.named}; collected for neither: ask who handed it in")))
+                result.conflicts.append(
+                    (
+                        entry.origin,
+                        (
+                            f"conflict: the file is in the student folder {_shown(where)} but its "
+                            f"name says {entry.named}; collected for neither: ask who handed it in"
+                        ),
+                    )
+                )
                 continue
         reason = _check(course, student, entry.notebook, entry.notebook)
         if reason:
@@ -491,22 +535,33 @@ def _from_zip(course, file, path: Path, regex: re.Pattern, result: CollectResult
         try:
             stamp = dt.datetime(*entry.info.date_time, tzinfo=dt.UTC)
         except (ValueError, TypeError):
-            result.skipped.append((entry.origin, (
-                "its date in the zip is not a date: not collected; download the zip again")))
+            result.skipped.append(
+                (
+                    entry.origin,
+                    ("its date in the zip is not a date: not collected; download the zip again"),
+                )
+            )
             continue
         try:
             with archive.open(entry.info) as member:
                 data = member.read(max_size + 1)  # the header's size may lie
         except Exception as error:  # any error of one entry: that entry is skipped
-            result.skipped.append((entry.origin, (
-                f"cannot be read from the zip ({_shown(str(error))}): not collected; "
-                "download the zip again")))
+            result.skipped.append(
+                (
+                    entry.origin,
+                    (
+                        f"cannot be read from the zip ({_shown(str(error))}): not collected; "
+                        "download the zip again"
+                    ),
+                )
+            )
             continue
         if len(data) > max_size:
             result.skipped.append((entry.origin, _too_big(None, max_size)))
             continue
-        candidates.append(Candidate(entry.origin, student, entry.notebook, stamp, data, where,
-                                    entry.lms))
+        candidates.append(
+            Candidate(entry.origin, student, entry.notebook, stamp, data, where, entry.lms)
+        )
     return candidates
 
 
@@ -514,8 +569,10 @@ def _identify(file: lms.LmsFile, roster: Roster) -> tuple[str | None, str]:
     """The student id of an LMS identity by the roster, or None and why not."""
     if file.lms == lms.CANVAS:
         if file.anonymous:
-            return None, ("anonymous grading hides who handed it in; download the "
-                          "submissions again once Canvas shows the students' names")
+            return None, (
+                "anonymous grading hides who handed it in; download the "
+                "submissions again once Canvas shows the students' names"
+            )
         student = roster.by_lms_id.get(file.lms_id)
         if student is None:
             return None, f"no roster row has the lms_id {file.lms_id}"
@@ -525,13 +582,21 @@ def _identify(file: lms.LmsFile, roster: Roster) -> tuple[str | None, str]:
         return matches[0].student_id, ""
     if matches:
         ids = ", ".join(s.student_id for s in matches)
-        return None, (f"the roster has several students named {file.name!r} ({ids}); "
-                      "Moodle's download tells them apart only by name")
+        return None, (
+            f"the roster has several students named {file.name!r} ({ids}); "
+            "Moodle's download tells them apart only by name"
+        )
     return None, f"no roster row is named {file.name!r}"
 
 
-def _zip_entry(course, info: zipfile.ZipInfo, regex: re.Pattern, result: CollectResult,
-               max_size: int, explicit: bool = False) -> _Entry | None:
+def _zip_entry(
+    course,
+    info: zipfile.ZipInfo,
+    regex: re.Pattern,
+    result: CollectResult,
+    max_size: int,
+    explicit: bool = False,
+) -> _Entry | None:
     """The entry as a notebook to place, or None (skipped with the reason, or ignored)."""
     origin = _shown(info.filename)
     parts = info.filename.split("/")
@@ -539,9 +604,15 @@ def _zip_entry(course, info: zipfile.ZipInfo, regex: re.Pattern, result: Collect
     if info.is_dir() or stat.S_ISDIR(mode):
         return None
     if parts[0] == "" or any(part in ("", ".", "..") for part in parts):
-        result.skipped.append((origin, (
-            "an absolute name or one with '..' in the zip: not collected; an LMS does not "
-            "write such names")))
+        result.skipped.append(
+            (
+                origin,
+                (
+                    "an absolute name or one with '..' in the zip: not collected; an LMS does not "
+                    "write such names"
+                ),
+            )
+        )
         return None
     if any(part.startswith(".") or part == "__MACOSX" for part in parts):
         return None
@@ -568,9 +639,15 @@ def _zip_entry(course, info: zipfile.ZipInfo, regex: re.Pattern, result: Collect
     if match:  # `123456_01_perceptron.ipynb` reads as Canvas's too, without a notebook
         return _Entry(info, origin, folders, match.group("student_id"), match.group("notebook"))
     if file is not None:
-        result.skipped.append((origin, (
-            f"unknown notebook {_shown(file.filename)!r} in a {lms.LABEL[file.lms]} "
-            f"download: expected the assignment's name, e.g. {course.assignments[0]}.ipynb")))
+        result.skipped.append(
+            (
+                origin,
+                (
+                    f"unknown notebook {_shown(file.filename)!r} in a {lms.LABEL[file.lms]} "
+                    f"download: expected the assignment's name, e.g. {course.assignments[0]}.ipynb"
+                ),
+            )
+        )
         return None
     if stem in course.assignments:
         return _Entry(info, origin, folders, None, stem)  # the notebook's name only
@@ -613,8 +690,9 @@ def _check(course: CourseConfig, student: str, assignment: str, notebook: str) -
     if assignment not in course.assignments:
         return f"unknown assignment {_shown(assignment)!r}"
     if notebook != assignment:
-        return (f"unknown notebook {_shown(notebook)!r}: assignment {assignment} has "
-                f"{assignment}.ipynb")
+        return (
+            f"unknown notebook {_shown(notebook)!r}: assignment {assignment} has {assignment}.ipynb"
+        )
     return None
 
 
@@ -634,9 +712,16 @@ def _without_conflicts(candidates: list[Candidate], result: CollectResult) -> li
         for candidate in group:
             others = sorted({c.origin for c in group if c.place != candidate.place})
             verb = "claims" if len(others) == 1 else "claim"
-            result.conflicts.append((candidate.origin, (
-                f"conflict: {', '.join(others)} also {verb} {student}'s {assignment}; none is "
-                "collected: remove all but one and collect again")))
+            result.conflicts.append(
+                (
+                    candidate.origin,
+                    (
+                        f"conflict: {', '.join(others)} also {verb} {student}'s {assignment}; "
+                        "none is "
+                        "collected: remove all but one and collect again"
+                    ),
+                )
+            )
     return [c for c in candidates if id(c) in kept]
 
 
@@ -650,8 +735,7 @@ def _keep_latest(candidates: list[Candidate], result: CollectResult) -> list[Can
         if other is None:
             best[key] = candidate
             continue
-        newer, older = (candidate, other) if candidate.order > other.order else (
-            other, candidate)
+        newer, older = (candidate, other) if candidate.order > other.order else (other, candidate)
         best[key] = newer
         result.skipped.append((older.origin, f"duplicate: {newer.origin} is later"))
     return list(best.values())
@@ -671,18 +755,28 @@ def _place(course: CourseConfig, candidate: Candidate, result: CollectResult) ->
         existing = _read_stamp(folder)
         if existing is not None and _utc(existing) >= _utc(candidate.timestamp):
             result.skipped.append(
-                (candidate.origin, f"duplicate: the submission collected before is as late "
-                 f"({existing:%Y-%m-%d %H:%M})")
+                (
+                    candidate.origin,
+                    f"duplicate: the submission collected before is as late "
+                    f"({existing:%Y-%m-%d %H:%M})",
+                )
             )
             return False
         # Write the notebook before its timestamp: an interrupted collect is redone next time.
         _write(folder, f"{candidate.assignment}.ipynb", candidate.data)
-        _write(folder, "timestamp.txt",
-               _utc(candidate.timestamp).strftime(TIMESTAMP_FORMAT).encode())
+        _write(
+            folder, "timestamp.txt", _utc(candidate.timestamp).strftime(TIMESTAMP_FORMAT).encode()
+        )
     except OSError as error:
-        result.skipped.append((candidate.origin, (
-            f"could not be written to {target}/ ({error.strerror}): not collected; "
-            "check that folder and collect again")))
+        result.skipped.append(
+            (
+                candidate.origin,
+                (
+                    f"could not be written to {target}/ ({error.strerror}): not collected; "
+                    "check that folder and collect again"
+                ),
+            )
+        )
         return False
     finally:
         os.close(folder)
@@ -697,17 +791,18 @@ def _write_lists(course: CourseConfig, result: CollectResult) -> None:
     rows = []
     for student, assignment, origin in result.collected:
         stamp = result.stamps[origin].strftime(TIMESTAMP_FORMAT)
-        rows.append([origin, "collected", student, assignment, stamp,
-                     result.notes.get(origin, "")])
+        rows.append([origin, "collected", student, assignment, stamp, result.notes.get(origin, "")])
     rows += [[origin, "skipped", "", "", "", reason] for origin, reason in result.skipped]
     rows += [[origin, "conflict", "", "", "", reason] for origin, reason in result.conflicts]
     rows += [[origin, "not on the roster", "", "", "", reason] for origin, reason in result.unknown]
     files = {
-        "collect.csv": _csv(["file", "outcome", "student", "assignment", "submitted", "reason"],
-                            rows),
+        "collect.csv": _csv(
+            ["file", "outcome", "student", "assignment", "submitted", "reason"], rows
+        ),
         "unknown-identities.csv": _csv(
             ["identity", "reason", "files"],
-            [[i.who, i.reason, "; ".join(i.origins)] for i in result.identities.values()]),
+            [[i.who, i.reason, "; ".join(i.origins)] for i in result.identities.values()],
+        ),
     }
     try:
         folder = _open_folder(course.root, ("reports",))
@@ -750,17 +845,23 @@ def _open_folder(root: Path, parts: tuple[str, ...]) -> int:
                 except FileExistsError:
                     pass
             if mode is not None and stat.S_ISLNK(mode):
-                raise _Refused(f"{where} in the grading folder is a symbolic link: nothing is "
-                               "written through it; remove the link and collect again")
+                raise _Refused(
+                    f"{where} in the grading folder is a symbolic link: nothing is "
+                    "written through it; remove the link and collect again"
+                )
             if mode is not None and not stat.S_ISDIR(mode):
-                raise _Refused(f"{where} in the grading folder is not a folder: not "
-                               "collected; remove it and collect again")
+                raise _Refused(
+                    f"{where} in the grading folder is not a folder: not "
+                    "collected; remove it and collect again"
+                )
             try:
                 sub = os.open(part, _DIR, dir_fd=fd)
             except OSError as error:
-                raise _Refused(f"{where} in the grading folder cannot be opened as a folder "
-                               f"({error.strerror}): not collected; check it and collect "
-                               "again") from None
+                raise _Refused(
+                    f"{where} in the grading folder cannot be opened as a folder "
+                    f"({error.strerror}): not collected; check it and collect "
+                    "again"
+                ) from None
             os.close(fd)
             fd = sub
     except BaseException:
@@ -778,7 +879,7 @@ def _write(dir_fd: int, name: str, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
@@ -794,4 +895,3 @@ def _utc(stamp: dt.datetime) -> dt.datetime:
     if stamp.tzinfo is None:
         return stamp.replace(tzinfo=dt.UTC)
     return stamp.astimezone(dt.UTC)
-

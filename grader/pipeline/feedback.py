@@ -20,7 +20,7 @@ the graded cells' sources, so the page must be safe to open and cheap to make. I
 - The template: nbgrader's feedback template, with each test named by its grade id in the
   table of contents and no MathJax (TEMPLATES). nbconvert's `sanitize_html` is on (no script
   outputs or widgets), and every filter that makes HTML of submitted text ends in
-  grader.sanitize.clean (nh3). Markdown becomes HTML only in the template, after the
+  grader.notebooks.sanitize.clean (nh3). Markdown becomes HTML only in the template, after the
   preprocessors, so its raw HTML is cleaned in the markdown2html filter: the one place every
   markdown cell, text/markdown output and comment goes through. Formulas there (and in
   text/latex outputs) become MathML on this machine (latex2mathml), so they read offline
@@ -56,16 +56,16 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreproce
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, default
 
-from grader.course_config import REPO_ROOT, CourseConfig, load_config
-from grader.gradebook import (
+from grader.config import REPO_ROOT, CourseConfig, load_config
+from grader.notebooks.sanitize import BLANK_PNG, CSP_META, clean, with_csp
+from grader.workdir.gradebook import (
     check_assignments,
     coursedir_config,
     graded_by_hand,
     is_pending,
     open_workdir,
 )
-from grader.late import apply_penalties
-from grader.sanitize import BLANK_PNG, CSP_META, clean, with_csp
+from grader.workdir.late import apply_penalties
 
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 REDACTED = "[a line quoting a hidden test, removed]"
@@ -107,8 +107,9 @@ def _redact(text: str, hidden: set[str]) -> str:
     """Printed output: every line that contains a hidden line anywhere is replaced."""
     if not any(h in text for h in hidden):  # the usual case, and quick on a huge output
         return text
-    return "\n".join(REDACTED if any(h in line for h in hidden) else line
-                     for line in text.split("\n"))
+    return "\n".join(
+        REDACTED if any(h in line for h in hidden) else line for line in text.split("\n")
+    )
 
 
 # Around a line of source that a program quotes: the start or the end of a line of its
@@ -135,8 +136,9 @@ def _redact_message(text: str, hidden: set[str]) -> str:
     found = [h for h in hidden if h in text]
     if not found:
         return text
-    return "\n".join(REDACTED if any(_quotes(line, h) for h in found) else line
-                     for line in text.split("\n"))
+    return "\n".join(
+        REDACTED if any(_quotes(line, h) for h in found) else line for line in text.split("\n")
+    )
 
 
 # An absolute path: not a part of a URL, a fraction, a date, a closing tag or base64.
@@ -156,16 +158,16 @@ def _short_path(match: re.Match) -> str:
     for marker in ("site-packages", "dist-packages"):
         if marker in parts:
             at = len(parts) - 1 - parts[::-1].index(marker)
-            return "/".join(parts[at + 1:]) or "..."
+            return "/".join(parts[at + 1 :]) or "..."
     if CELL_FILE.fullmatch("/".join(parts)):
         return "[cell]"
     if parts[0] == "submission":
         return "/".join(parts[1:])
     if path.startswith(f"{REPO_ROOT}/"):
-        return path[len(str(REPO_ROOT)) + 1:]
+        return path[len(str(REPO_ROOT)) + 1 :]
     for at, part in enumerate(parts[:-1]):
         if part.startswith("lib") and STDLIB.fullmatch(parts[at + 1]):
-            return "/".join(parts[at + 2:]) or "..."
+            return "/".join(parts[at + 2 :]) or "..."
     return ".../" + parts[-1]
 
 
@@ -188,7 +190,7 @@ def _summary(ename: str, evalue: str) -> str:
     first = next((line.strip() for line in evalue.split("\n") if line.strip()), "")
     if not first or ename != "AssertionError":
         first = f"{ename}: {first}" if first else ename
-    return first if len(first) <= SUMMARY else first[:SUMMARY - 3] + "..."
+    return first if len(first) <= SUMMARY else first[: SUMMARY - 3] + "..."
 
 
 def _is_test(cell) -> bool:
@@ -216,9 +218,13 @@ class HideHiddenTests(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         self.hidden = hidden_lines(nb)
         # The student's own code cells, by execution count: where a traceback may point.
-        self.own = {cell.execution_count: cell.source.split("\n") for cell in nb.cells
-                    if cell.cell_type == "code" and not _is_test(cell)
-                    and type(cell.get("execution_count")) is int}
+        self.own = {
+            cell.execution_count: cell.source.split("\n")
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            and not _is_test(cell)
+            and type(cell.get("execution_count")) is int
+        }
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
@@ -233,8 +239,7 @@ class HideHiddenTests(NbGraderPreprocessor):
                 output["text"] = scrub_paths(_redact(output["text"], self.hidden))
             for mime in TEXT_DATA:
                 if isinstance(output.get("data", {}).get(mime), str):
-                    output["data"][mime] = scrub_paths(_redact(output["data"][mime],
-                                                               self.hidden))
+                    output["data"][mime] = scrub_paths(_redact(output["data"][mime], self.hidden))
         return cell, resources
 
     def _error(self, output) -> None:
@@ -254,8 +259,10 @@ class HideHiddenTests(NbGraderPreprocessor):
             lines, number = self.own[int(found[1])], int(found[2])
             if 1 <= number <= len(lines):
                 where = f", in {found[3]}" if found[3] and found[3] != "<module>" else ""
-                return [f"Cell In[{found[1]}], line {number}{where}",
-                        f"----> {number} {lines[number - 1]}"]
+                return [
+                    f"Cell In[{found[1]}], line {number}{where}",
+                    f"----> {number} {lines[number - 1]}",
+                ]
         return []
 
 
@@ -269,10 +276,14 @@ class MarkPending(NbGraderPreprocessor):
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_submission_notebook(
-                info["notebook"], info["assignment"], info["student"])
+                info["notebook"], info["assignment"], info["student"]
+            )
             by_hand = graded_by_hand(notebook.notebook)
-            waiting = {g.name: float(g.max_score) for g in notebook.grades
-                       if g.name in by_hand and is_pending(g)}
+            waiting = {
+                g.name: float(g.max_score)
+                for g in notebook.grades
+                if g.name in by_hand and is_pending(g)
+            }
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader")
             if meta and meta.get("grade") and meta.get("grade_id") in waiting:
@@ -310,8 +321,9 @@ def _nbgrader(value) -> dict | None:
         return None
     fields = {key: value.get(key) is True for key in ("grade", "solution", "locked", "task")}
     grade_id = value.get("grade_id")
-    fields["grade_id"] = grade_id if isinstance(grade_id, str) and GRADE_ID.match(grade_id) \
-        else "unnamed"
+    fields["grade_id"] = (
+        grade_id if isinstance(grade_id, str) and GRADE_ID.match(grade_id) else "unnamed"
+    )
     points = value.get("points")
     if isinstance(points, int | float) and not isinstance(points, bool) and 0 <= points < 1e6:
         fields["points"] = points
@@ -331,30 +343,39 @@ def _defang_output(output) -> dict:
     output = _dict(output)
     kind = output.get("output_type")
     if kind == "stream":
-        return _stream(_text(output.get("text")) or "",
-                       "stderr" if output.get("name") == "stderr" else "stdout")
+        return _stream(
+            _text(output.get("text")) or "",
+            "stderr" if output.get("name") == "stderr" else "stdout",
+        )
     if kind == "error":
         traceback = output.get("traceback")
-        return {"output_type": "error", "ename": _text(output.get("ename")) or "",
-                "evalue": _text(output.get("evalue")) or "",
-                "traceback": [t for t in traceback if isinstance(t, str)]
-                if isinstance(traceback, list) else []}
+        return {
+            "output_type": "error",
+            "ename": _text(output.get("ename")) or "",
+            "evalue": _text(output.get("evalue")) or "",
+            "traceback": [t for t in traceback if isinstance(t, str)]
+            if isinstance(traceback, list)
+            else [],
+        }
     if kind not in ("display_data", "execute_result"):
         return _stream("[an output of unknown type, not shown]")
     data, metadata, dropped = {}, {}, []
     for mime, value in _dict(output.get("data")).items():
-        kept = _text(value) if mime in TEXT_DATA else _image(value) if mime in IMAGE_DATA \
-            else None
+        kept = _text(value) if mime in TEXT_DATA else _image(value) if mime in IMAGE_DATA else None
         if kept is None:
-            dropped.append(mime if isinstance(mime, str) and NAME.match(mime.replace("/", ""))
-                           else "unknown")
+            dropped.append(
+                mime if isinstance(mime, str) and NAME.match(mime.replace("/", "")) else "unknown"
+            )
         else:
             data[mime] = kept
     for mime in IMAGE_DATA:
         size = _dict(_dict(output.get("metadata")).get(mime))
         if mime in data and size:
-            metadata[mime] = {key: size[key] for key in ("width", "height")
-                              if isinstance(size.get(key), int) and 0 < size[key] < 10_000}
+            metadata[mime] = {
+                key: size[key]
+                for key in ("width", "height")
+                if isinstance(size.get(key), int) and 0 < size[key] < 10_000
+            }
     if not data:
         data["text/plain"] = f"[an output of type {', '.join(sorted(dropped)[:5])}, not shown]"
     result = {"output_type": kind, "data": data, "metadata": metadata}
@@ -401,8 +422,11 @@ def defang(nb) -> NotebookNode:
     at most besides the graded cells, the notebook's metadata reduced to its language."""
     nb = _dict(nb)
     language = _dict(_dict(nb.get("metadata")).get("language_info")).get("name")
-    metadata = {"language_info": {"name": language}} \
-        if isinstance(language, str) and NAME.match(language) else {}
+    metadata = (
+        {"language_info": {"name": language}}
+        if isinstance(language, str) and NAME.match(language)
+        else {}
+    )
     cells, items, skipped = [], 0, 0
     for cell in nb.get("cells") if isinstance(nb.get("cells"), list) else []:
         cell = _dict(cell)
@@ -419,14 +443,19 @@ def defang(nb) -> NotebookNode:
     if skipped:
         cells.append(_skipped_note(len(cells), skipped))
     return nbformat.from_dict(
-        {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells})
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells}
+    )
 
 
 def _skipped_note(number: int, count: int) -> dict:
     # Marked as ours (defang leaves no other metadata than nbgrader's), so Bound keeps it.
-    return {"id": f"cell-{number}", "cell_type": "markdown", "metadata": {NOTE: True},
-            "source": f"*[... {count:,} cells not shown: a feedback page shows at most "
-                      f"{MAX_ITEMS:,} cells and outputs]*"}
+    return {
+        "id": f"cell-{number}",
+        "cell_type": "markdown",
+        "metadata": {NOTE: True},
+        "source": f"*[... {count:,} cells not shown: a feedback page shows at most "
+        f"{MAX_ITEMS:,} cells and outputs]*",
+    }
 
 
 class Bound(Preprocessor):
@@ -463,8 +492,10 @@ class Bound(Preprocessor):
 
     @staticmethod
     def _skipped(count: int) -> NotebookNode:
-        return new_markdown_cell(f"*[... {count:,} cells not shown: a feedback page shows "
-                                 f"at most {MAX_PAGE:,} characters]*")
+        return new_markdown_cell(
+            f"*[... {count:,} cells not shown: a feedback page shows "
+            f"at most {MAX_PAGE:,} characters]*"
+        )
 
     def _bound_cell(self, cell, graded: bool) -> NotebookNode:
         self.left -= ITEM_COST
@@ -601,8 +632,11 @@ TEMPLATES = {
 
 MATH_CACHED = 500  # characters of TeX: longer formulas are converted each time they come
 # Formulas in a text/latex output: $$..$$, \[..\], $..$, \(..\), \begin{env}..\end{env}.
-LATEX_MATH = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\$(.+?)\$|\\\((.+?)\\\)"
-                        r"|(\\begin\{([A-Za-z]{1,20}\*?)\}.*?\\end\{\6\})", re.DOTALL)
+LATEX_MATH = re.compile(
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\$(.+?)\$|\\\((.+?)\\\)"
+    r"|(\\begin\{([A-Za-z]{1,20}\*?)\}.*?\\end\{\6\})",
+    re.DOTALL,
+)
 
 
 def mathml(tex: str, display: str = "inline") -> str:
@@ -624,10 +658,13 @@ def latex_output(text: str) -> str:
     """A text/latex output as HTML: its formulas as MathML, the rest as text."""
     parts, end = [], 0
     for found in LATEX_MATH.finditer(text):
-        parts.append(html.escape(text[end:found.start()]))
+        parts.append(html.escape(text[end : found.start()]))
         inline = found[3] or found[4]
-        parts.append(mathml(inline, "inline") if inline else
-                     mathml(found[1] or found[2] or found[5], "block"))
+        parts.append(
+            mathml(inline, "inline")
+            if inline
+            else mathml(found[1] or found[2] or found[5], "block")
+        )
         end = found.end()
     parts.append(html.escape(text[end:]))
     return "".join(parts)
@@ -718,7 +755,8 @@ def too_big_page(size: int, nbgrader: dict) -> str:
     try:
         with Gradebook(nbgrader["db_url"]) as gb:
             notebook = gb.find_submission_notebook(
-                nbgrader["notebook"], nbgrader["assignment"], nbgrader["student"])
+                nbgrader["notebook"], nbgrader["assignment"], nbgrader["student"]
+            )
             points = [float(round(x, 2)) for x in (notebook.score, notebook.max_score)]
             score = f" (Score: {points[0]} / {points[1]})"
     except (KeyError, MissingEntry):
@@ -752,8 +790,13 @@ def generate_feedback(
     # Processes, not threads: nbconvert's rendering is pure Python and holds the GIL. Forked,
     # so that they need no importable __main__ (spawn re-runs it) and start at once.
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        done = pool.map(_feedback_for, [course.config_file.parent] * len(todo),
-                        [course.root] * len(todo), [course.db] * len(todo), todo)
+        done = pool.map(
+            _feedback_for,
+            [course.config_file.parent] * len(todo),
+            [course.root] * len(todo),
+            [course.db] * len(todo),
+            todo,
+        )
         return [page for pages in done for page in pages]
 
 
@@ -769,7 +812,12 @@ def _feedback_for(repo_root: Path, workdir: Path, db: str | None, assignment: st
     config = coursedir_config(course)
     config.GenerateFeedback.exporter_class = FeedbackExporter
     config.GenerateFeedback.preprocessors = [
-        GetGrades, MarkPending, HideHiddenTests, Bound, CSSHTMLHeaderPreprocessor]
+        GetGrades,
+        MarkPending,
+        HideHiddenTests,
+        Bound,
+        CSSHTMLHeaderPreprocessor,
+    ]
     # Whatever the course's configuration says: no script outputs or widgets, and no local
     # file read into a page for a markdown image.
     config.FeedbackExporter.sanitize_html = True
@@ -783,5 +831,7 @@ def _feedback_for(repo_root: Path, workdir: Path, db: str | None, assignment: st
     app.force = True
     app.log.setLevel(logging.ERROR)
     app.start()
-    return [course.root / "feedback" / s / assignment / f"{assignment}.html"
-            for s in _students(course, assignment)]
+    return [
+        course.root / "feedback" / s / assignment / f"{assignment}.html"
+        for s in _students(course, assignment)
+    ]

@@ -54,40 +54,89 @@ class Helper:
 
 HELPERS = {
     "numpy.testing.assert_allclose": Helper(
-        f"0.25, 0.75, err_msg={MARK}", 1, "desired", "close", rtol=1e-7,
-        positional_tolerances=("rtol", "atol")),
+        f"0.25, 0.75, err_msg={MARK}",
+        1,
+        "desired",
+        "close",
+        rtol=1e-7,
+        positional_tolerances=("rtol", "atol"),
+    ),
     "numpy.testing.assert_array_equal": Helper(f"0.25, 0.75, err_msg={MARK}", 1, "y"),
     "numpy.testing.assert_equal": Helper(f"0.25, 0.75, err_msg={MARK}", 1, "desired"),
     "numpy.testing.assert_almost_equal": Helper(
-        f"0.25, 0.75, err_msg={MARK}", 1, "desired", "decimal", decimal=7,
-        positional_tolerances=("decimal",)),
+        f"0.25, 0.75, err_msg={MARK}",
+        1,
+        "desired",
+        "decimal",
+        decimal=7,
+        positional_tolerances=("decimal",),
+    ),
     "numpy.testing.assert_array_almost_equal": Helper(
-        f"0.25, 0.75, err_msg={MARK}", 1, "y", "decimal", decimal=6,
-        positional_tolerances=("decimal",)),
+        f"0.25, 0.75, err_msg={MARK}",
+        1,
+        "y",
+        "decimal",
+        decimal=6,
+        positional_tolerances=("decimal",),
+    ),
     "numpy.testing.assert_approx_equal": Helper(f"0.25, 0.75, err_msg={MARK}"),
     "numpy.testing.assert_array_less": Helper(f"0.75, 0.25, err_msg={MARK}"),
-    "course.testing.assert_close": Helper(
-        f"0.25, 0.75, {MARK}", 1, "expected", "close", rtol=1e-7),
+    "course.testing.assert_close": Helper(f"0.25, 0.75, {MARK}", 1, "expected", "close", rtol=1e-7),
     "course.testing.assert_equal": Helper(f"0.25, 0.75, {MARK}", 1, "expected"),
     "course.testing.assert_shape": Helper(f"[0.25], (2,), {MARK}", 1, "expected_shape", "shape"),
     "course.testing.assert_dtype_kind": Helper(f"0.25, 'i', {MARK}", 1, "kinds", "kinds"),
     # torch's tolerances depend on the dtype; these are the widest (bfloat16's).
     "torch.testing.assert_close": Helper(
-        f"0.25, 0.75, msg={MARK}", 1, "expected", "close", rtol=1.6e-2, atol=1e-5),
+        f"0.25, 0.75, msg={MARK}", 1, "expected", "close", rtol=1.6e-2, atol=1e-5
+    ),
 }
 # Calls that only make an array of a literal: the literal inside is the expected value.
 ARRAY_MAKERS = ("numpy.array", "numpy.asarray", "torch.tensor", "torch.as_tensor")
-FLOAT_DTYPES = ("numpy.float64", "numpy.float32", "torch.float64", "torch.float32",
-                "torch.double", "torch.float", "float")
-FLIPPED = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt,
-           ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
-           ast.In: ast.NotIn, ast.NotIn: ast.In}
-OPERATOR = {ast.Eq: r"==", ast.NotEq: r"!=", ast.Lt: r"<(?!=)", ast.GtE: r">=",
-            ast.Gt: r">(?!=)", ast.LtE: r"<=", ast.Is: r"\bis\b(?!\s+not\b)",
-            ast.IsNot: r"\bis\s+not\b", ast.In: r"(?<!not )\bin\b", ast.NotIn: r"\bnot\s+in\b"}
-SPELLING = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.GtE: ">=", ast.Gt: ">",
-            ast.LtE: "<=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in",
-            ast.NotIn: "not in"}
+FLOAT_DTYPES = (
+    "numpy.float64",
+    "numpy.float32",
+    "torch.float64",
+    "torch.float32",
+    "torch.double",
+    "torch.float",
+    "float",
+)
+FLIPPED = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.GtE,
+    ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE,
+    ast.LtE: ast.Gt,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+OPERATOR = {
+    ast.Eq: r"==",
+    ast.NotEq: r"!=",
+    ast.Lt: r"<(?!=)",
+    ast.GtE: r">=",
+    ast.Gt: r">(?!=)",
+    ast.LtE: r"<=",
+    ast.Is: r"\bis\b(?!\s+not\b)",
+    ast.IsNot: r"\bis\s+not\b",
+    ast.In: r"(?<!not )\bin\b",
+    ast.NotIn: r"\bnot\s+in\b",
+}
+SPELLING = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.GtE: ">=",
+    ast.Gt: ">",
+    ast.LtE: "<=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
+}
 NUMBER = re.compile(r"(\d[\d_]*)?(\.[\d_]*)?([eE][+-]?\d[\d_]*)?")
 KINDS = "fiubc"  # numpy dtype kinds course.testing.assert_dtype_kind knows
 ATOMIC = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant)
@@ -126,7 +175,8 @@ def imported_names(nb) -> dict[str, set[str]]:
                 for alias in node.names:
                     if alias.name != "*":
                         names.setdefault(alias.asname or alias.name, set()).add(
-                            f"{node.module}.{alias.name}")
+                            f"{node.module}.{alias.name}"
+                        )
     return names
 
 
@@ -149,8 +199,10 @@ def helper_of(node: ast.AST, names) -> tuple[str, Helper] | None:
 def canary_code(expression: str, arguments: str) -> str:
     """Code that must end in an AssertionError: the helper as the kernel has it now, called
     on arguments it must reject; a name or attribute not there yet has nothing to check."""
-    return (f"try:\n    {expression}\nexcept (NameError, AttributeError):\n"
-            f"    assert False, {MARK}\n{expression}({arguments})")
+    return (
+        f"try:\n    {expression}\nexcept (NameError, AttributeError):\n"
+        f"    assert False, {MARK}\n{expression}({arguments})"
+    )
 
 
 def canary_block(canaries: list[str]) -> str:
@@ -166,7 +218,8 @@ def canary_block(canaries: list[str]) -> str:
             f"    if __import__('sys').exc_info()[0].__name__ != 'AssertionError':\n"
             f"        raise RuntimeError({MARK} + ' {number}: raised ' + "
             f"__import__('sys').exc_info()[0].__name__) from None\n"
-            f"else:\n    raise RuntimeError({MARK} + ' {number}: no error')\n")
+            f"else:\n    raise RuntimeError({MARK} + ' {number}: no error')\n"
+        )
     return "".join(parts) + canaries[0]
 
 
@@ -175,8 +228,11 @@ def failed_canary(canaries: list[str], evalue: str) -> str | None:
     match = re.fullmatch(r"grader check (\d+): (no error|raised \w{1,60})", evalue)
     if not match or not 0 < int(match.group(1)) < len(canaries):
         return None
-    outcome = "no longer fails" if match.group(2) == "no error" else (
-        f"{match.group(2)}, not an AssertionError")
+    outcome = (
+        "no longer fails"
+        if match.group(2) == "no error"
+        else (f"{match.group(2)}, not an AssertionError")
+    )
     return f"`{canaries[int(match.group(1))].splitlines()[-1]}` {outcome}"
 
 
@@ -226,7 +282,8 @@ class Checks:
             own[f"__import__({module!r}, fromlist=['_']).{name}"] = HELPERS[path].canary
         self.canaries = [f"assert False, {MARK}"] + [
             canary_code(expression, arguments)
-            for expression, arguments in [*sorted(calls.items()), *sorted(own.items())]]
+            for expression, arguments in [*sorted(calls.items()), *sorted(own.items())]
+        ]
         self.canary_block = canary_block(self.canaries)
 
     def twin(self, source: str, rng) -> Twin | None:
@@ -252,7 +309,7 @@ class Checks:
             edit = site.pop(rng.randrange(len(site)))
             if not site:
                 sites.remove(site)
-            changed = source[:edit.start] + edit.text + source[edit.end:]
+            changed = source[: edit.start] + edit.text + source[edit.end :]
             if _verified(source, changed, edit):
                 return Twin(changed, source.count("\n", 0, edit.start) + 1)
         return None
@@ -265,11 +322,13 @@ class Checks:
             return [], []
         helper = found[1]
         if any(isinstance(a, ast.Starred) for a in call.args) or any(
-                k.arg is None for k in call.keywords):
+            k.arg is None for k in call.keywords
+        ):
             return [], []
         arguments = {k.arg: k.value for k in call.keywords}
-        for name, value in zip(("actual", "expected", *helper.positional_tolerances),
-                               call.args, strict=False):
+        for name, value in zip(
+            ("actual", "expected", *helper.positional_tolerances), call.args, strict=False
+        ):
             arguments.setdefault(name, value)
         expected = arguments.get("expected", arguments.get(helper.keyword))
         if expected is None:
@@ -282,13 +341,16 @@ class Checks:
             atol = _literal_number(arguments.get("atol"), helper.atol)
         elif helper.kind == "decimal":
             decimal = _literal_number(arguments.get("decimal"), helper.decimal)
-            atol = None if decimal is None else 1.5 * 10.0 ** -decimal
+            atol = None if decimal is None else 1.5 * 10.0**-decimal
         if rtol is None or atol is None:
             return [], []  # tolerances the worker cannot read: no change is sure to fail
         literal = _array_literal(expected, self.names)
         if literal is not None:
-            return [edit for node in _numbers_in(literal, shape=helper.kind == "shape")
-                    for edit in _number_edits(node, text, order, rtol, atol)], []
+            return [
+                edit
+                for node in _numbers_in(literal, shape=helper.kind == "shape")
+                for edit in _number_edits(node, text, order, rtol, atol)
+            ], []
         if helper.kind == "shape" or max(rtol, atol) > MAX_SCALED_TOLERANCE:
             return [], []
         return [], [_scaled(call, expected, text, order, rng)]
@@ -302,8 +364,9 @@ def _straight(node) -> bool:
         child = stack.pop()
         if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
             continue
-        if isinstance(child, ast.Break | ast.Continue | ast.Return | ast.Yield | ast.YieldFrom
-                      | ast.Await):
+        if isinstance(
+            child, ast.Break | ast.Continue | ast.Return | ast.Yield | ast.YieldFrom | ast.Await
+        ):
             return False
         stack.extend(ast.iter_child_nodes(child))
     return True
@@ -319,12 +382,18 @@ def _reached(body, functions=None, displays=None):
         yield statement
         if isinstance(statement, ast.FunctionDef) and not statement.decorator_list:
             functions[statement.name] = statement if _straight(statement) else None
-        elif isinstance(statement, ast.For) and _straight(statement) and _not_empty(
-                statement.iter, displays):
+        elif (
+            isinstance(statement, ast.For)
+            and _straight(statement)
+            and _not_empty(statement.iter, displays)
+        ):
             yield from _reached(statement.body, functions, displays)
-        elif (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
-              and isinstance(statement.value.func, ast.Name)
-              and functions.get(statement.value.func.id) is not None):
+        elif (
+            isinstance(statement, ast.Expr)
+            and isinstance(statement.value, ast.Call)
+            and isinstance(statement.value.func, ast.Name)
+            and functions.get(statement.value.func.id) is not None
+        ):
             function = functions.pop(statement.value.func.id)
             yield from _reached(function.body, functions)
         if isinstance(statement, ast.Assign):
@@ -333,8 +402,11 @@ def _reached(body, functions=None, displays=None):
                     if isinstance(name, ast.Name):
                         displays.pop(name.id, None)
                         functions.pop(name.id, None)
-            if (len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name)
-                    and _not_empty(statement.value, {})):
+            if (
+                len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+                and _not_empty(statement.value, {})
+            ):
                 displays[statement.targets[0].id] = statement.value
 
 
@@ -350,8 +422,11 @@ def _not_empty(node, displays) -> bool:
     if not isinstance(node, ast.Call) or node.keywords:
         return False
     if isinstance(node.func, ast.Attribute) and node.func.attr in ("items", "keys", "values"):
-        return not node.args and isinstance(node.func.value, ast.Name) and isinstance(
-            displays.get(node.func.value.id), ast.Dict)
+        return (
+            not node.args
+            and isinstance(node.func.value, ast.Name)
+            and isinstance(displays.get(node.func.value.id), ast.Dict)
+        )
     if not isinstance(node.func, ast.Name) or not node.args:
         return False
     if node.func.id == "range":
@@ -359,8 +434,11 @@ def _not_empty(node, displays) -> bool:
             return len(range(*(ast.literal_eval(a) for a in node.args))) > 0
         except (ValueError, TypeError, SyntaxError):
             return False
-    if node.func.id in ("enumerate", "sorted", "reversed", "list", "tuple") and len(
-            node.args) == 1 or node.func.id == "zip":
+    if (
+        node.func.id in ("enumerate", "sorted", "reversed", "list", "tuple")
+        and len(node.args) == 1
+        or node.func.id == "zip"
+    ):
         return all(_not_empty(a, displays) for a in node.args)
     return False
 
@@ -380,8 +458,12 @@ def _scaled(call: ast.Call, node, text: Text, order, rng) -> Edit:
     new = f"{inner} * {factor} {'+' if add else '-'} {offset}"
 
     def make(child):
-        return ast.BinOp(left=ast.BinOp(left=child, op=ast.Mult(), right=ast.Constant(factor)),
-                         op=ast.Add() if add else ast.Sub(), right=ast.Constant(offset))
+        return ast.BinOp(
+            left=ast.BinOp(left=child, op=ast.Mult(), right=ast.Constant(factor)),
+            op=ast.Add() if add else ast.Sub(),
+            right=ast.Constant(offset),
+        )
+
     if node in call.args:
         return Edit(start, end, new, order[id(call)], _setter("args", call.args.index(node), make))
     keyword = next(k for k in call.keywords if k.value is node)
@@ -406,8 +488,10 @@ class Text:
         return self.starts[line - 1] + len(text.encode()[:column].decode(errors="replace"))
 
     def span(self, node) -> tuple[int, int]:
-        return (self.offset(node.lineno, node.col_offset),
-                self.offset(node.end_lineno, node.end_col_offset))
+        return (
+            self.offset(node.lineno, node.col_offset),
+            self.offset(node.end_lineno, node.end_col_offset),
+        )
 
     def of(self, node) -> str:
         start, end = self.span(node)
@@ -424,11 +508,13 @@ def _verified(source: str, changed: str, edit: Edit) -> bool:
 
 def _setter(field: str, index: int | None, make: Callable[[ast.AST], ast.AST]):
     """A change that replaces the child `field` (item `index`) of a node by make(child)."""
+
     def change(parent):
         if index is None:
             setattr(parent, field, make(getattr(parent, field)))
         else:
             getattr(parent, field)[index] = make(getattr(parent, field)[index])
+
     return change
 
 
@@ -437,8 +523,11 @@ def _truth_sites(parent, field: str, text: Text, order, names, index: int | None
     assert, or one operand of a true `and`): each edit makes it false."""
     node = getattr(parent, field) if index is None else getattr(parent, field)[index]
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-        return [site for i in range(len(node.values))
-                for site in _truth_sites(node, "values", text, order, names, i)]
+        return [
+            site
+            for i in range(len(node.values))
+            for site in _truth_sites(node, "values", text, order, names, i)
+        ]
     if isinstance(node, ast.Compare):
         if len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
             edits = []  # `== 9`: a digit of the expected number, which catches always-equal objects
@@ -476,8 +565,16 @@ def _flip_edits(node: ast.Compare, text: Text, order) -> list[Edit]:
 
         def change(compare, i=i, flipped=flipped):
             compare.ops[i] = flipped()
-        edits.append(Edit(start + match.start(), start + match.end(), SPELLING[flipped],
-                          order[id(node)], change))
+
+        edits.append(
+            Edit(
+                start + match.start(),
+                start + match.end(),
+                SPELLING[flipped],
+                order[id(node)],
+                change,
+            )
+        )
     return edits
 
 
@@ -496,11 +593,14 @@ def _literal_number(node, default):
 
 def _array_literal(node, names):
     """The literal inside `np.array([...])` and its kind, or the literal itself."""
-    if isinstance(node, ast.Call) and len(node.args) == 1 and not any(
-            isinstance(a, ast.Starred) for a in node.args):
+    if (
+        isinstance(node, ast.Call)
+        and len(node.args) == 1
+        and not any(isinstance(a, ast.Starred) for a in node.args)
+    ):
         if resolve(node.func, names) & set(ARRAY_MAKERS) and all(
-                k.arg == "dtype" and resolve(k.value, names) & set(FLOAT_DTYPES)
-                for k in node.keywords):
+            k.arg == "dtype" and resolve(k.value, names) & set(FLOAT_DTYPES) for k in node.keywords
+        ):
             node = node.args[0]
         else:
             return None
@@ -509,12 +609,21 @@ def _array_literal(node, names):
 
 def _is_number_literal(node) -> bool:
     if isinstance(node, ast.List | ast.Tuple):
-        return all(_is_number_literal(e) or (isinstance(e, ast.Constant) and e.value is None)
-                   for e in node.elts)
+        return all(
+            _is_number_literal(e) or (isinstance(e, ast.Constant) and e.value is None)
+            for e in node.elts
+        )
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         node = node.operand
-    return isinstance(node, ast.Constant) and isinstance(node.value, int | float) and (
-        not isinstance(node.value, float) or node.value == node.value and abs(node.value) < 1e300)
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and (
+            not isinstance(node.value, float)
+            or node.value == node.value
+            and abs(node.value) < 1e300
+        )
+    )
 
 
 def _numbers_in(node, shape: bool = False) -> list[ast.Constant]:
@@ -551,7 +660,7 @@ def _number_edits(node: ast.Constant, text: Text, order, rtol: float, atol: floa
                 leading = i == 0 and match.group(1) and len(match.group(1).replace("_", "")) > 1
                 if digit == written[i] or (leading and digit == "0"):
                     continue
-                new = written[:i] + digit + written[i + 1:]
+                new = written[:i] + digit + written[i + 1 :]
                 try:
                     value = ast.literal_eval(new)
                 except (ValueError, SyntaxError):
@@ -566,29 +675,36 @@ def _number_edits(node: ast.Constant, text: Text, order, rtol: float, atol: floa
 
         def change(constant, value=value):
             constant.value = value
+
         edits.append(Edit(start, end, new, order[id(node)], change))
     return edits
 
 
 def _kinds_edits(node, text: Text, order) -> list[Edit]:
     """assert_dtype_kind(x, "f", ...): ask for kinds the honest array does not have."""
-    if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value
-            and set(node.value) <= set(KINDS)):
+    if not (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value
+        and set(node.value) <= set(KINDS)
+    ):
         return []
     start, end = text.span(node)
     edits = []
     for kind in sorted(set(KINDS) - set(node.value)):
+
         def change(constant, kind=kind):
             constant.value = kind
+
         edits.append(Edit(start, end, repr(kind), order[id(node)], change))
     return edits
 
 
-# Run in the kernel around a test cell and its twin (grader.worker): `NAME('save', slot)`
+# Run in the kernel around a test cell and its twin (grader.execution.worker): `NAME('save', slot)`
 # keeps the variables and the states of the random-number generators (Python's, numpy's
 # global one, torch's when imported), `NAME('restore', slot)` puts them back; so both runs
 # start from the same state and the cells after see what a plain run leaves.
-SNAPSHOT = '''\
+SNAPSHOT = """\
 def {name}(op, slot, _kept={{}}):
     import random
     import sys
@@ -611,7 +727,7 @@ def {name}(op, slot, _kept={{}}):
         numpy.random.set_state(numpy_state)
     if torch is not None and torch_state is not None:
         torch.set_rng_state(torch_state)
-'''
+"""
 
 
 def snapshot_code(name: str) -> str:

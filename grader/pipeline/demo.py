@@ -1,7 +1,7 @@
 """`python -m grader demo` (`make demo`): the instructor's whole cycle on a synthetic class.
 
 Build release/ from source/, write an LMS-style zip of a class of 13 students (see
-grader.synthetic), collect it, autograde it in parallel, write feedback and reports, print
+grader.pipeline.synthetic), collect it, autograde it in parallel, write feedback and reports, print
 the table. The work folder (default grading/demo/, git-ignored) is made anew and kept for a look.
 """
 
@@ -11,17 +11,17 @@ import shutil
 import time
 from pathlib import Path
 
-from grader import gradebook
-from grader.autograde import autograde
-from grader.build import build
-from grader.collect import collect
-from grader.course_config import CourseConfig, with_root
+from grader.config import CourseConfig, with_root
 from grader.errors import GraderError
-from grader.feedback import generate_feedback
-from grader.report import table, write_report
-from grader.sandbox import missing_pieces
-from grader.synthetic import make_class
-from grader.validate import source_assignments
+from grader.execution.sandbox import missing_pieces
+from grader.notebooks.validate import source_assignments
+from grader.pipeline.autograde import autograde
+from grader.pipeline.build import build
+from grader.pipeline.collect import collect
+from grader.pipeline.feedback import generate_feedback
+from grader.pipeline.report import table, write_report
+from grader.pipeline.synthetic import make_class
+from grader.workdir import gradebook
 
 
 def run_demo(
@@ -58,10 +58,19 @@ def run_demo(
     if missing:
         # The synthetic class is code we wrote, so the demo may run it unsandboxed; real
         # submissions are refused on such a machine unless --unsafe.
-        print(f"   This machine cannot sandbox submissions (it lacks {'; '.join(missing)}); "
-              "the demo grades its own synthetic class without the sandbox.", flush=True)
-    autograde(course, assignments, jobs=jobs, cell_timeout=cell_timeout, progress=progress,
-              unsafe=bool(missing))
+        print(
+            f"   This machine cannot sandbox submissions (it lacks {'; '.join(missing)}); "
+            "the demo grades its own synthetic class without the sandbox.",
+            flush=True,
+        )
+    autograde(
+        course,
+        assignments,
+        jobs=jobs,
+        cell_timeout=cell_timeout,
+        progress=progress,
+        unsafe=bool(missing),
+    )
     step("5. Writing feedback")
     pages = generate_feedback(course, assignments)
     print(f"Wrote {len(pages)} feedback page(s) to {workdir / 'feedback'}", flush=True)

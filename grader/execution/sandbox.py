@@ -60,13 +60,28 @@ HOME = "/tmp"
 # /etc entries a Python kernel reads: the dynamic linker's cache, the time zone, fonts
 # (fontconfig complains on stderr without them), name-service rules. passwd and group are
 # written by the sandbox: the kernel's user and nobody else.
-ETC_ENTRIES = ("ld.so.cache", "localtime", "fonts", "nsswitch.conf", "host.conf",
-               "hosts", "mime.types")
+ETC_ENTRIES = (
+    "ld.so.cache",
+    "localtime",
+    "fonts",
+    "nsswitch.conf",
+    "host.conf",
+    "hosts",
+    "mime.types",
+)
 # The environment a kernel gets: these names pass from the grader's, PATH and HOME are
 # set by the sandbox; nothing else (tokens, paths, the grader's own settings) reaches it.
-ENVIRONMENT = ("LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-               "OPENBLAS_NUM_THREADS", "MPLBACKEND", "PYTHONWARNINGS", "TQDM_DISABLE",
-               "PYDEVD_DISABLE_FILE_VALIDATION")
+ENVIRONMENT = (
+    "LANG",
+    "LC_ALL",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MPLBACKEND",
+    "PYTHONWARNINGS",
+    "TQDM_DISABLE",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+)
 # How long processes may take to disappear after SIGKILL before clean() calls it a failure.
 KILL_WAIT_S = 10
 
@@ -97,22 +112,31 @@ def missing_pieces() -> list[str]:
     if not sys.platform.startswith("linux"):
         return [f"Linux namespaces (this is {sys.platform})"]
     if bwrap_path() is None:
-        return ["bubblewrap (the `bwrap` command): install it with "
-                "`apt-get install bubblewrap` (Debian, Ubuntu), `dnf install bubblewrap` "
-                "(Fedora) or your distribution's package"]
+        return [
+            "bubblewrap (the `bwrap` command): install it with "
+            "`apt-get install bubblewrap` (Debian, Ubuntu), `dnf install bubblewrap` "
+            "(Fedora) or your distribution's package"
+        ]
     sandbox = Sandbox(Limits(), probe=True)
     try:
         sandbox.prepare(None)
-        result = subprocess.run(sandbox.command(["/usr/bin/true"]), capture_output=True,
-                                text=True, timeout=60, pass_fds=sandbox.fds)
+        result = subprocess.run(
+            sandbox.command(["/usr/bin/true"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            pass_fds=sandbox.fds,
+        )
     finally:
         sandbox.clean()
         sandbox.close()
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        return [f"user namespaces for bubblewrap ({last}); on Ubuntu 24.04 and later allow "
-                "them with an AppArmor profile for bwrap, elsewhere set "
-                "kernel.unprivileged_userns_clone=1"]
+        return [
+            f"user namespaces for bubblewrap ({last}); on Ubuntu 24.04 and later allow "
+            "them with an AppArmor profile for bwrap, elsewhere set "
+            "kernel.unprivileged_userns_clone=1"
+        ]
     return []
 
 
@@ -168,7 +192,7 @@ class Sandbox:
 
     def lasting_pids(self) -> set[int]:
         """Processes of this sandbox that outlive a kernel (none here; see
-        grader.template_kernel), which the worker must not kill with a kernel."""
+        grader.execution.template_kernel), which the worker must not kill with a kernel."""
         return set()
 
     def _make_ipc(self, ipc: Path) -> bool:
@@ -179,10 +203,22 @@ class Sandbox:
         os.chown(ipc, self.uid, self.uid)
         # The kernel must create its sockets there, so it may write there: a tmpfs of
         # a few files keeps it from filling this machine's /run through it.
-        return subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={IPC_SIZE},nr_inodes=64,mode=0700,"
-             f"uid={self.uid},gid={self.uid},nosuid,nodev,noexec", "grader-ipc", str(ipc)],
-            capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                [
+                    "mount",
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    f"size={IPC_SIZE},nr_inodes=64,mode=0700,"
+                    f"uid={self.uid},gid={self.uid},nosuid,nodev,noexec",
+                    "grader-ipc",
+                    str(ipc),
+                ],
+                capture_output=True,
+            ).returncode
+            == 0
+        )
 
     def _open_system_files(self) -> None:
         self.etc_files, self.files = system_files()
@@ -207,29 +243,69 @@ class Sandbox:
         and an inner bwrap adds the user namespace, the private folders and the cleared
         environment, as an unprivileged grader's bwrap would."""
         outer_only, system, private, ipc, seal = self._parts(
-            self.run_dir / "ipc", self.etc_files, self.files)
-        launch = ["--", sys.executable, "-I", "-S", "-c", _LAUNCHER, *map(str, [
-            self.limits.memory, self.limits.processes, self.limits.file_size,
-            self.limits.open_files]), *kernel]
+            self.run_dir / "ipc", self.etc_files, self.files
+        )
+        launch = [
+            "--",
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            _LAUNCHER,
+            *map(
+                str,
+                [
+                    self.limits.memory,
+                    self.limits.processes,
+                    self.limits.file_size,
+                    self.limits.open_files,
+                ],
+            ),
+            *kernel,
+        ]
         if self.uid is None:
             return [self.bwrap, *outer_only, *system, *private, *ipc, *seal, *launch]
-        command = [self.bwrap, *outer_only, *system, *ipc, *seal,
-                   "--", "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
-                   "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                   "--", self.bwrap, "--dev-bind", "/", "/", *private, *seal, *launch]
+        command = [
+            self.bwrap,
+            *outer_only,
+            *system,
+            *ipc,
+            *seal,
+            "--",
+            "/usr/bin/setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            self.bwrap,
+            "--dev-bind",
+            "/",
+            "/",
+            *private,
+            *seal,
+            *launch,
+        ]
         if self.cgroups:  # enter the cgroups first, so that every process is in them
             procs = [str(group / "cgroup.procs") for group in self.cgroups]
-            command = ["/bin/sh", "-c", 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; '
-                       'shift; done; shift; exec "$@"', "sh", *procs, "--", *command]
+            command = [
+                "/bin/sh",
+                "-c",
+                'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"',
+                "sh",
+                *procs,
+                "--",
+                *command,
+            ]
         return command
 
-    def one_bwrap(self, ipc: Path, etc_files, files, *, nested_userns: bool = False
-                  ) -> list[str]:
+    def one_bwrap(self, ipc: Path, etc_files, files, *, nested_userns: bool = False) -> list[str]:
         """bwrap's options (before `--` and the command) for this sandbox built by a single
         bwrap run as the sandbox's user, as an unprivileged grader runs it, with `ipc` as
         its connection folder and `etc_files`, `files` ((fd, path inside), see
         system_files) copied in; `nested_userns`: let it make user namespaces (the template
-        of grader.template_kernel, which gives each kernel one that may make none)."""
+        of grader.execution.template_kernel, which gives each kernel one that may make none)."""
         outer_only, system, private, ipc_args, seal = self._parts(ipc, etc_files, files)
         if nested_userns:
             private.remove("--disable-userns")
@@ -239,8 +315,16 @@ class Sandbox:
         """bwrap's options, in five parts: namespaces a root grader's outer bwrap makes, the
         system's files, the private part (user namespace, writable folders, files,
         environment), the connection folder, the read-only root."""
-        outer_only = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                      "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent"]
+        outer_only = [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+        ]
         system = ["--ro-bind", "/usr", "/usr"]
         for link in ("bin", "lib", "lib64", "sbin"):
             target = Path("/", link)
@@ -262,9 +346,18 @@ class Sandbox:
         system += ["--proc", "/proc", "--dev", "/dev", "--dir", HOME, "--dir", WORKDIR]
         # The connection folder: the kernel's sockets and its connection file.
         ipc_args = ["--bind", str(ipc), IPC]
-        private = ["--unshare-user", "--disable-userns", "--uid", str(INSIDE_UID),
-                   "--gid", str(INSIDE_UID), "--cap-drop", "ALL", "--new-session",
-                   "--die-with-parent"]
+        private = [
+            "--unshare-user",
+            "--disable-userns",
+            "--uid",
+            str(INSIDE_UID),
+            "--gid",
+            str(INSIDE_UID),
+            "--cap-drop",
+            "ALL",
+            "--new-session",
+            "--die-with-parent",
+        ]
         for tmpfs in (HOME, WORKDIR, "/dev/shm"):
             private += ["--size", str(self.limits.disk), "--tmpfs", tmpfs]
         # A repository or venv under /tmp (a clone in a temporary folder) is hidden by the
@@ -282,8 +375,11 @@ class Sandbox:
         private += ["--chdir", WORKDIR, "--clearenv"]
         environment = {name: os.environ[name] for name in ENVIRONMENT if name in os.environ}
         environment.update(
-            HOME=HOME, LANG=environment.get("LANG", "C.UTF-8"), USER="student",
-            PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]))
+            HOME=HOME,
+            LANG=environment.get("LANG", "C.UTF-8"),
+            USER="student",
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+        )
         for name, value in sorted(environment.items()):
             private += ["--setenv", name, value]
         # Last: the root itself read only (bwrap's tmpfs, which the kernel's user would own).
@@ -314,14 +410,20 @@ class Sandbox:
                     os.chown(inside, sandbox.uid, sandbox.uid)
                 # Nothing of the worker's: no stdin, stdout, stderr (the worker's log), no
                 # environment beyond what bwrap sets, only the file descriptors bwrap uses.
-                kw.update(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, pass_fds=sandbox.fds,
-                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+                kw.update(
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=sandbox.fds,
+                    env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                )
                 await super()._async_launch_kernel(kernel_cmd, **kw)
                 sandbox.process = psutil.Process(self.provisioner.process.pid)
 
         manager = SandboxedKernelManager(
-            kernel_name=kernel_name, transport="ipc", ip=str(self.run_dir / "ipc" / "kernel"),
+            kernel_name=kernel_name,
+            transport="ipc",
+            ip=str(self.run_dir / "ipc" / "kernel"),
             connection_file=str(self.run_dir / "ipc" / "kernel.json"),
         )
         # An interrupt as a message: a signal to bwrap's process group would kill the
@@ -415,10 +517,13 @@ def open_data(text: str) -> int:
 def system_files() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """(fd, path inside) of a sandbox's passwd and group, and of matplotlib's font list for
     its HOME; the caller closes the descriptors."""
-    etc_files = [(open_data(_PASSWD.format(uid=INSIDE_UID, home=HOME)), "/etc/passwd"),
-                 (open_data(_GROUP.format(uid=INSIDE_UID)), "/etc/group")]
-    files = [(open_file(cache), f"{HOME}/.cache/matplotlib/{cache.name}")
-             for cache in _font_caches()]
+    etc_files = [
+        (open_data(_PASSWD.format(uid=INSIDE_UID, home=HOME)), "/etc/passwd"),
+        (open_data(_GROUP.format(uid=INSIDE_UID)), "/etc/group"),
+    ]
+    files = [
+        (open_file(cache), f"{HOME}/.cache/matplotlib/{cache.name}") for cache in _font_caches()
+    ]
     return etc_files, files
 
 
@@ -426,18 +531,27 @@ def _runtime_paths() -> list[Path]:
     """What a kernel must read besides /usr: Python, the virtual environment, `course`."""
     import course
 
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
-             Path(course.__file__).resolve().parent}
+    paths = {
+        Path(sys.base_prefix).resolve(),
+        Path(sys.prefix).resolve(),
+        Path(course.__file__).resolve().parent,
+    }
     # Inside one another (a venv inside the repository): the outer one holds the inner.
-    return sorted(p for p in paths if not any(q in p.parents for q in paths)
-                  and not str(p).startswith("/usr/"))
+    return sorted(
+        p
+        for p in paths
+        if not any(q in p.parents for q in paths) and not str(p).startswith("/usr/")
+    )
 
 
 def _font_caches() -> list[Path]:
     """Matplotlib's font list, so that each kernel need not rebuild it (a second or two)."""
     home = Path.home()
-    for folder in [os.environ.get("MPLCONFIGDIR"), home / ".cache" / "matplotlib",
-                   home / ".matplotlib"]:
+    for folder in [
+        os.environ.get("MPLCONFIGDIR"),
+        home / ".cache" / "matplotlib",
+        home / ".matplotlib",
+    ]:
         if folder and Path(folder).is_dir():
             return sorted(Path(folder).glob("fontlist-*.json"))
     return []
@@ -464,8 +578,9 @@ def claim_uid() -> tuple[int, int]:
     it (released when the worker ends, however it ends)."""
     folder = _private_folder(UID_LOCKS)
     for uid in range(UID_BASE, UID_BASE + UID_COUNT):
-        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
+        fd = os.open(
+            folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -482,6 +597,7 @@ def _unmount(path: Path) -> None:
 def sweep_leftovers() -> None:
     """Remove the connection folders and empty cgroups of grading workers that were
     killed before they could clean up (their pid is in the name, and gone)."""
+
     def dead(name: str) -> bool:
         parts = name.split("-")
         pid = next((int(p) for p in parts if p.isdigit()), None)
@@ -514,9 +630,12 @@ def make_cgroups(limits: Limits) -> list[Path]:
 
 def _cgroup_v2(parent: Path, name: str, limits: Limits) -> list[Path]:
     period = 100_000
-    settings = {"memory.max": limits.memory, "memory.swap.max": 0,
-                "pids.max": limits.processes,
-                "cpu.max": f"{int(period * limits.cpus)} {period}"}
+    settings = {
+        "memory.max": limits.memory,
+        "memory.swap.max": 0,
+        "pids.max": limits.processes,
+        "cpu.max": f"{int(period * limits.cpus)} {period}",
+    }
     try:
         parent.mkdir(exist_ok=True)
         (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import nbformat
 
-from grader import notebooks as nbs
-from grader.build import solution_notebook
-from grader.course_config import CourseConfig
-from grader.stubs import TagCellsThatMayFail
+from grader.config import CourseConfig
+from grader.notebooks import cells as nbs
+from grader.notebooks.stubs import TagCellsThatMayFail
+from grader.pipeline.build import solution_notebook
 
 EARLY = dt.datetime(2026, 11, 20, 9, 0, 0)
 DEADLINE = dt.datetime(2026, 11, 27, 9, 0, 0)
@@ -70,7 +70,7 @@ def _indented_region(source: str) -> bool:
 
 def as_handed_in(nb):
     """What a student's notebook looks like: no delimiters, no hidden tests, and the tags the
-    release gave its cells (grader.stubs: `raises-exception` where a cell may fail)."""
+    release gave its cells (grader.notebooks.stubs: `raises-exception` where a cell may fail)."""
     tmp = Path(tempfile.mkdtemp(prefix="grader-synthetic-")) / "nb.ipynb"
     try:
         nbs.write(nb, tmp)
@@ -204,7 +204,7 @@ DOWNLOADED = DEADLINE + dt.timedelta(days=9)  # when the instructor downloads th
 
 
 def write_roster(path: Path, rows=ROSTER) -> Path:
-    """The roster as a CSV file (grader.roster)."""
+    """The roster as a CSV file (grader.lms.roster)."""
     lines = ["student_id,name,email,lms_id"] + [",".join(row) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
@@ -227,8 +227,9 @@ def lms_class(course: CourseConfig, assignment: str, due: dt.datetime = DEADLINE
     """
     full = nbs.read(course.root / "source" / assignment / f"{assignment}.ipynb")
     right = nbformat.writes(as_handed_in(full)).encode()
-    blank = nbformat.writes(nbs.read(course.root / "release" / assignment /
-                                     f"{assignment}.ipynb")).encode()
+    blank = nbformat.writes(
+        nbs.read(course.root / "release" / assignment / f"{assignment}.ipynb")
+    ).encode()
     rows = {row[0]: row for row in ROSTER}
     hour = dt.timedelta(hours=1)
     return [
@@ -256,10 +257,11 @@ def canvas_name(who, late: bool) -> str:
     return "_".join([sortable, *(["LATE"] if late else []), user])
 
 
-def make_lms_class(course: CourseConfig, assignments: list[str], out: Path, lms: str,
-                   due: dt.datetime = DEADLINE) -> Path:
+def make_lms_class(
+    course: CourseConfig, assignments: list[str], out: Path, lms: str, due: dt.datetime = DEADLINE
+) -> Path:
     """A Canvas or Moodle "Download all submissions" zip of the LMS class (`lms_class`),
-    named as each LMS names its files (grader.lms). Canvas dates every entry when it builds
+    named as each LMS names its files (grader.lms.formats). Canvas dates every entry when it builds
     the zip and marks late work LATE; Moodle dates each file (as Moodle before 4.1 does) and
     puts each student's files in a folder of their own."""
     entries = []
@@ -270,8 +272,7 @@ def make_lms_class(course: CourseConfig, assignments: list[str], out: Path, lms:
             if lms == "canvas":
                 attachment += 1
                 file = f"{assignment}{f'-{copy}' if copy else ''}.ipynb"
-                entries.append((f"{canvas_name(who, late)}_{attachment}_{file}", data,
-                                DOWNLOADED))
+                entries.append((f"{canvas_name(who, late)}_{attachment}_{file}", data, DOWNLOADED))
             elif lms == "moodle":
                 file = f"{assignment}{f' ({copy})' if copy else ''}.ipynb"
                 # Moodle's participant id: one per user and assignment

@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from grader import notebooks as nbs
-from grader.course_config import CourseConfig
+from grader.config import CourseConfig
+from grader.notebooks import cells as nbs
 
 # "### Exercise 1.2: The perceptron (2 points)"
 EXERCISE_HEADING = re.compile(
@@ -72,9 +72,7 @@ def check_course(course: CourseConfig, assignments: list[str] | None = None) -> 
                 f"(ASSIGNMENTS = {course.assignments}); add it there or rename the folder."
             )
             continue
-        notebooks = sorted(
-            p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
-        )
+        notebooks = sorted(p for p in folder.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
         expected = assignment_notebook(course, assignment)
         if not notebooks:
             problems.append(
@@ -153,7 +151,8 @@ def _check_written_answer(where: str, cell, meta: dict) -> list[str]:
             "graded, with points), any other markdown cell has no nbgrader role but 'Read-only'."
         ]
     problems = _check_delimiters(
-        where, cell.source, nbs.BEGIN_SOLUTION, nbs.END_SOLUTION, required=True)
+        where, cell.source, nbs.BEGIN_SOLUTION, nbs.END_SOLUTION, required=True
+    )
     if problems:
         return problems
     if graded_heading(cell.source):
@@ -170,7 +169,7 @@ def _check_written_answer(where: str, cell, meta: dict) -> list[str]:
                 f"{where}: the solution region holds no model answer before its rubric; "
                 "write the model answer first (solutions/ shows it)."
             )
-        rubric = [] if at is None else [nbs.RUBRIC.sub("", region[at]), *region[at + 1:]]
+        rubric = [] if at is None else [nbs.RUBRIC.sub("", region[at]), *region[at + 1 :]]
         if not any(line.strip(" *_") for line in rubric):
             problems.append(
                 f"{where}: the solution region has no rubric; after the model answer write a "
@@ -229,8 +228,13 @@ def _check_heading_points(display: Path, nb) -> list[str]:
             found = graded_heading(cell.source)
             if found:
                 kind, match = found
-                current = [index, match.group(0).strip("# "), float(match.group("points")),
-                           0.0, kind]
+                current = [
+                    index,
+                    match.group(0).strip("# "),
+                    float(match.group("points")),
+                    0.0,
+                    kind,
+                ]
                 sections.append(current)
                 continue
         if not meta.get("grade") or cell.cell_type not in ("code", "markdown"):
@@ -242,8 +246,9 @@ def _check_heading_points(display: Path, nb) -> list[str]:
         if current is None:
             problems.append(
                 f"{where}: a written answer before any '### Question N.M: title (K points)' "
-                "heading." if written else
-                f"{where}: a graded test cell before any "
+                "heading."
+                if written
+                else f"{where}: a graded test cell before any "
                 "'### Exercise N.M: title (K points)' heading."
             )
             continue

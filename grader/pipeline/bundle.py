@@ -13,7 +13,7 @@ from pathlib import Path
 
 from traitlets.config import LazyConfigValue
 
-from grader.course_config import CONFIG_FILE, CourseConfig
+from grader.config import CONFIG_FILE, CourseConfig
 from grader.errors import GraderError
 
 TOP = "intro-to-deep-learning"
@@ -83,7 +83,7 @@ def student_config(course: CourseConfig) -> str:
     lines = [
         '"""nbgrader\'s configuration for students of the course, written by `python -m grader',
         "bundle` from the course's nbgrader_config.py: what Validate needs to run a notebook",
-        'as the grader does (the kernel\'s options, the timeout, the stderr noise that does not',
+        "as the grader does (the kernel's options, the timeout, the stderr noise that does not",
         'count). Keep it beside release/."""',
         "",
         "c = get_config()  # noqa: F821 (nbgrader and traitlets provide get_config)",
@@ -108,6 +108,8 @@ def _literal(section: str, key: str, value) -> str:
     try:
         ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise GraderError(f"{CONFIG_FILE}: c.{section}.{key} = {text} cannot be written "
-                          "into the student bundle's configuration; use a plain value") from None
+        raise GraderError(
+            f"{CONFIG_FILE}: c.{section}.{key} = {text} cannot be written "
+            "into the student bundle's configuration; use a plain value"
+        ) from None
     return text

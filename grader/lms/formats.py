@@ -34,7 +34,7 @@ jupyter/nbgrader#526; LMS import/export formats asked for in #796 and Canvas gra
 roster. Issue #797 was not among the stored threads; the formats above come from the LMS
 sources named.
 
-Grade files (grader.report writes them from the roster):
+Grade files (grader.pipeline.report writes them from the roster):
 
 - Canvas's gradebook import (app/models/gradebook_importer.rb; the "Import" of the Grades
   page takes the format of its "Export"): a header `Student,ID,SIS User ID,SIS Login ID,
@@ -60,7 +60,8 @@ LABEL = {CANVAS: "Canvas", MOODLE: "Moodle"}
 # After `<name>_`: [LATE_]<user id or anon_id>_<attachment id>_<file>. A name never holds
 # `_<digits>_` (content_zipper's sanitize_user_name removes it) but may end in `_<digits>`.
 _CANVAS_REST = re.compile(
-    r"^(?:(?P<late>LATE)_)?(?P<user>\d+|anon_[A-Za-z0-9]+)_(?P<attachment>\d+)_(?P<file>.+)$")
+    r"^(?:(?P<late>LATE)_)?(?P<user>\d+|anon_[A-Za-z0-9]+)_(?P<attachment>\d+)_(?P<file>.+)$"
+)
 _MOODLE_FOLDER = re.compile(r"^(?P<name>[^_/]+)_(?P<user>\d+)_assignsubmission_file_?$")
 _MOODLE_FILE = re.compile(r"^(?P<name>[^_/]+)_(?P<user>\d+)_assignsubmission_file_(?P<file>.+)$")
 _CANVAS_COPY = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)$")  # 01_perceptron-2
@@ -95,14 +96,30 @@ def parse(parts: list[str], notebooks: list[str]) -> LmsFile | None:
         match = _MOODLE_FOLDER.match(folder)
         if match:
             name, number = _notebook(parts[-1], notebooks, _MOODLE_COPY)
-            return LmsFile(MOODLE, match["name"], match["user"], parts[-1], name, None,
-                           (number,), "/".join(parts[: depth + 1]) + "/")
+            return LmsFile(
+                MOODLE,
+                match["name"],
+                match["user"],
+                parts[-1],
+                name,
+                None,
+                (number,),
+                "/".join(parts[: depth + 1]) + "/",
+            )
     basename = parts[-1]
     match = _MOODLE_FILE.match(basename)
     if match:
         name, number = _notebook(match["file"], notebooks, _MOODLE_COPY)
-        return LmsFile(MOODLE, match["name"], match["user"], match["file"], name, None,
-                       (number,), "Moodle's file names")
+        return LmsFile(
+            MOODLE,
+            match["name"],
+            match["user"],
+            match["file"],
+            name,
+            None,
+            (number,),
+            "Moodle's file names",
+        )
     return _canvas(basename, notebooks)
 
 
@@ -112,16 +129,25 @@ def _canvas(basename: str, notebooks: list[str]) -> LmsFile | None:
     attachment id to be part of the notebook's name), else the first."""
     readings = []
     for cut in [-1, *(i for i, char in enumerate(basename) if char == "_")]:
-        name, rest = ("", basename) if cut < 0 else (basename[:cut], basename[cut + 1:])
+        name, rest = ("", basename) if cut < 0 else (basename[:cut], basename[cut + 1 :])
         match = _CANVAS_REST.match(rest)
         if not match or not re.fullmatch(r"\w*", name):
             continue
         notebook, number = _notebook(match["file"], notebooks, _CANVAS_COPY)
         # Canvas lower-cases names, so `LATE` before an anonymous id is the marker.
         late = bool(match["late"]) or name == "LATE"
-        readings.append(LmsFile(CANVAS, "" if name == "LATE" else name, match["user"],
-                                match["file"], notebook, late,
-                                (int(match["attachment"]), number), "Canvas's file names"))
+        readings.append(
+            LmsFile(
+                CANVAS,
+                "" if name == "LATE" else name,
+                match["user"],
+                match["file"],
+                notebook,
+                late,
+                (int(match["attachment"]), number),
+                "Canvas's file names",
+            )
+        )
     return next((r for r in readings if r.notebook), readings[0] if readings else None)
 
 
@@ -161,8 +187,9 @@ def canvas_column(assignment: str, canvas_ids: dict) -> str:
     return f"{assignment} ({assignment_id})" if assignment_id not in (None, "") else assignment
 
 
-def canvas_csv(roster, assignments: list[str], maximum: dict, finals: dict,
-               canvas_ids: dict) -> str:
+def canvas_csv(
+    roster, assignments: list[str], maximum: dict, finals: dict, canvas_ids: dict
+) -> str:
     """Canvas's gradebook import. `finals`: (student id, assignment) -> score or None
     (blank: no change). Students without a Canvas user id are left out (Canvas would
     match them by name)."""
@@ -173,8 +200,16 @@ def canvas_csv(roster, assignments: list[str], maximum: dict, finals: dict,
     for student in roster.students:
         if not student.lms_id:
             continue
-        writer.writerow([student.name, student.lms_id, "", "", student.section,
-                         *(number(finals.get((student.student_id, a))) for a in assignments)])
+        writer.writerow(
+            [
+                student.name,
+                student.lms_id,
+                "",
+                "",
+                student.section,
+                *(number(finals.get((student.student_id, a))) for a in assignments),
+            ]
+        )
     return out.getvalue()
 
 
@@ -184,6 +219,11 @@ def moodle_csv(roster, assignments: list[str], finals: dict) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([*MOODLE_HEADER, *assignments])
     for student in roster.students:
-        writer.writerow([student.email, student.student_id,
-                         *(number(finals.get((student.student_id, a))) for a in assignments)])
+        writer.writerow(
+            [
+                student.email,
+                student.student_id,
+                *(number(finals.get((student.student_id, a))) for a in assignments),
+            ]
+        )
     return out.getvalue()

@@ -24,13 +24,13 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.dbutil import ALEMBIC_DIR
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
 
-from grader import notebooks as nbs
-from grader.course_config import CourseConfig
+from grader.config import CourseConfig
 from grader.errors import GraderError
-from grader.execute import execute
-from grader.validate import SourceError, check_course, source_assignments
+from grader.execution.execute import execute
+from grader.notebooks import cells as nbs
+from grader.notebooks.validate import SourceError, check_course, source_assignments
 
-log = logging.getLogger("grader.build")
+log = logging.getLogger("grader.pipeline.build")
 
 
 def _alembic_head() -> str:
@@ -111,9 +111,14 @@ def release_leaks(course: CourseConfig, assignment: str) -> list[str]:
     source = nbs.read(course.root / "source" / assignment / f"{assignment}.ipynb")
     path = course.root / "release" / assignment / f"{assignment}.ipynb"
     released = nbs.read(path)
-    secret = {line.strip() for cell in source.cells if nbs.is_written_answer(cell)
-              for region in nbs.solution_regions(cell.source) for line in region
-              if len(line.strip()) >= LEAK_CHARS}
+    secret = {
+        line.strip()
+        for cell in source.cells
+        if nbs.is_written_answer(cell)
+        for region in nbs.solution_regions(cell.source)
+        for line in region
+        if len(line.strip()) >= LEAK_CHARS
+    }
     problems = []
     display = path.relative_to(course.root)
     for index, cell in enumerate(released.cells):

@@ -4,7 +4,7 @@ The instructor's JupyterLab, for grading the written answers by hand (Manual Gra
 submissions whose answers wait for a grade) and the manual review of a surprising score in
 nbgrader's own UI (submissions, each graded cell with its output, manual grades and
 comments). A grade given there is a manual score in the gradebook, which `report` and
-`feedback` read (grader.report: pending until then). It starts in
+`feedback` read (grader.pipeline.report: pending until then). It starts in
 the grading folder (an nbgrader course root: submitted/, autograded/, feedback/ and the
 gradebook) with a Jupyter configuration made for the run in a private temporary folder,
 first on JUPYTER_CONFIG_PATH:
@@ -34,8 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import gradebook
-from grader.course_config import CONFIG_FILE, CourseConfig
+from grader.config import CONFIG_FILE, CourseConfig
+from grader.workdir import gradebook
 
 SERVER_EXTENSIONS = {
     "nbgrader.server_extensions.formgrader": True,
@@ -67,10 +67,12 @@ def write_config(folder: Path, repo: CourseConfig, course: CourseConfig) -> None
         "c.HTMLExporter.sanitize_html = True\n"
     )
     (folder / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}, indent=2))
+        json.dumps({"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS}}, indent=2)
+    )
     (folder / "labconfig").mkdir()
     (folder / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": DISABLED_LAB_PLUGINS}, indent=2))
+        json.dumps({"disabledExtensions": DISABLED_LAB_PLUGINS}, indent=2)
+    )
 
 
 def formgrader(repo: CourseConfig, course: CourseConfig, lab_args: list[str]) -> int:
@@ -80,13 +82,19 @@ def formgrader(repo: CourseConfig, course: CourseConfig, lab_args: list[str]) ->
         write_config(Path(folder), repo, course)
         env = dict(os.environ)
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
-            [folder] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p])
+            [folder] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+        )
         # nbgrader runs the alembic command; keep this environment's scripts first on PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course.root}",
-                   "--LabApp.default_url=/formgrader/gradebook", *lab_args]
-        print(f"Formgrader on {course.root} (gradebook: {gradebook.describe(course)})",
-              flush=True)
+        command = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--ServerApp.root_dir={course.root}",
+            "--LabApp.default_url=/formgrader/gradebook",
+            *lab_args,
+        ]
+        print(f"Formgrader on {course.root} (gradebook: {gradebook.describe(course)})", flush=True)
         # In the grading folder: nbgrader also reads an nbgrader_config.py where it starts.
         server = subprocess.Popen(command, cwd=course.root, env=env)
         # Stopped, this process stops the server too (an orphaned one would keep the port).

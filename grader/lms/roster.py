@@ -28,13 +28,18 @@ from grader.errors import GraderError
 
 COLUMNS = ("student_id", "name", "email", "lms_id", "section")
 REQUIRED = ("student_id", "name")
-STUDENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # as grader.collect accepts them
+STUDENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # as grader.pipeline.collect accepts them
 MAX_SIZE = 10 * 10**6
 # What Moodle's clean_filename (clean_param PARAM_FILE) removes from a name in a file name.
 _MOODLE_DROPS = re.compile(r"[\x00-\x1f\x7f&<>\"`|':\\/]")
 # Headers as spreadsheets and LMS exports write them.
-ALIASES = {"e_mail": "email", "email_address": "email", "full_name": "name",
-           "lms_user_id": "lms_id", "canvas_user_id": "lms_id"}
+ALIASES = {
+    "e_mail": "email",
+    "email_address": "email",
+    "full_name": "name",
+    "lms_user_id": "lms_id",
+    "canvas_user_id": "lms_id",
+}
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,16 @@ def load_roster(path: Path | str, assignments: list[str] = ()) -> Roster:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise GraderError(f"the roster {path} does not exist; give the class list as a CSV "
-                          f"file with the columns {','.join(COLUMNS[:4])}") from None
+        raise GraderError(
+            f"the roster {path} does not exist; give the class list as a CSV "
+            f"file with the columns {','.join(COLUMNS[:4])}"
+        ) from None
     except OSError as error:
         raise GraderError(f"the roster {path} cannot be read ({error.strerror})") from None
     if len(data) > MAX_SIZE:
-        raise GraderError(f"the roster {path} is over {MAX_SIZE // 10**6} MB; is it the "
-                          "class list?")
+        raise GraderError(
+            f"the roster {path} is over {MAX_SIZE // 10**6} MB; is it the class list?"
+        )
     try:
         text = data.decode("utf-8-sig")  # a spreadsheet's UTF-8 export starts with a BOM
     except UnicodeDecodeError:
@@ -101,15 +109,18 @@ def parse_roster(text: str, path: Path | str = "roster", assignments=()) -> Rost
     while rows and not any(cell.strip() for cell in rows[0]):
         rows.pop(0)
     if not rows:
-        raise GraderError(f"the roster {path} is empty; it needs a header row "
-                          f"{','.join(COLUMNS[:4])} and a row per student")
+        raise GraderError(
+            f"the roster {path} is empty; it needs a header row "
+            f"{','.join(COLUMNS[:4])} and a row per student"
+        )
     header = [re.sub(r"[\s-]+", "_", cell.strip().casefold()) for cell in rows[0]]
     header = [ALIASES.get(cell, cell) for cell in header]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise GraderError(
             f"the roster {path} has no column {missing[0]!r} in its header {rows[0]}; the "
-            f"header names the columns {','.join(COLUMNS[:4])} (section optional)")
+            f"header names the columns {','.join(COLUMNS[:4])} (section optional)"
+        )
     doubled = sorted({c for c in header if c in COLUMNS and header.count(c) > 1})
     if doubled:
         raise GraderError(f"the roster {path} has the column {doubled[0]!r} twice")
@@ -125,7 +136,8 @@ def parse_roster(text: str, path: Path | str = "roster", assignments=()) -> Rost
         if not re.fullmatch(STUDENT_ID, student_id):
             raise GraderError(
                 f"{where}: {student_id!r} is not a student id (letters, digits, '.', '_', "
-                "'-', starting with a letter or digit)")
+                "'-', starting with a letter or digit)"
+            )
         if student_id in assignments:
             raise GraderError(f"{where}: the student id {student_id!r} is an assignment's name")
         if not values["name"]:
@@ -136,7 +148,8 @@ def parse_roster(text: str, path: Path | str = "roster", assignments=()) -> Rost
             if value and value in seen[column]:
                 raise GraderError(
                     f"{where}: the {column} {value!r} is already on line "
-                    f"{seen[column][value]}; each student's {column} must be their own")
+                    f"{seen[column][value]}; each student's {column} must be their own"
+                )
             if value:
                 seen[column][value] = line
         students.append(Student(**{c: values.get(c, "") for c in COLUMNS}))

@@ -7,7 +7,8 @@ Per submission, in three steps:
    metadata and tags, type, place), then nbgrader's OverwriteCells puts the hidden tests
    back from the gradebook, into a private working copy that holds only this notebook and
    the assignment's files;
-2. one of N long-lived worker processes (grader.pool, grader.worker) executes and scores
+2. one of N long-lived worker processes (grader.execution.pool, grader.execution.worker) executes
+   and scores
    that copy, with a per-cell and a per-notebook timeout; workers never open the
    gradebook, so any number of them can run (and the same runner could hand them to a
    cluster);
@@ -57,19 +58,19 @@ from nbgrader.preprocessors import (
 from nbgrader.utils import find_all_files
 from tqdm.auto import tqdm
 
-from grader.course_config import CourseConfig
+from grader.config import CourseConfig
 from grader.errors import GraderError
-from grader.execute import QUIET_ENVIRONMENT
-from grader.executors import LocalExecutor
-from grader.gradebook import (
+from grader.execution.execute import QUIET_ENVIRONMENT
+from grader.execution.executors import LocalExecutor
+from grader.execution.sandbox import missing_pieces
+from grader.execution.worker import mark_not_run, settle
+from grader.workdir.gradebook import (
     check_assignments,
     coursedir_config,
     db_url,
     graded_by_hand,
     grades,
 )
-from grader.sandbox import missing_pieces
-from grader.worker import mark_not_run, settle
 
 STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
 # nbgrader warns about every test cell with hidden tests ("checksum has changed": the
@@ -82,7 +83,7 @@ NBGRADER_LOG.setLevel(logging.ERROR)
 NO_FIGURES = {
     "MPLBACKEND": "agg",
     "PYTHONWARNINGS": "ignore:FigureCanvasAgg is non-interactive:UserWarning,"
-                      "ignore:More than 20 figures have been opened:RuntimeWarning",
+    "ignore:More than 20 figures have been opened:RuntimeWarning",
 }
 
 
@@ -155,14 +156,14 @@ def autograde(
     only those of `students`. Grades that a new run changes (after `force`, say, once a
     test was fixed) are printed and written to reports/changed-grades.csv.
 
-    Each kernel runs in a grader.sandbox; where the machine cannot sandbox, this refuses
+    Each kernel runs in a grader.execution.sandbox; where the machine cannot sandbox, this refuses
     to grade unless `unsafe`, and the grades are marked as made without one. Kernels run
     on this machine, `jobs` at a time, or on the Dask cluster at `cluster` (a scheduler
     address) or described by `scheduler_file`.
     """
     assignments = check_assignments(course, assignments or [])
     remote = bool(cluster or scheduler_file)
-    # On a cluster, each Dask worker's machine is checked instead (grader.executors).
+    # On a cluster, each Dask worker's machine is checked instead (grader.execution.executors).
     missing = [] if unsafe or remote else missing_pieces()
     if missing:
         raise GraderError(
@@ -182,7 +183,8 @@ def autograde(
         if unknown:
             raise GraderError(
                 f"no submission of {', '.join(map(repr, unknown))} in {course.root / 'submitted'}"
-                "; check the student id (`python -m grader report` lists the class)")
+                "; check the student id (`python -m grader report` lists the class)"
+            )
         handed_in = [(s, a) for s, a in handed_in if s in students]
     for student, assignment in handed_in:
         stamp = submitted_timestamp(course, student, assignment)
@@ -233,15 +235,24 @@ def _grades_of(course: CourseConfig, todo) -> dict[tuple[str, str, str], float |
     """(student, assignment, grade id) -> points (None: pending, to be graded by hand), of
     the submissions in `todo`."""
     keys = {(student, assignment) for student, assignment, _ in todo}
-    return {(g.student, g.assignment, g.grade_id): None if g.pending else g.points
-            for g in grades(course) if (g.student, g.assignment) in keys}
+    return {
+        (g.student, g.assignment, g.grade_id): None if g.pending else g.points
+        for g in grades(course)
+        if (g.student, g.assignment) in keys
+    }
 
 
 def report_changes(course: CourseConfig, before: dict, after: dict) -> list[tuple]:
     """Print the grades this run changed (a first grade is no change) and write them to
     reports/changed-grades.csv; the changes, as (student, assignment, grade id, old, new)."""
-    changes = sorted(((*key, before[key], after.get(key, 0.0)) for key in before
-                      if after.get(key, 0.0) != before[key]), key=lambda change: change[:3])
+    changes = sorted(
+        (
+            (*key, before[key], after.get(key, 0.0))
+            for key in before
+            if after.get(key, 0.0) != before[key]
+        ),
+        key=lambda change: change[:3],
+    )
     if not changes:
         return changes
     folder = course.root / "reports"
@@ -250,14 +261,22 @@ def report_changes(course: CourseConfig, before: dict, after: dict) -> list[tupl
         writer = csv.writer(f)
         writer.writerow(["student", "assignment", "grade_id", "before", "after", "change"])
         for student, assignment, grade_id, old, new in changes:
-            writer.writerow([student, assignment, grade_id, *(
-                "pending" if x is None else x for x in (old, new)),
-                "" if old is None or new is None else new - old])
+            writer.writerow(
+                [
+                    student,
+                    assignment,
+                    grade_id,
+                    *("pending" if x is None else x for x in (old, new)),
+                    "" if old is None or new is None else new - old,
+                ]
+            )
     print(f"{len(changes)} grade(s) changed (reports/changed-grades.csv):")
     for student, assignment, grade_id, old, new in changes[:20]:
         change = _change(old, new)
-        print(f"  {student} {assignment} {grade_id}: {_shown(old)} -> {_shown(new)}"
-              + (f" ({change})" if change else ""))
+        print(
+            f"  {student} {assignment} {grade_id}: {_shown(old)} -> {_shown(new)}"
+            + (f" ({change})" if change else "")
+        )
     if len(changes) > 20:
         print(f"  ... and {len(changes) - 20} more")
     return changes
@@ -271,19 +290,35 @@ def _change(old: float | None, new: float | None) -> str:
     return "" if old is None or new is None else f"{new - old:+g}"
 
 
-def _executor(course: CourseConfig, jobs: int, cpus: float, unsafe: bool,
-              cluster: str | None, scheduler_file: str | None):
+def _executor(
+    course: CourseConfig,
+    jobs: int,
+    cpus: float,
+    unsafe: bool,
+    cluster: str | None,
+    scheduler_file: str | None,
+):
     env = _worker_env(cpus)
     if cluster or scheduler_file:
-        from grader.executors import DaskExecutor
+        from grader.execution.executors import DaskExecutor
 
-        executor = DaskExecutor(course.config_file, env, address=cluster,
-                                scheduler_file=scheduler_file, sandbox=not unsafe, cpus=cpus)
-        print(f"Grading on the Dask cluster {executor.client.scheduler.address} "
-              f"({executor.jobs} threads); dashboard: {executor.dashboard}", flush=True)
+        executor = DaskExecutor(
+            course.config_file,
+            env,
+            address=cluster,
+            scheduler_file=scheduler_file,
+            sandbox=not unsafe,
+            cpus=cpus,
+        )
+        print(
+            f"Grading on the Dask cluster {executor.client.scheduler.address} "
+            f"({executor.jobs} threads); dashboard: {executor.dashboard}",
+            flush=True,
+        )
         return executor
-    return LocalExecutor(course.config_file, env, course.root / "logs", jobs,
-                         sandbox=not unsafe, cpus=cpus)
+    return LocalExecutor(
+        course.config_file, env, course.root / "logs", jobs, sandbox=not unsafe, cpus=cpus
+    )
 
 
 def _code_cells(course: CourseConfig, assignment: str) -> int:
@@ -319,16 +354,29 @@ def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: 
         gb.update_or_create_submission(assignment, student, timestamp=stamp)
         graded_cells = {c.name for c in gb.find_notebook(assignment, assignment).grade_cells}
     release = nbformat.read(
-        str(course.root / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
+        str(course.root / "release" / assignment / f"{assignment}.ipynb"), as_version=4
+    )
     submitted = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
     if not submitted.exists():
-        return _zero(course, student, assignment, stamp, "missing",
-                     f"no {assignment}.ipynb in the submission")
+        return _zero(
+            course,
+            student,
+            assignment,
+            stamp,
+            "missing",
+            f"no {assignment}.ipynb in the submission",
+        )
     try:
         nb = nbformat.read(str(submitted), as_version=4)
     except Exception as error:  # nbformat raises several kinds for unreadable files
-        return _zero(course, student, assignment, stamp, "invalid",
-                     f"not a readable notebook: {type(error).__name__}: {error}")
+        return _zero(
+            course,
+            student,
+            assignment,
+            stamp,
+            "invalid",
+            f"not a readable notebook: {type(error).__name__}: {error}",
+        )
     notes = graded_cell_notes(nb, graded_cells, release)
     nb = restore_from_release(nb, release)
     resources = _resources(course, student, assignment)
@@ -336,8 +384,14 @@ def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: 
         for preprocessor in SANITIZE:
             nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
     except Exception as error:  # nbgrader raises plain exceptions for broken metadata
-        return _zero(course, student, assignment, stamp, "invalid",
-                     f"nbgrader could not restore the notebook's cells: {error}")
+        return _zero(
+            course,
+            student,
+            assignment,
+            stamp,
+            "invalid",
+            f"nbgrader could not restore the notebook's cells: {error}",
+        )
     work = _work_dir(course, student, assignment)
     if work.exists():
         shutil.rmtree(work)
@@ -359,7 +413,9 @@ def _protected(cell) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return bool(_grade_id(cell)) and (
         any(meta.get(k) for k in ("locked", "task"))
-        or bool(meta.get("grade")) and not meta.get("solution"))
+        or bool(meta.get("grade"))
+        and not meta.get("solution")
+    )
 
 
 def _graded(cell) -> bool:
@@ -413,8 +469,9 @@ def restore_from_release(nb, release):
         cells.extend(after.get(grade_id, []))
     seen = set()
     for cell in cells:  # cell ids unique and well-formed: the student's give way
-        if "id" in cell and (cell.id in seen or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}",
-                                                                  str(cell.id))):
+        if "id" in cell and (
+            cell.id in seen or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(cell.id))
+        ):
             cell.id = uuid.uuid4().hex[:8]
         seen.add(cell.get("id"))
     restored_nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
@@ -424,10 +481,14 @@ def restore_from_release(nb, release):
 
 def _plain(cell):
     """A student's cell as a plain cell of the same type, without nbgrader metadata."""
-    metadata = {k: copy.deepcopy(v) for k, v in dict(cell.get("metadata", {})).items()
-                if k != "nbgrader"}
-    make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
-            "raw": nbformat.v4.new_raw_cell}[cell.cell_type]
+    metadata = {
+        k: copy.deepcopy(v) for k, v in dict(cell.get("metadata", {})).items() if k != "nbgrader"
+    }
+    make = {
+        "code": nbformat.v4.new_code_cell,
+        "markdown": nbformat.v4.new_markdown_cell,
+        "raw": nbformat.v4.new_raw_cell,
+    }[cell.cell_type]
     plain = make(source=cell.get("source", ""), metadata=metadata)
     if "attachments" in cell and cell.cell_type != "code":
         plain.attachments = copy.deepcopy(cell.attachments)
@@ -453,17 +514,24 @@ def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
     protected = {g for g, c in anchors.items() if _protected(c)}
     missing = sorted((graded_cells | protected) - set(first))
     if missing:
-        notes.append(f"graded cell(s) deleted or stripped of their metadata, restored from "
-                     f"the release: {', '.join(missing)}")
+        notes.append(
+            f"graded cell(s) deleted or stripped of their metadata, restored from "
+            f"the release: {', '.join(missing)}"
+        )
     doubled = sorted({i for i in ids if ids.count(i) > 1})
     if doubled:
         notes.append(f"duplicated grade id(s), counted once: {', '.join(doubled)}")
     unknown = sorted({i for i in ids if i not in anchors})
     if unknown:
-        notes.append(f"cell(s) claiming grade ids the assignment lacks, made plain: "
-                     f"{', '.join(unknown)[:200]}")
-    edited = sorted(g for g, c in first.items() if g in protected
-                    and str(c.get("source", "")).strip() != anchors[g].source.strip())
+        notes.append(
+            f"cell(s) claiming grade ids the assignment lacks, made plain: "
+            f"{', '.join(unknown)[:200]}"
+        )
+    edited = sorted(
+        g
+        for g, c in first.items()
+        if g in protected and str(c.get("source", "")).strip() != anchors[g].source.strip()
+    )
     if edited:
         notes.append(f"locked cell(s) edited, restored from the source: {', '.join(edited)}")
     changed = []
@@ -472,8 +540,9 @@ def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
         if what:
             changed.append(f"{grade_id} ({', '.join(what)})")
     if changed:
-        notes.append(f"graded cell(s) with changed metadata, restored from the release: "
-                     f"{'; '.join(changed)}")
+        notes.append(
+            f"graded cell(s) with changed metadata, restored from the release: {'; '.join(changed)}"
+        )
     order = [g for g in anchors if g in first]
     moved = _moved([g for g in first if g in anchors], order)
     if moved:
@@ -490,11 +559,13 @@ def _changes(cell, original) -> list[str]:
     wanted = original.metadata.nbgrader
     for key in RESTORED_KEYS:
         if bool(meta.get(key)) != bool(wanted.get(key)) or (
-                key == "points" and _points(meta.get(key)) != _points(wanted.get(key))):
+            key == "points" and _points(meta.get(key)) != _points(wanted.get(key))
+        ):
             changes.append(key if key != "grade" else "grade flag")
     tags = cell.get("metadata", {}).get("tags", [])
     if sorted(map(str, tags if isinstance(tags, list) else [tags])) != sorted(
-            original.metadata.get("tags", [])):
+        original.metadata.get("tags", [])
+    ):
         changes.append("tags")
     return changes
 
@@ -533,8 +604,13 @@ def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) 
     """The assignment's files other than notebooks, from source/, as nbgrader copies them."""
     source = course.root / "source" / assignment
     target.mkdir(parents=True, exist_ok=True)
-    for name in find_all_files(str(source), course.config.CourseDirectory.get(
-            "ignore", [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]) + ["*.ipynb"]):
+    for name in find_all_files(
+        str(source),
+        course.config.CourseDirectory.get(
+            "ignore", [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+        )
+        + ["*.ipynb"],
+    ):
         dest = target / Path(name).relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(name, dest)
@@ -555,12 +631,16 @@ def _result(future) -> dict:
     try:
         return future.result()
     except Exception as error:
-        return {"status": "crashed", "scores": {},
-                "message": f"grading failed: {type(error).__name__}: {_first_line(error)}"}
+        return {
+            "status": "crashed",
+            "scores": {},
+            "message": f"grading failed: {type(error).__name__}: {_first_line(error)}",
+        }
 
 
-def _save(course, student, assignment, stamp, notebook: Path, result: dict,
-          notes: list[str]) -> Outcome:
+def _save(
+    course, student, assignment, stamp, notebook: Path, result: dict, notes: list[str]
+) -> Outcome:
     """Step 3: nbgrader saves the grades; the notebook goes where nbgrader puts it. Any
     failure makes the submission `invalid` with 0 points."""
     try:
@@ -569,8 +649,9 @@ def _save(course, student, assignment, stamp, notebook: Path, result: dict,
         return _failed(course, student, assignment, stamp, "save", error)
 
 
-def _save_grades(course, student, assignment, stamp, notebook: Path, result: dict,
-                 notes: list[str]) -> Outcome:
+def _save_grades(
+    course, student, assignment, stamp, notebook: Path, result: dict, notes: list[str]
+) -> Outcome:
     config = coursedir_config(course)
     nb = nbformat.read(str(notebook), as_version=4)
     if not result.get("scores") and result["status"] != "graded":
@@ -578,8 +659,12 @@ def _save_grades(course, student, assignment, stamp, notebook: Path, result: dic
     # The worker's all-or-nothing scores decide, whatever the outputs say; SaveAutoGrades
     # reads the outputs, so they must say the same (no result as partial credit).
     worker_scores = result.get("scores") or {}
-    settle(nb, lambda index, cell: ((worker_scores.get(
-        cell.metadata.nbgrader["grade_id"]) or [0])[0] or 0) > 0)
+    settle(
+        nb,
+        lambda index, cell: (
+            ((worker_scores.get(cell.metadata.nbgrader["grade_id"]) or [0])[0] or 0) > 0
+        ),
+    )
     resources = _resources(course, student, assignment)
     for preprocessor in SAVE:
         nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
@@ -596,14 +681,19 @@ def _save_grades(course, student, assignment, stamp, notebook: Path, result: dic
 
 def _failed(course, student, assignment, stamp, step: str, error: Exception) -> Outcome:
     """A submission the grader could not prepare or save: `invalid`, 0 points."""
-    message = (f"the grader could not {step} this submission: {type(error).__name__}: "
-               f"{_first_line(error)}")
+    message = (
+        f"the grader could not {step} this submission: {type(error).__name__}: {_first_line(error)}"
+    )
     try:
         return _zero(course, student, assignment, stamp, "invalid", message)
     except Exception as again:  # the gradebook itself failed: the status says so
-        return Outcome(student, assignment, "invalid",
-                       f"{message}; its grades could not be reset: {type(again).__name__}",
-                       stamp)
+        return Outcome(
+            student,
+            assignment,
+            "invalid",
+            f"{message}; its grades could not be reset: {type(again).__name__}",
+            stamp,
+        )
 
 
 def _first_line(error: Exception) -> str:
@@ -625,8 +715,10 @@ def _zero(course, student, assignment, stamp, status, message) -> Outcome:
                     kept.append(grade.name)
         gb.db.commit()
     if kept:
-        message += (f"; the grade(s) given by hand stay: {', '.join(sorted(kept))} (check them "
-                    "in formgrader)")
+        message += (
+            f"; the grade(s) given by hand stay: {', '.join(sorted(kept))} (check them "
+            "in formgrader)"
+        )
     return Outcome(student, assignment, status, message, stamp)
 
 
@@ -642,8 +734,9 @@ def _previous_answers(course: CourseConfig, student: str, assignment: str) -> di
             grade_id = _grade_id(cell)
             if grade_id:
                 source = cell.get("source", "")
-                answers.setdefault(grade_id, "".join(source) if isinstance(source, list)
-                                   else str(source))
+                answers.setdefault(
+                    grade_id, "".join(source) if isinstance(source, list) else str(source)
+                )
         return answers
     except Exception:  # missing or unreadable: nothing to compare with
         return None
@@ -681,5 +774,7 @@ def _settle_hand_grades(course, student, assignment, nb) -> list[str]:
         gb.db.commit()
     if not cleared:
         return []
-    return [f"answer(s) changed since they were graded by hand, to be graded again: "
-            f"{', '.join(cleared)}"]
+    return [
+        f"answer(s) changed since they were graded by hand, to be graded again: "
+        f"{', '.join(cleared)}"
+    ]

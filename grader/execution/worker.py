@@ -1,15 +1,15 @@
 """Execute and score sanitized submissions: the part of autograding that runs student code.
 
-    python -m grader.worker --config nbgrader_config.py [--cpus N | --unsafe]
+    python -m grader.execution.worker --config nbgrader_config.py [--cpus N | --unsafe]
 
 reads one job per line on stdin, {"notebook": PATH, "cell_timeout": S,
 "notebook_timeout": S}, and answers each with one line on stdout, {"status": ...,
-"message": ..., "scores": {grade id: [points, max points]}} (see grader.pool).
+"message": ..., "scores": {grade id: [points, max points]}} (see grader.execution.pool).
 
-Each kernel runs in a grader.sandbox (bubblewrap: an empty file system but for what
+Each kernel runs in a grader.execution.sandbox (bubblewrap: an empty file system but for what
 Python and the course need, no network, a cleared environment, limits) unless --unsafe,
 forked from the worker's template process that has imported the course's libraries once
-(grader.template_kernel; GRADER_KERNEL_TEMPLATE=0 turns it off).
+(grader.execution.template_kernel; GRADER_KERNEL_TEMPLATE=0 turns it off).
 Each notebook is executed in place, in its own folder, with nbgrader's Execute
 preprocessor (per-cell timeout, errors recorded, execution goes on), then cleaned by the
 same preprocessors nbgrader's autograde runs after executing. The worker never touches
@@ -22,7 +22,7 @@ Scores come from what the worker observed, never from what the kernel printed: a
 cell scores its points when it ran to its end without an error (the kernel's reply says
 ok, no error output, nothing on stderr but the configured noise), and 0 otherwise; a
 result it displays is no partial credit (`settle` makes the notebook say the same to
-nbgrader). Before each test cell grader.tamper's canaries run, and each test cell runs a
+nbgrader). Before each test cell grader.execution.tamper's canaries run, and each test cell runs a
 second time as a perturbed twin that must fail. Every message the kernel sends counts
 towards OUTPUT_LIMIT, and no widget state is kept.
 """
@@ -49,9 +49,9 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
 from nbgrader.utils import determine_grade, is_grade
 
-from grader.course_config import load_config
-from grader.sandbox import Limits, Sandbox, SandboxError
-from grader.tamper import (
+from grader.config import load_config
+from grader.execution.sandbox import Limits, Sandbox, SandboxError
+from grader.execution.tamper import (
     Checks,
     Tampered,
     failed_canary,
@@ -59,8 +59,8 @@ from grader.tamper import (
     snapshot_code,
     twin_cell,
 )
-from grader.template_kernel import TemplateSandbox, TemplateUnavailable
-from grader.template_kernel import enabled as template_enabled
+from grader.execution.template_kernel import TemplateSandbox, TemplateUnavailable
+from grader.execution.template_kernel import enabled as template_enabled
 
 NOT_RUN = "NotRun"
 NOT_PASSED = "NotPassed"
@@ -83,7 +83,8 @@ def kill_children(spare: set[int] | frozenset[int] = frozenset()) -> None:
 
 class TrackingExecute(Execute):
     """nbgrader's Execute, recording which cells ran to their end and which of them without
-    an error, running grader.tamper's canaries before each test cell and its perturbed twin
+    an error, running grader.execution.tamper's canaries before each test cell and its perturbed
+    twin
     beside it, and keeping at most OUTPUT_LIMIT characters of what the kernel sends (a
     submission printing gigabytes would fill the worker's memory).
     """
@@ -101,16 +102,17 @@ class TrackingExecute(Execute):
         self.running: int | None = None  # index of the cell last sent to the kernel
         return super().preprocess(nb, resources, km)
 
-    async def async_execute_cell(self, cell, cell_index, execution_count=None,
-                                 store_history=True):
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if not is_test_cell(cell):
             return await super().async_execute_cell(
-                cell, cell_index, execution_count, store_history)
+                cell, cell_index, execution_count, store_history
+            )
         await self._canaries(cell, cell_index)
         twin = self.checks.twin(cell.source, self.rng)
         if twin is None:  # nothing in the cell can be changed to fail for sure
             return await super().async_execute_cell(
-                cell, cell_index, execution_count, store_history)
+                cell, cell_index, execution_count, store_history
+            )
         # The real run and the twin, in random order, each from the same state (variables,
         # random generators); afterwards the state the real run left.
         self.twin, self.twin_failed = twin_cell(cell, twin), False
@@ -120,14 +122,16 @@ class TrackingExecute(Execute):
             await self._quietly(f"{snapshot_code(name)}{name}('save', 'before')", cell)
             for turn, run in enumerate([cell, self.twin] if real_first else [self.twin, cell]):
                 if turn:
-                    await self._quietly(f"{name}('save', 'first')\n{name}('restore', 'before')",
-                                        cell)
+                    await self._quietly(
+                        f"{name}('save', 'first')\n{name}('restore', 'before')", cell
+                    )
                 displays = copy.deepcopy(self._display_id_map)
                 await super().async_execute_cell(run, cell_index, execution_count, store_history)
                 if run is self.twin:  # what the twin displayed is nobody's
                     self._display_id_map = displays
-            await self._quietly((f"{name}('restore', 'first')\n" if real_first else "")
-                                + f"del {name}", cell)
+            await self._quietly(
+                (f"{name}('restore', 'first')\n" if real_first else "") + f"del {name}", cell
+            )
         except BaseException:
             # The kernel died or ran out of time during the pair: the real run's result
             # must not count, or a kernel that dies in the twin would keep it unchecked.
@@ -142,18 +146,21 @@ class TrackingExecute(Execute):
                 f"the notebook's checks pass even when a test's expected value is changed: "
                 f"assertion helpers or the cell runner were replaced (test cell "
                 f"{cell_index + 1}, {cell.metadata.nbgrader['grade_id']}, passed with its "
-                f"check on line {twin.line} changed); tests score 0")
+                f"check on line {twin.line} changed); tests score 0"
+            )
         return cell
 
     async def _quietly(self, code: str, cell) -> dict | None:
         """Run grader code in the kernel: no output, no history; its errors are ignored."""
         msg_id = await ensure_async(
-            self.kc.execute(code, silent=True, store_history=False, stop_on_error=False))
+            self.kc.execute(code, silent=True, store_history=False, stop_on_error=False)
+        )
         return await self.async_wait_for_reply(msg_id, cell)
 
     async def _canaries(self, cell, cell_index):
-        msg_id = await ensure_async(self.kc.execute(
-            self.checks.canary_block, store_history=False, stop_on_error=False))
+        msg_id = await ensure_async(
+            self.kc.execute(self.checks.canary_block, store_history=False, stop_on_error=False)
+        )
         reply = await self.async_wait_for_reply(msg_id, cell)
         content = (reply or {}).get("content", {})
         if content.get("status") == "error" and content.get("ename") == "AssertionError":
@@ -165,10 +172,13 @@ class TrackingExecute(Execute):
             what = failed_canary(canaries, str(content.get("evalue")))
         else:
             what = None
-        what = what or (f"the canaries raise {str(content.get('ename'))[:60]}, not an "
-                        "AssertionError")
-        raise Tampered(f"the notebook disarmed the tests' checks: {what} (checked before "
-                       f"test cell {cell_index + 1}); tests score 0")
+        what = what or (
+            f"the canaries raise {str(content.get('ename'))[:60]}, not an AssertionError"
+        )
+        raise Tampered(
+            f"the notebook disarmed the tests' checks: {what} (checked before "
+            f"test cell {cell_index + 1}); tests score 0"
+        )
 
     async def on_cell_execute(self, cell, cell_index):
         self.running = cell_index
@@ -197,9 +207,16 @@ class TrackingExecute(Execute):
             stream = stream if stream in ("stdout", "stderr") else "stdout"
             if (id(outs), stream) not in self.cut_streams:
                 self.cut_streams.add((id(outs), stream))
-                outs.append(nbformat.v4.new_output("stream", name=stream, text=(
-                    f"\n[the grader dropped the rest of the output: more than "
-                    f"{OUTPUT_LIMIT >> 20} MB]\n")))
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream",
+                        name=stream,
+                        text=(
+                            f"\n[the grader dropped the rest of the output: more than "
+                            f"{OUTPUT_LIMIT >> 20} MB]\n"
+                        ),
+                    )
+                )
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -212,7 +229,8 @@ class TrackingExecute(Execute):
         cell, index = kwargs["cell"], kwargs["cell_index"]
         reply = (kwargs.get("execute_reply") or {}).get("content", {})
         ok = reply.get("status") == "ok" and not any(
-            output.get("output_type") == "error" for output in cell.outputs)
+            output.get("output_type") == "error" for output in cell.outputs
+        )
         if cell is self.twin:
             self.twin_failed = not ok
             return
@@ -254,8 +272,10 @@ def errors_named(nb, ename: str) -> list[int]:
     return [
         index + 1
         for index, cell in enumerate(nb.cells)
-        if any(output.get("output_type") == "error" and output.get("ename") == ename
-               for output in cell.get("outputs", []))
+        if any(
+            output.get("output_type") == "error" and output.get("ename") == ename
+            for output in cell.get("outputs", [])
+        )
     ]
 
 
@@ -283,20 +303,30 @@ def settle(nb, passed) -> list[str]:
                 output.pop("execution_count", None)
                 output.setdefault("metadata", {})
                 output.setdefault("data", {})
-        failed = any(o.get("output_type") == "error" or (
-            o.get("output_type") == "stream" and o.get("name") == "stderr") for o in cell.outputs)
+        failed = any(
+            o.get("output_type") == "error"
+            or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            for o in cell.outputs
+        )
         if not failed and not passed(index, cell):
             reason = "the cell did not run to its end without an error"
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename=NOT_PASSED, evalue=reason, traceback=[f"{NOT_PASSED}: {reason}"]))
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error", ename=NOT_PASSED, evalue=reason, traceback=[f"{NOT_PASSED}: {reason}"]
+                )
+            )
     notes = []
     if above:
-        notes.append(f"test cell(s) {', '.join(sorted(set(above)))} showed a score above their "
-                     "points (a forged result?); results are not scores: each test scores "
-                     "its points only if it ran without an error")
+        notes.append(
+            f"test cell(s) {', '.join(sorted(set(above)))} showed a score above their "
+            "points (a forged result?); results are not scores: each test scores "
+            "its points only if it ran without an error"
+        )
     if shown:
-        notes.append(f"test cell(s) {', '.join(sorted(set(shown)))} showed a result; results "
-                     "are not scores (no partial credit)")
+        notes.append(
+            f"test cell(s) {', '.join(sorted(set(shown)))} showed a result; results "
+            "are not scores (no partial credit)"
+        )
     return notes
 
 
@@ -381,8 +411,10 @@ def execute_and_score(
     if status != "graded":  # a tampered notebook's scores cannot be trusted: none count
         mark_not_run(nb, message, set() if status == "invalid" else executor.completed)
     elif executor.output_cut is not None:
-        message = (f"cell {executor.output_cut + 1} sent more than {OUTPUT_LIMIT >> 20} MB of "
-                   "output in all; the rest of the output was dropped")
+        message = (
+            f"cell {executor.output_cut + 1} sent more than {OUTPUT_LIMIT >> 20} MB of "
+            "output in all; the rest of the output was dropped"
+        )
     elif errors_named(nb, "MemoryError"):
         cells = ", ".join(str(i) for i in errors_named(nb, "MemoryError"))
         limit = f" (limit {sandbox.limits.memory >> 30} GiB)" if sandbox else ""
@@ -427,19 +459,29 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
         job = json.loads(line)
         try:
             result = execute_and_score(
-                Path(job["notebook"]), config, job["cell_timeout"], job["notebook_timeout"],
+                Path(job["notebook"]),
+                config,
+                job["cell_timeout"],
+                job["notebook_timeout"],
                 sandbox,
             )
         except SandboxError as error:
             # Something of the sandbox outlived it: report, and end this worker loudly (its
             # log says why) rather than grade the next submission beside the leftovers.
-            answers.write(json.dumps({"status": "crashed", "scores": {},
-                                      "message": f"grading failed: {error}"}) + "\n")
+            answers.write(
+                json.dumps(
+                    {"status": "crashed", "scores": {}, "message": f"grading failed: {error}"}
+                )
+                + "\n"
+            )
             answers.flush()
             raise
         except Exception as error:  # this submission is lost, not the worker
-            result = {"status": "crashed", "scores": {},
-                      "message": f"grading failed: {type(error).__name__}: {error}"}
+            result = {
+                "status": "crashed",
+                "scores": {},
+                "message": f"grading failed: {type(error).__name__}: {error}",
+            }
         answers.write(json.dumps(result) + "\n")
         answers.flush()
 
@@ -447,8 +489,12 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="nbgrader_config.py")
-    parser.add_argument("--cpus", type=float, default=1.0,
-                        help="CPU share of each kernel, in cores (enforced with cgroups)")
+    parser.add_argument(
+        "--cpus",
+        type=float,
+        default=1.0,
+        help="CPU share of each kernel, in cores (enforced with cgroups)",
+    )
     parser.add_argument("--unsafe", action="store_true", help="run kernels without a sandbox")
     args = parser.parse_args(argv)
     die_with_parent()

@@ -28,8 +28,9 @@ CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
 IMAGE_URL = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/=]*\Z")
 # What an image from anywhere else shows instead: one transparent pixel (an <img> without a
 # source would show its alternative text, or the exporter's "No description...").
-BLANK_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAA"
-             "SUVORK5CYII=")
+BLANK_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
 NO_IMAGE = f"data:image/png;base64,{BLANK_PNG}"
 LINK_URL = re.compile(r"(?:https?://|mailto:|#)", re.IGNORECASE)
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -37,15 +38,44 @@ HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 # MathML Core's elements that TeX formulas need, and their presentation attributes.
 _SCRIPTS = ("msub", "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts")
 _TOKENS = ("mi", "mn", "mo", "ms", "mtext")
-MATHML_TAGS = {"math", "mrow", "mfrac", "msqrt", "mroot", "mstyle", "merror", "mpadded",
-               "mphantom", "mspace", "mtable", "mtr", "mtd", "mprescripts", "none",
-               *_SCRIPTS, *_TOKENS}
+MATHML_TAGS = {
+    "math",
+    "mrow",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mstyle",
+    "merror",
+    "mpadded",
+    "mphantom",
+    "mspace",
+    "mtable",
+    "mtr",
+    "mtd",
+    "mprescripts",
+    "none",
+    *_SCRIPTS,
+    *_TOKENS,
+}
 _TABLE = {"columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines"}
 MATHML_ATTRIBUTES = {
     "math": {"display"},
     **{tag: {"mathvariant"} for tag in _TOKENS},
-    "mo": {"mathvariant", "stretchy", "fence", "separator", "form", "lspace", "rspace",
-           "minsize", "maxsize", "largeop", "movablelimits", "symmetric", "accent"},
+    "mo": {
+        "mathvariant",
+        "stretchy",
+        "fence",
+        "separator",
+        "form",
+        "lspace",
+        "rspace",
+        "minsize",
+        "maxsize",
+        "largeop",
+        "movablelimits",
+        "symmetric",
+        "accent",
+    },
     "mstyle": {"displaystyle", "scriptlevel", "mathvariant", "mathsize"},
     "mspace": {"width", "height", "depth"},
     "mpadded": {"width", "height", "depth", "lspace", "voffset"},
@@ -74,8 +104,7 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
 # classes, heading anchors, pandas' table class; nothing that could lay out the page.
 _CLEANER = nh3.Cleaner(
     tags=nh3.ALLOWED_TAGS | MATHML_TAGS,
-    attributes={**nh3.ALLOWED_ATTRIBUTES, **{h: {"id"} for h in HEADINGS},
-                **MATHML_ATTRIBUTES},
+    attributes={**nh3.ALLOWED_ATTRIBUTES, **{h: {"id"} for h in HEADINGS}, **MATHML_ATTRIBUTES},
     attribute_filter=_attribute,
     url_schemes={"http", "https", "mailto", "data"},
     allowed_classes={
@@ -99,4 +128,4 @@ def with_csp(page: str) -> str:
     head = re.search(r"<head\b[^>]*>", page, re.IGNORECASE)
     if head is None:
         raise ValueError("the page has no <head> to put its Content-Security-Policy in")
-    return f"{page[:head.end()]}\n{CSP_META}\n{page[head.end():]}"
+    return f"{page[: head.end()]}\n{CSP_META}\n{page[head.end() :]}"

@@ -27,8 +27,8 @@ class CourseConfig:
     config: nbgrader's traitlets configuration, with CourseDirectory.root set to `root`.
     db: the gradebook's SQLAlchemy URL where one is chosen (--db, or
         c.CourseDirectory.db_url in nbgrader_config.py); None: gradebook.db in `root`.
-    duedates: DUEDATES of nbgrader_config.py, assignment -> date text (grader.late).
-    canvas_ids: CANVAS_ASSIGNMENT_IDS, assignment -> Canvas assignment id (grader.lms).
+    duedates: DUEDATES of nbgrader_config.py, assignment -> date text (grader.workdir.late).
+    canvas_ids: CANVAS_ASSIGNMENT_IDS, assignment -> Canvas assignment id (grader.lms.formats).
     """
 
     root: Path
@@ -65,16 +65,22 @@ def load_config(root: Path | str = REPO_ROOT, db: str | None = None) -> CourseCo
     if db is None and configured and not _is_default_db(configured, root):
         db = configured
     config.CourseDirectory.root = str(root)
-    return CourseConfig(root=root, assignments=assignments, config=config, config_file=path,
-                        db=db or None, duedates=dict(namespace.get("DUEDATES") or {}),
-                        canvas_ids=dict(namespace.get("CANVAS_ASSIGNMENT_IDS") or {}))
+    return CourseConfig(
+        root=root,
+        assignments=assignments,
+        config=config,
+        config_file=path,
+        db=db or None,
+        duedates=dict(namespace.get("DUEDATES") or {}),
+        canvas_ids=dict(namespace.get("CANVAS_ASSIGNMENT_IDS") or {}),
+    )
 
 
 def _is_default_db(url: str, root: Path) -> bool:
     """Whether `url` names nbgrader's default gradebook, gradebook.db in the course root
     (a relative path counts from the root, where nbgrader's commands run)."""
     prefix = "sqlite:///"
-    return url.startswith(prefix) and (root / url[len(prefix):]).resolve() == root / DB_NAME
+    return url.startswith(prefix) and (root / url[len(prefix) :]).resolve() == root / DB_NAME
 
 
 def with_root(course: CourseConfig, root: Path | str) -> CourseConfig:

@@ -1,6 +1,6 @@
 """The template process: runs inside a grading sandbox, forks one kernel per submission.
 
-This file is not imported by the grader. grader.template_kernel hands its text to a Python
+This file is not imported by the grader. grader.execution.template_kernel hands its text to a Python
 started in a bubblewrap sandbox (on its stdin), so it uses the standard library only and
 nothing of the `grader` package, which the sandbox does not contain. It never runs a line
 of student code itself; it imports the modules every grading kernel imports, then serves
@@ -54,8 +54,18 @@ CAPABILITY_VERSION_3 = 0x20080522
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 253  # SCM_MAX_FD
 HOME_LIMIT = 64 << 20  # bytes of the template's HOME copied into each kernel's
-STATUS_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Uid",
-                 "Gid", "Groups", "Threads")
+STATUS_FIELDS = (
+    "CapInh",
+    "CapPrm",
+    "CapEff",
+    "CapBnd",
+    "CapAmb",
+    "NoNewPrivs",
+    "Uid",
+    "Gid",
+    "Groups",
+    "Threads",
+)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -65,8 +75,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def _check(result: int, what: str) -> None:
@@ -76,9 +89,16 @@ def _check(result: int, what: str) -> None:
 
 
 def _mount(source, target: str, fstype, flags: int, data=None) -> None:
-    _check(_libc.mount(source and source.encode(), target.encode(),
-                       fstype and fstype.encode(), ctypes.c_ulong(flags),
-                       data and data.encode()), f"mount {target}")
+    _check(
+        _libc.mount(
+            source and source.encode(),
+            target.encode(),
+            fstype and fstype.encode(),
+            ctypes.c_ulong(flags),
+            data and data.encode(),
+        ),
+        f"mount {target}",
+    )
 
 
 def _prctl(option: int, *args: int) -> None:
@@ -171,9 +191,15 @@ class Template:
         `mounts` binds those again."""
         entries, size = [], 0
         for folder, names, files in os.walk(home):
-            names[:] = [name for name in names
-                        if not any(os.path.commonpath([os.path.join(folder, name), path])
-                                   == os.path.join(folder, name) for path in runtime)]
+            names[:] = [
+                name
+                for name in names
+                if not any(
+                    os.path.commonpath([os.path.join(folder, name), path])
+                    == os.path.join(folder, name)
+                    for path in runtime
+                )
+            ]
             for name in sorted(names):
                 path = os.path.join(folder, name)
                 entries.append((path, stat.S_IMODE(os.lstat(path).st_mode), None))
@@ -204,8 +230,10 @@ class Template:
                 conn.close()
                 continue
             if threads() != 1:  # a fork now would copy locks that other threads hold
-                _send(conn, {"error": f"the template has {threads()} threads; it must "
-                                      "have one to fork"})
+                _send(
+                    conn,
+                    {"error": f"the template has {threads()} threads; it must have one to fork"},
+                )
                 sys.exit(3)
             # The template's objects out of the collector's reach: a collection in the
             # kernel would otherwise write to (and so copy) every page of them.
@@ -243,8 +271,17 @@ class Template:
                 os.dup2(devnull, fd)
             os.close(devnull)
             uid, gid = os.getuid(), os.getgid()
-            _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET
-                                 | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            _check(
+                _libc.unshare(
+                    CLONE_NEWUSER
+                    | CLONE_NEWNS
+                    | CLONE_NEWPID
+                    | CLONE_NEWNET
+                    | CLONE_NEWIPC
+                    | CLONE_NEWUTS
+                ),
+                "unshare",
+            )
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"{uid} {uid} 1")
             _write("/proc/self/gid_map", f"{gid} {gid} 1")
@@ -310,9 +347,11 @@ class Template:
         # Python, the venv or the course inside one of those folders (a clone under /tmp):
         # held open now, bound again over the fresh tmpfs, read-only, as bwrap does for
         # the template.
-        hidden = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY))
-                  for path in self.config.get("runtime", [])
-                  if any(os.path.commonpath([path, f]) == f for f in fresh)]
+        hidden = [
+            (path, os.open(path, os.O_PATH | os.O_DIRECTORY))
+            for path in self.config.get("runtime", [])
+            if any(os.path.commonpath([path, f]) == f for f in fresh)
+        ]
         # The folders down to them, with the modes the template sees (bwrap made those).
         folders = {}
         for path, _ in hidden:
@@ -363,7 +402,7 @@ class Template:
 
     @staticmethod
     def limit(limits: dict) -> None:
-        """The launcher's rlimits (grader.sandbox): counted in this user namespace."""
+        """The launcher's rlimits (grader.execution.sandbox): counted in this user namespace."""
         for name in ("DATA", "NPROC", "FSIZE", "CORE", "NOFILE"):
             value = int(limits[name])
             resource.setrlimit(getattr(resource, "RLIMIT_" + name), (value, value))
@@ -385,16 +424,26 @@ class Template:
             os.setsid()
             self.drop_privileges()
             seen = status()
-            if any(int(seen[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd",
-                                               "CapAmb")) or seen["NoNewPrivs"] != "1":
+            if (
+                any(int(seen[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"))
+                or seen["NoNewPrivs"] != "1"
+            ):
                 raise RuntimeError(f"privileges left: {seen}")
             self.reseed()
             for library in self.blas:
                 library.set_num_threads(self.blas_threads)
             argv = [str(a) for a in request["argv"]]
             if request.get("probe"):
-                _send(conn, {"state": "probed", "status": seen, "userns": _userns_blocked(),
-                             "mount": _mount_blocked(), "pid": os.getpid()})
+                _send(
+                    conn,
+                    {
+                        "state": "probed",
+                        "status": seen,
+                        "userns": _userns_blocked(),
+                        "mount": _mount_blocked(),
+                        "pid": os.getpid(),
+                    },
+                )
                 os._exit(0)
             _send(conn, {"state": "started"})
             for sock in (conn, listener):
@@ -414,8 +463,7 @@ class Template:
         app.initialize()
         # The libraries' warnings filters go before IPython's, as when a notebook imports
         # them in a kernel of its own (the first filter that matches decides).
-        warnings.filters[:] = self.filters + [f for f in warnings.filters
-                                              if f not in self.filters]
+        warnings.filters[:] = self.filters + [f for f in warnings.filters if f not in self.filters]
         warnings._filters_mutated()
         app.start()
 
@@ -446,7 +494,7 @@ def _write_file(path: str, content: bytes, mode: int) -> None:
         os.fchmod(fd, mode)
         view = memoryview(content)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 

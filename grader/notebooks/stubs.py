@@ -27,7 +27,7 @@ from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Unicode
 
-from grader.validate import EXERCISE_HEADING
+from grader.notebooks.validate import EXERCISE_HEADING
 
 RAISES = "raises-exception"
 
@@ -54,7 +54,8 @@ def enclosing_function(source: str, line: int) -> str | None:
     found = None
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
-                node.lineno < line <= (node.end_lineno or 0)):
+            node.lineno < line <= (node.end_lineno or 0)
+        ):
             if found is None or node.lineno > found.lineno:
                 found = node
     return found.name if found else None
@@ -120,12 +121,17 @@ def _statements(source: str) -> list[tuple[set[str], set[str]]]:
                 if symbol.is_referenced() and (module or symbol.is_global()):
                     reads.add(symbol.get_name())
                 if (module or symbol.is_declared_global()) and (
-                        symbol.is_assigned() or symbol.is_imported()):
+                    symbol.is_assigned() or symbol.is_imported()
+                ):
                     binds.add(symbol.get_name())
             tables += table.get_children()
-        targets = ([statement.target] if isinstance(statement, ast.For | ast.AsyncFor) else
-                   [item.optional_vars for item in statement.items]
-                   if isinstance(statement, ast.With | ast.AsyncWith) else [])
+        targets = (
+            [statement.target]
+            if isinstance(statement, ast.For | ast.AsyncFor)
+            else [item.optional_vars for item in statement.items]
+            if isinstance(statement, ast.With | ast.AsyncWith)
+            else []
+        )
         for target in filter(None, targets):  # bound before the body reads them
             reads -= {node.id for node in ast.walk(target) if isinstance(node, ast.Name)}
         statements.append((reads - bound, binds))
@@ -136,8 +142,10 @@ def _statements(source: str) -> list[tuple[set[str], set[str]]]:
 def _raises_at_top_level(source: str) -> bool:
     """Whether a solution region of the cell is at its top level (its stub raises when the
     cell runs, not when a function of it is called)."""
-    return any(line.strip() == "### BEGIN SOLUTION" and not line[:1].isspace()
-               for line in source.splitlines())
+    return any(
+        line.strip() == "### BEGIN SOLUTION" and not line[:1].isspace()
+        for line in source.splitlines()
+    )
 
 
 class TagCellsThatMayFail(NbGraderPreprocessor):

@@ -8,7 +8,7 @@
   those how many are pending (a written answer not graded by hand yet);
 - the failure messages met most often in those test cells, each with the number of students
   who met it: the `ename: evalue` that a failed test left in the autograded notebook, read
-  through the feedback pages' own filters (grader.feedback's `defang`, then
+  through the feedback pages' own filters (grader.pipeline.feedback's `defang`, then
   `HideHiddenTests`), so that the page quotes what the students' feedback pages quote and
   never a hidden test. A message is its first lines, without numpy's array dumps (which
   differ from student to student); messages count as one where they read the same;
@@ -21,7 +21,7 @@ so they say nothing about which idea did not land (the page counts them apart). 
 course's histogram counts every student, missing work scoring 0, as report's totals do.
 
 The page is static: no script, no request, a Content-Security-Policy first in its head
-(grader.sanitize), and every string escaped (student ids and messages come from
+(grader.notebooks.sanitize), and every string escaped (student ids and messages come from
 submissions).
 """
 
@@ -36,10 +36,10 @@ from pathlib import Path
 
 import nbformat
 
-from grader.course_config import CourseConfig
-from grader.feedback import MAX_NOTEBOOK_BYTES, HideHiddenTests, defang
-from grader.sanitize import CSP_META
-from grader.validate import graded_heading
+from grader.config import CourseConfig
+from grader.notebooks.sanitize import CSP_META
+from grader.notebooks.validate import graded_heading
+from grader.pipeline.feedback import MAX_NOTEBOOK_BYTES, HideHiddenTests, defang
 
 RAN = ("graded", "timeout", "crashed")
 PROBLEMS = ("timeout", "crashed", "invalid")
@@ -53,7 +53,8 @@ STUB = "NotImplementedError"
 NUMPY_PREAMBLE = re.compile(r"(Not equal to tolerance|Arrays are not)")
 NUMPY_DETAIL = re.compile(
     r"(Mismatched elements|Mismatch at index|Max (absolute|relative) difference|\(shapes? |"
-    r"x:|y:|ACTUAL:|DESIRED:)")
+    r"x:|y:|ACTUAL:|DESIRED:)"
+)
 
 
 @dataclass
@@ -110,7 +111,7 @@ class ClassStats:
 
 
 def write_class_report(course: CourseConfig, report, path: Path) -> Path:
-    """reports/class-report.html of `report` (grader.report.gather's Report)."""
+    """reports/class-report.html of `report` (grader.pipeline.report.gather's Report)."""
     path = Path(path)
     path.write_text(render(class_stats(course, report)), encoding="utf-8")
     return path
@@ -132,16 +133,23 @@ def assignment_stats(course: CourseConfig, report, assignment: str) -> Assignmen
     statuses = {s: report.statuses[s, assignment] for s in report.students}
     ran = [s for s, (status, _) in statuses.items() if status in RAN]
     counts = Counter(status for status, _ in statuses.values())
-    problems = [(s, status, message) for s, (status, message) in sorted(statuses.items())
-                if status in PROBLEMS]
+    problems = [
+        (s, status, message)
+        for s, (status, message) in sorted(statuses.items())
+        if status in PROBLEMS
+    ]
     failed_at = defaultdict(dict)  # exercise index -> student -> [(grade id, ename, evalue)]
     unread = []
     waiting = getattr(report, "pending", set())
     pending = sorted({s for s, a, _ in waiting if a == assignment and s in ran})
     for student in ran:
-        failed = {g for e in exercises for g in e.grade_ids
-                  if report.points[student, assignment, g] < report.maximum[assignment, g]
-                  and (student, assignment, g) not in waiting}
+        failed = {
+            g
+            for e in exercises
+            for g in e.grade_ids
+            if report.points[student, assignment, g] < report.maximum[assignment, g]
+            and (student, assignment, g) not in waiting
+        }
         messages = failures(course, student, assignment, failed) if failed else {}
         if messages is None:
             unread.append(student)
@@ -201,8 +209,11 @@ def exercises_of(course: CourseConfig, assignment: str, maximum: dict) -> list[E
             else:
                 current[1].append(grade_id)
     groups += [(g, [g]) for g in graded if g not in placed]
-    return [Exercise(title, ids, sum(maximum[assignment, g] for g in ids))
-            for title, ids in groups if ids]
+    return [
+        Exercise(title, ids, sum(maximum[assignment, g] for g in ids))
+        for title, ids in groups
+        if ids
+    ]
 
 
 def _title(heading: str) -> str:
@@ -211,8 +222,9 @@ def _title(heading: str) -> str:
     return re.sub(r"\s*\([^()]*\bpoints?\)\s*$", "", text)
 
 
-def failures(course: CourseConfig, student: str, assignment: str,
-             failed: set[str]) -> dict[str, list[tuple[str, str]]] | None:
+def failures(
+    course: CourseConfig, student: str, assignment: str, failed: set[str]
+) -> dict[str, list[tuple[str, str]]] | None:
     """grade id -> [(ename, headline)] of the failed test cells `failed`, as the student's
     feedback page shows them (hidden tests removed); None if the autograded notebook cannot
     be read. A failed cell that shows no error was zeroed for its stderr output."""
@@ -231,13 +243,18 @@ def failures(course: CourseConfig, student: str, assignment: str,
         if cell.cell_type != "code" or grade_id not in failed or grade_id in found:
             continue
         outputs = cell.get("outputs", [])
-        errors = [(o.ename or "Error", headline(o.evalue)) for o in outputs
-                  if o.output_type == "error"]
+        errors = [
+            (o.ename or "Error", headline(o.evalue)) for o in outputs if o.output_type == "error"
+        ]
         if not errors:
-            stderr = "\n".join(o.text for o in outputs
-                               if o.output_type == "stream" and o.name == "stderr")
-            errors = [("output on stderr", headline(stderr))] if stderr.strip() else [
-                ("no error shown", "")]
+            stderr = "\n".join(
+                o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"
+            )
+            errors = (
+                [("output on stderr", headline(stderr))]
+                if stderr.strip()
+                else [("no error shown", "")]
+            )
         found[grade_id] = errors
     return found
 
@@ -251,7 +268,7 @@ def headline(evalue: str) -> str:
         cut = next((i for i, line in enumerate(rest) if NUMPY_DETAIL.match(line)), len(rest))
         lines = rest[:cut] or lines[:1]
     text = " ".join(lines)
-    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "\u2026"
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "\u2026"
 
 
 def group_messages(met: dict[str, list[tuple[str, str, str]]]) -> list[Message]:
@@ -263,8 +280,10 @@ def group_messages(met: dict[str, list[tuple[str, str, str]]]) -> list[Message]:
         for grade_id, ename, text in items:
             students[ename, text].add(student)
             cells[ename, text].add(grade_id)
-    messages = [Message(ename, text, len(who), sorted(cells[ename, text]))
-                for (ename, text), who in students.items()]
+    messages = [
+        Message(ename, text, len(who), sorted(cells[ename, text]))
+        for (ename, text), who in students.items()
+    ]
     return sorted(messages, key=lambda m: (-m.students, m.ename, m.text))
 
 
@@ -322,11 +341,16 @@ def render(stats: ClassStats) -> str:
     ]
     parts += _hardest(stats)
     parts.append("<h2>Course totals</h2>")
-    parts.append(f'<p class="note">All {stats.students} student(s); missing work scores 0.'
-                 + (f" {stats.pending} written answer(s) still to be graded by hand count in "
-                    "no total yet." if stats.pending else "") + "</p>")
-    parts.append(histogram_svg(list(stats.totals.values()), stats.max_total,
-                               "Course totals"))
+    parts.append(
+        f'<p class="note">All {stats.students} student(s); missing work scores 0.'
+        + (
+            f" {stats.pending} written answer(s) still to be graded by hand count in no total yet."
+            if stats.pending
+            else ""
+        )
+        + "</p>"
+    )
+    parts.append(histogram_svg(list(stats.totals.values()), stats.max_total, "Course totals"))
     for assignment in stats.assignments:
         parts += _assignment(assignment)
     parts += ["</body>", "</html>", ""]
@@ -336,8 +360,8 @@ def render(stats: ClassStats) -> str:
 def _key() -> str:
     items = "".join(
         f'<span style="background:{COLOURS[k]}"></span>{label}'
-        for k, label in (("full", "full marks"), ("partial", "partial marks"),
-                         ("none", "no marks")))
+        for k, label in (("full", "full marks"), ("partial", "partial marks"), ("none", "no marks"))
+    )
     return f'<p class="key">{items}</p>'
 
 
@@ -347,21 +371,29 @@ def _anchor(assignment: str, index: int | None = None) -> str:
 
 
 def _hardest(stats: ClassStats) -> list[str]:
-    rows = [(ex.full / ex.counted, a.name, i, ex) for a in stats.assignments
-            for i, ex in enumerate(a.exercises) if ex.counted]
+    rows = [
+        (ex.full / ex.counted, a.name, i, ex)
+        for a in stats.assignments
+        for i, ex in enumerate(a.exercises)
+        if ex.counted
+    ]
     if not rows:
         return []
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    out = ["<h2>Exercises with the fewest full marks</h2>", "<table>",
-           "<tr><th>Exercise</th><th>Assignment</th><th>Full marks</th><th></th>"
-           "<th>Most frequent failure</th></tr>"]
+    out = [
+        "<h2>Exercises with the fewest full marks</h2>",
+        "<table>",
+        "<tr><th>Exercise</th><th>Assignment</th><th>Full marks</th><th></th>"
+        "<th>Most frequent failure</th></tr>",
+    ]
     for _, name, index, ex in rows[:HARDEST]:
         top = ex.messages[0] if ex.messages else None
-        message = (f"{escape(top.headline())} ({top.students} student(s))" if top else "")
+        message = f"{escape(top.headline())} ({top.students} student(s))" if top else ""
         out.append(
             f'<tr><td><a href="#{_anchor(name, index)}">{escape(ex.title)}</a></td>'
-            f"<td>{escape(name)}</td><td class=\"num\">{_share(ex.full, ex.counted)}</td>"
-            f"<td>{shares_svg(ex)}</td><td class=\"msg\">{message}</td></tr>")
+            f'<td>{escape(name)}</td><td class="num">{_share(ex.full, ex.counted)}</td>'
+            f'<td>{shares_svg(ex)}</td><td class="msg">{message}</td></tr>'
+        )
     out.append("</table>")
     return out
 
@@ -374,55 +406,79 @@ def _assignment(a: AssignmentStats) -> list[str]:
     e = escape
     ran = len(a.totals)
     s = a.statuses
-    left = [f"{s[k]} {label}" for k, label in (
-        ("invalid", "invalid"), ("missing", "missing (not handed in, or not graded yet)"))
-        if s[k]]
+    left = [
+        f"{s[k]} {label}"
+        for k, label in (
+            ("invalid", "invalid"),
+            ("missing", "missing (not handed in, or not graded yet)"),
+        )
+        if s[k]
+    ]
     out = [
         f'<h2 id="{_anchor(a.name)}">{e(a.name)}</h2>',
         f'<p class="note">{ran} submission(s) ran: {s["graded"]} graded, {s["timeout"]} '
-        f'timed out, {s["crashed"]} crashed.'
-        + (f" Left out: {', '.join(left)}." if left else "") + "</p>",
+        f"timed out, {s['crashed']} crashed."
+        + (f" Left out: {', '.join(left)}." if left else "")
+        + "</p>",
     ]
     if a.unread:
-        out.append(f'<p class="note">Failure messages not read (autograded notebook missing '
-                   f"or too big): {e(', '.join(a.unread))}.</p>")
+        out.append(
+            f'<p class="note">Failure messages not read (autograded notebook missing '
+            f"or too big): {e(', '.join(a.unread))}.</p>"
+        )
     if a.pending:
-        out.append(f'<p class="note pending">{len(a.pending)} submission(s) with written '
-                   "answers still to be graded by hand (formgrader): those questions are "
-                   "counted as pending, in none of the shares, and the totals below leave "
-                   f"their points out: {e(', '.join(a.pending))}.</p>")
+        out.append(
+            f'<p class="note pending">{len(a.pending)} submission(s) with written '
+            "answers still to be graded by hand (formgrader): those questions are "
+            "counted as pending, in none of the shares, and the totals below leave "
+            f"their points out: {e(', '.join(a.pending))}.</p>"
+        )
     if not ran:
         out.append("<p>No submission of this assignment ran.</p>")
-    out += ["<h3>Exercises</h3>", "<table>",
-            "<tr><th>Exercise</th><th>Points</th><th></th><th>Full</th><th>Partial</th>"
-            "<th>None</th><th>Pending</th></tr>"]
+    out += [
+        "<h3>Exercises</h3>",
+        "<table>",
+        "<tr><th>Exercise</th><th>Points</th><th></th><th>Full</th><th>Partial</th>"
+        "<th>None</th><th>Pending</th></tr>",
+    ]
     for ex in a.exercises:
         out.append(
-            f"<tr><td>{e(ex.title)}</td><td class=\"num\">{ex.max_points:g}</td>"
-            f"<td>{shares_svg(ex)}</td><td class=\"num\">{_share(ex.full, ex.counted)}</td>"
-            f"<td class=\"num\">{_share(ex.partial, ex.counted)}</td>"
-            f"<td class=\"num\">{_share(ex.none, ex.counted)}</td>"
-            f"<td class=\"num pending\">{ex.pending}</td></tr>")
+            f'<tr><td>{e(ex.title)}</td><td class="num">{ex.max_points:g}</td>'
+            f'<td>{shares_svg(ex)}</td><td class="num">{_share(ex.full, ex.counted)}</td>'
+            f'<td class="num">{_share(ex.partial, ex.counted)}</td>'
+            f'<td class="num">{_share(ex.none, ex.counted)}</td>'
+            f'<td class="num pending">{ex.pending}</td></tr>'
+        )
     out.append("</table>")
     out.append("<h3>Failure messages, most frequent first</h3>")
     for index, ex in enumerate(a.exercises):
         out.append(f'<h4 id="{_anchor(a.name, index)}">{e(ex.title)}</h4>')
         if not ex.messages:
-            out.append('<p class="note">No failure.</p>' if ex.counted else
-                       f'<p class="note">Not graded yet: {ex.pending} pending.</p>'
-                       if ex.pending else '<p class="note">No submission ran.</p>')
+            out.append(
+                '<p class="note">No failure.</p>'
+                if ex.counted
+                else f'<p class="note">Not graded yet: {ex.pending} pending.</p>'
+                if ex.pending
+                else '<p class="note">No submission ran.</p>'
+            )
             continue
-        out += ['<table class="messages">',
-                "<tr><th>Students</th><th>Message</th><th>Test cells</th></tr>"]
+        out += [
+            '<table class="messages">',
+            "<tr><th>Students</th><th>Message</th><th>Test cells</th></tr>",
+        ]
         for m in ex.messages[:TOP_MESSAGES]:
-            out.append(f'<tr><td class="num">{m.students}</td>'
-                       f'<td class="msg">{e(m.headline())}</td>'
-                       f'<td class="ids">{e(", ".join(m.cells))}</td></tr>')
+            out.append(
+                f'<tr><td class="num">{m.students}</td>'
+                f'<td class="msg">{e(m.headline())}</td>'
+                f'<td class="ids">{e(", ".join(m.cells))}</td></tr>'
+            )
         out.append("</table>")
         rest = ex.messages[TOP_MESSAGES:]
         if rest:
-            out.append(f'<p class="note">... and {len(rest)} other message(s), met by '
-                       f"{sum(m.students for m in rest)} student(s) in all.</p>")
+            out.append(
+                f'<p class="note">... and {len(rest)} other message(s), met by '
+                f"{sum(m.students for m in rest)} student(s) in all.</p>"
+            )
     out.append("<h3>Totals</h3>")
     out.append(histogram_svg(list(a.totals.values()), a.max_total, f"Totals of {a.name}"))
     out.append("<h3>Submissions that timed out, crashed or were invalid</h3>")
@@ -431,9 +487,11 @@ def _assignment(a: AssignmentStats) -> list[str]:
     else:
         out += ["<table>", "<tr><th>Student</th><th>Status</th><th>Message</th></tr>"]
         for student, status, message in a.problems:
-            out.append(f"<tr><td>{e(student)}</td>"
-                       f'<td class="status-{e(status)}">{e(status)}</td>'
-                       f'<td class="msg">{e(message)}</td></tr>')
+            out.append(
+                f"<tr><td>{e(student)}</td>"
+                f'<td class="status-{e(status)}">{e(status)}</td>'
+                f'<td class="msg">{e(message)}</td></tr>'
+            )
         out.append("</table>")
     return out
 
@@ -447,13 +505,17 @@ def shares_svg(ex: Exercise, width: int = 160, height: int = 14) -> str:
     for kind, count in (("full", ex.full), ("partial", ex.partial), ("none", ex.none)):
         if count:
             w = width * count / total
-            parts.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" '
-                         f'fill="{COLOURS[kind]}"><title>{kind}: {count} of {total}</title>'
-                         "</rect>")
+            parts.append(
+                f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" '
+                f'fill="{COLOURS[kind]}"><title>{kind}: {count} of {total}</title>'
+                "</rect>"
+            )
             x += w
-    label = (f"full {ex.full}, partial {ex.partial}, none {ex.none} of {total}")
-    return (f'<svg class="shares" width="{width}" height="{height}" role="img" '
-            f'aria-label="{label}">{"".join(parts)}</svg>')
+    label = f"full {ex.full}, partial {ex.partial}, none {ex.none} of {total}"
+    return (
+        f'<svg class="shares" width="{width}" height="{height}" role="img" '
+        f'aria-label="{label}">{"".join(parts)}</svg>'
+    )
 
 
 def bins(maximum: float) -> list[tuple[float, float, str]]:
@@ -493,35 +555,48 @@ def histogram_svg(values: list[float], maximum: float, title: str) -> str:
     step = plot_w / len(edges)
     tallest = max(counts) or 1
     per_point = len(edges) == int(maximum) + 1 and maximum <= 30
-    out = [f'<svg class="histogram" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="{escape(title)}: {len(values)} value(s) in {len(edges)} bins">',
-           f"<title>{escape(title)}</title>",
-           f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
-           'stroke="#444"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#444"/>']
+    out = [
+        f'<svg class="histogram" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}: {len(values)} value(s) in {len(edges)} bins">',
+        f"<title>{escape(title)}</title>",
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#444"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#444"/>',
+    ]
     for tick in sorted({0, tallest}):
         y = top + plot_h - plot_h * tick / tallest
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" '
-                   f'text-anchor="end">{tick}</text>')
+        out.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{tick}</text>'
+        )
     label_every = max(1, round(len(edges) / 16))
     for index, ((low, high, label), count) in enumerate(zip(edges, counts, strict=True)):
         x = left + index * step
         h = plot_h * count / tallest
         span = f"{label} points" if per_point else f"{low:g} to {high:g} points"
         if count:
-            out.append(f'<rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
-                       f'width="{max(step - 2, 1):.1f}" height="{h:.1f}" fill="#4a7fb5">'
-                       f"<title>{span}: {count} student(s)</title></rect>")
-            out.append(f'<text x="{x + step / 2:.1f}" y="{top + plot_h - h - 4:.1f}" '
-                       f'font-size="11" text-anchor="middle">{count}</text>')
+            out.append(
+                f'<rect class="bar" x="{x + 1:.1f}" y="{top + plot_h - h:.1f}" '
+                f'width="{max(step - 2, 1):.1f}" height="{h:.1f}" fill="#4a7fb5">'
+                f"<title>{span}: {count} student(s)</title></rect>"
+            )
+            out.append(
+                f'<text x="{x + step / 2:.1f}" y="{top + plot_h - h - 4:.1f}" '
+                f'font-size="11" text-anchor="middle">{count}</text>'
+            )
         if index % label_every == 0:
             centre = x + step / 2 if per_point else x
-            out.append(f'<text x="{centre:.1f}" y="{top + plot_h + 15}" font-size="11" '
-                       f'text-anchor="middle">{label}</text>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" font-size="12" '
-               f'text-anchor="middle">points (of {maximum:g})</text>')
-    out.append(f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
-               f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">students</text>')
+            out.append(
+                f'<text x="{centre:.1f}" y="{top + plot_h + 15}" font-size="11" '
+                f'text-anchor="middle">{label}</text>'
+            )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" font-size="12" '
+        f'text-anchor="middle">points (of {maximum:g})</text>'
+    )
+    out.append(
+        f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">students</text>'
+    )
     out.append("</svg>")
     return "".join(out)

@@ -10,7 +10,8 @@
                        final score and points pending
     scores.png         mean score fraction of every exercise, and the distribution of totals
     class-report.html  what the class got wrong: per exercise the shares of full, partial and
-                       no marks and the failure messages met most often (grader.class_report)
+                       no marks and the failure messages met most often
+                       (grader.pipeline.class_report)
     canvas-grades.csv  with a roster: the final scores as Canvas's gradebook imports them
     moodle-grades.csv  with a roster: the final scores as Moodle's CSV grade import takes them
 
@@ -20,7 +21,7 @@ cell blank for the student (a blank changes nothing in the LMS), so that no scor
 as final while part of it is still to be graded.
 
 Before it reads the gradebook, report applies the due dates and the late policy of
-nbgrader_config.py to every late submission (grader.late), so its penalties are those of
+nbgrader_config.py to every late submission (grader.workdir.late), so its penalties are those of
 the configuration as it is now.
 """
 
@@ -34,12 +35,12 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from grader import lms
-from grader.autograde import read_status, submitted_timestamp
-from grader.course_config import CourseConfig
-from grader.gradebook import db_url, grades, max_points
-from grader.late import apply_penalties, days_started
-from grader.roster import Roster
+from grader.config import CourseConfig
+from grader.lms import formats as lms
+from grader.lms.roster import Roster
+from grader.pipeline.autograde import read_status, submitted_timestamp
+from grader.workdir.gradebook import db_url, grades, max_points
+from grader.workdir.late import apply_penalties, days_started
 
 NOTHING_SUBMITTED = "nothing submitted"
 PENDING = "pending"  # a written answer's points until it is graded by hand
@@ -73,7 +74,8 @@ class Report:
 
     def total(self, student: str, assignment: str | None = None) -> float:
         return sum(
-            p for (s, a, _), p in self.points.items()
+            p
+            for (s, a, _), p in self.points.items()
             if s == student and (assignment is None or a == assignment)
         )
 
@@ -81,8 +83,11 @@ class Report:
         return sum(m for (a, _), m in self.maximum.items() if assignment in (None, a))
 
     def penalty(self, student: str, assignment: str | None = None) -> float:
-        return sum(late.penalty for (s, a), late in self.late.items()
-                   if s == student and (assignment is None or a == assignment))
+        return sum(
+            late.penalty
+            for (s, a), late in self.late.items()
+            if s == student and (assignment is None or a == assignment)
+        )
 
     def final(self, student: str, assignment: str | None = None) -> float:
         """Points less the late penalty (pending answers count in neither)."""
@@ -90,8 +95,11 @@ class Report:
 
     def pending_points(self, student: str, assignment: str | None = None) -> float:
         """The points of the student's written answers still to be graded by hand."""
-        return sum(self.maximum[a, g] for (s, a, g) in self.pending
-                   if s == student and assignment in (None, a))
+        return sum(
+            self.maximum[a, g]
+            for (s, a, g) in self.pending
+            if s == student and assignment in (None, a)
+        )
 
     def upload_score(self, student: str, assignment: str) -> float | None:
         """What the LMS gets: the final score; 0 for nothing submitted; None (a blank cell,
@@ -117,11 +125,13 @@ def gather(course: CourseConfig) -> Report:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 late[submission.student.id, assignment.name] = Lateness(
-                    submission.timestamp, submission.duedate,
+                    submission.timestamp,
+                    submission.duedate,
                     float(submission.total_seconds_late),
-                    float(submission.late_submission_penalty or 0.0))
+                    float(submission.late_submission_penalty or 0.0),
+                )
     points = {}
-    for (assignment, grade_id) in maximum:
+    for assignment, grade_id in maximum:
         for student in students:
             points[student, assignment, grade_id] = 0.0  # missing work scores 0
     pending = set()
@@ -137,7 +147,8 @@ def gather(course: CourseConfig) -> Report:
             if outcome is not None and submitted:
                 if outcome.timestamp != submitted_timestamp(course, student, assignment):
                     statuses[student, assignment] = (
-                        "missing", "a newer submission is collected but not graded yet"
+                        "missing",
+                        "a newer submission is collected but not graded yet",
                     )
                 else:
                     statuses[student, assignment] = (outcome.status, outcome.message)
@@ -149,14 +160,15 @@ def gather(course: CourseConfig) -> Report:
                 statuses[student, assignment] = ("missing", NOTHING_SUBMITTED)
     late = {key: value for key, value in late.items() if key in statuses}
     # A submission not (yet) autograded has nothing pending: it is not graded at all.
-    pending = {(s, a, g) for s, a, g in pending
-               if statuses.get((s, a), ("missing",))[0] != "missing"}
-    return Report(assignments, students, points, maximum, statuses, unsafe, late,
-                  pending=pending)
+    pending = {
+        (s, a, g) for s, a, g in pending if statuses.get((s, a), ("missing",))[0] != "missing"
+    }
+    return Report(assignments, students, points, maximum, statuses, unsafe, late, pending=pending)
 
 
-def write_report(course: CourseConfig, out: Path | None = None,
-                 roster: Roster | None = None) -> tuple[Report, Path]:
+def write_report(
+    course: CourseConfig, out: Path | None = None, roster: Roster | None = None
+) -> tuple[Report, Path]:
     """The CSV files and the plot in `out` (default reports/ in the grading folder); with a
     `roster`, the LMS uploads too."""
     out = Path(out) if out else course.root / "reports"
@@ -166,45 +178,84 @@ def write_report(course: CourseConfig, out: Path | None = None,
         writer = csv.writer(f)
         writer.writerow(["student", *report.assignments, "total", "max", "pending"])
         for student in report.students:
-            writer.writerow([
-                student,
-                *(_num(report.final(student, a)) for a in report.assignments),
-                _num(report.final(student)),
-                _num(report.max_total()),
-                _num(report.pending_points(student)),
-            ])
+            writer.writerow(
+                [
+                    student,
+                    *(_num(report.final(student, a)) for a in report.assignments),
+                    _num(report.final(student)),
+                    _num(report.max_total()),
+                    _num(report.pending_points(student)),
+                ]
+            )
     with open(out / "questions.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "assignment", "grade_id", "points", "max_points"])
         for key, points in sorted(report.points.items()):
             student, assignment, grade_id = key
-            writer.writerow([
-                student, assignment, grade_id,
-                PENDING if key in report.pending else _num(points),
-                _num(report.maximum[assignment, grade_id]),
-            ])
+            writer.writerow(
+                [
+                    student,
+                    assignment,
+                    grade_id,
+                    PENDING if key in report.pending else _num(points),
+                    _num(report.maximum[assignment, grade_id]),
+                ]
+            )
     with open(out / "submissions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "assignment", "status", "message", "sandboxed",
-                         "submitted", "due", "late", "raw", "penalty", "final", "pending"])
+        writer.writerow(
+            [
+                "student",
+                "assignment",
+                "status",
+                "message",
+                "sandboxed",
+                "submitted",
+                "due",
+                "late",
+                "raw",
+                "penalty",
+                "final",
+                "pending",
+            ]
+        )
         for (student, assignment), (status, message) in sorted(report.statuses.items()):
             ran = status != "missing" and (student, assignment) not in report.unsafe
-            sandboxed = "no (--unsafe)" if (student, assignment) in report.unsafe else (
-                "yes" if ran else "")
+            sandboxed = (
+                "no (--unsafe)"
+                if (student, assignment) in report.unsafe
+                else ("yes" if ran else "")
+            )
             late = report.late.get((student, assignment), Lateness(None, None))
             graded = status != "missing" or (student, assignment) in report.late
-            writer.writerow([
-                student, assignment, status, message, sandboxed,
-                _time(late.submitted), _time(late.due), _late_by(late.seconds_late),
-                *((_num(report.total(student, assignment)), _num(late.penalty),
-                   _num(report.final(student, assignment)),
-                   _num(report.pending_points(student, assignment)))
-                  if graded else ("", "", "", "")),
-            ])
+            writer.writerow(
+                [
+                    student,
+                    assignment,
+                    status,
+                    message,
+                    sandboxed,
+                    _time(late.submitted),
+                    _time(late.due),
+                    _late_by(late.seconds_late),
+                    *(
+                        (
+                            _num(report.total(student, assignment)),
+                            _num(late.penalty),
+                            _num(report.final(student, assignment)),
+                            _num(report.pending_points(student, assignment)),
+                        )
+                        if graded
+                        else ("", "", "", "")
+                    ),
+                ]
+            )
     if roster is not None:
         write_uploads(course, report, roster, out)
     plot_scores(report, out / "scores.png")
-    from grader.class_report import write_class_report  # what the class got wrong, one page
+    from grader.pipeline.class_report import (
+        write_class_report,  # what the class got wrong, one page
+    )
 
     write_class_report(course, report, out / "class-report.html")
     return report, out
@@ -213,18 +264,26 @@ def write_report(course: CourseConfig, out: Path | None = None,
 def write_uploads(course: CourseConfig, report: Report, roster: Roster, out: Path) -> None:
     """canvas-grades.csv and moodle-grades.csv: every roster student's final scores."""
     maximum = {a: report.max_total(a) for a in report.assignments}
-    finals = {(s.student_id, a): report.upload_score(s.student_id, a)
-              for s in roster.students for a in report.assignments}
+    finals = {
+        (s.student_id, a): report.upload_score(s.student_id, a)
+        for s in roster.students
+        for a in report.assignments
+    }
     files = {
-        "canvas-grades.csv": lms.canvas_csv(roster, report.assignments, maximum, finals,
-                                            course.canvas_ids),
+        "canvas-grades.csv": lms.canvas_csv(
+            roster, report.assignments, maximum, finals, course.canvas_ids
+        ),
         "moodle-grades.csv": lms.moodle_csv(roster, report.assignments, finals),
     }
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     report.uploads = list(files)
-    report.held = sorted((s.student_id, a) for s in roster.students for a in report.assignments
-                         if report.pending_points(s.student_id, a))
+    report.held = sorted(
+        (s.student_id, a)
+        for s in roster.students
+        for a in report.assignments
+        if report.pending_points(s.student_id, a)
+    )
     report.not_on_roster = [s for s in report.students if s not in roster]
     report.no_canvas_id = [s.student_id for s in roster.students if not s.lms_id]
 
@@ -264,8 +323,10 @@ def table(report: Report) -> str:
                 f"{_num(report.max_total(assignment))}"
                 f"{_pending(report.pending_points(student, assignment))}{mark}"
             )
-        cells.append(f"{_num(report.final(student))}/{_num(report.max_total())}"
-                     f"{_pending(report.pending_points(student))}")
+        cells.append(
+            f"{_num(report.final(student))}/{_num(report.max_total())}"
+            f"{_pending(report.pending_points(student))}"
+        )
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -290,9 +351,7 @@ def plot_scores(report: Report, path: Path) -> None:
         _, assignment, grade_id = key
         if key in report.pending:
             continue  # not graded yet: no fraction
-        fractions[f"{assignment}: {grade_id}"].append(
-            points / report.maximum[assignment, grade_id]
-        )
+        fractions[f"{assignment}: {grade_id}"].append(points / report.maximum[assignment, grade_id])
     labels = sorted(fractions)
     means = [sum(fractions[k]) / len(fractions[k]) for k in labels]
     fig, (left, right) = plt.subplots(
@@ -305,8 +364,13 @@ def plot_scores(report: Report, path: Path) -> None:
     left.set_title("Exercises, hardest have the shortest bars")
     left.tick_params(axis="y", labelsize=8)
     totals = [report.total(s) for s in report.students]
-    right.hist(totals, bins=min(20, max(5, len(totals))), range=(0, report.max_total() or 1),
-               color="tab:orange", edgecolor="white")
+    right.hist(
+        totals,
+        bins=min(20, max(5, len(totals))),
+        range=(0, report.max_total() or 1),
+        color="tab:orange",
+        edgecolor="white",
+    )
     right.set_xlabel(f"total points (of {_num(report.max_total())})")
     right.set_ylabel("students")
     right.set_title("Distribution of totals")

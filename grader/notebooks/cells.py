@@ -61,12 +61,9 @@ def describe(path: Path, index: int, cell: NotebookNode) -> str:
 def strip_solution_delimiters(source: str) -> str:
     """Keep the solution, drop the BEGIN/END SOLUTION lines around it."""
     keep = [
-        line
-        for line in source.splitlines()
-        if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION)
+        line for line in source.splitlines() if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION)
     ]
     return "\n".join(keep)
-
 
 
 def solution_regions(source: str) -> list[list[str]]:

@@ -1,6 +1,6 @@
 """Long-lived grading workers, one per job slot, fed one submission at a time.
 
-Each slot runs `python -m grader.worker` and talks to it in JSON lines over its stdin and
+Each slot runs `python -m grader.execution.worker` and talks to it in JSON lines over its stdin and
 stdout: a job (the sanitized notebook and the timeouts) in, a result (status, message,
 scores) out. A worker serves many submissions, so its start-up (nbgrader, nbclient: about
 2 s of CPU) is paid once per slot, not once per submission. The worker never touches the
@@ -27,8 +27,9 @@ GRACE_S = 60
 class WorkerSlot:
     """One worker process, started on first use and restarted when it dies."""
 
-    def __init__(self, config_file: Path, env: dict[str, str], log: Path, *,
-                 sandbox: bool, cpus: float):
+    def __init__(
+        self, config_file: Path, env: dict[str, str], log: Path, *, sandbox: bool, cpus: float
+    ):
         """`sandbox`: False runs kernels unsandboxed (--unsafe); `cpus`: each kernel's CPU
         share in cores."""
         self.config_file = config_file
@@ -43,18 +44,31 @@ class WorkerSlot:
             # stderr (the worker's and its kernels') goes to a log file: a pipe nobody
             # reads would fill up and block the kernel.
             return subprocess.Popen(
-                [sys.executable, "-m", "grader.worker", "--config", str(self.config_file),
-                 *self.sandbox_args],
-                env=self.env, start_new_session=True, text=True,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                [
+                    sys.executable,
+                    "-m",
+                    "grader.execution.worker",
+                    "--config",
+                    str(self.config_file),
+                    *self.sandbox_args,
+                ],
+                env=self.env,
+                start_new_session=True,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
 
     def run(self, notebook: Path, cell_timeout: int, notebook_timeout: int) -> dict:
         """Execute and score one sanitized notebook; the result as the worker reports it."""
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
-        job = {"notebook": str(notebook), "cell_timeout": cell_timeout,
-               "notebook_timeout": notebook_timeout}
+        job = {
+            "notebook": str(notebook),
+            "cell_timeout": cell_timeout,
+            "notebook_timeout": notebook_timeout,
+        }
         try:
             self.process.stdin.write(json.dumps(job) + "\n")
             self.process.stdin.flush()
@@ -63,8 +77,11 @@ class WorkerSlot:
         ready, _, _ = select.select([self.process.stdout], [], [], notebook_timeout + GRACE_S)
         if not ready:
             self._kill()
-            return {"status": "timeout", "scores": {},
-                    "message": f"the notebook ran longer than {notebook_timeout} s and was stopped"}
+            return {
+                "status": "timeout",
+                "scores": {},
+                "message": f"the notebook ran longer than {notebook_timeout} s and was stopped",
+            }
         line = self.process.stdout.readline()
         if not line:
             return self._crashed()
@@ -73,8 +90,11 @@ class WorkerSlot:
     def _crashed(self) -> dict:
         self._kill()
         lines = _tail(self.log).strip().splitlines()
-        return {"status": "crashed", "scores": {},
-                "message": f"the grading worker failed: {(lines or ['no message'])[-1]}"}
+        return {
+            "status": "crashed",
+            "scores": {},
+            "message": f"the grading worker failed: {(lines or ['no message'])[-1]}",
+        }
 
     def _kill(self) -> None:
         if self.process is None:

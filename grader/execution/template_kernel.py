@@ -1,5 +1,5 @@
 """Grading kernels forked from a template process that has already imported the heavy
-modules, each in a sandbox of its own with every property of grader.sandbox's.
+modules, each in a sandbox of its own with every property of grader.execution.sandbox's.
 
 A fresh sandboxed kernel pays for ipykernel's imports and the course's libraries before its
 first line runs (torch about 2.5 s of CPU, matplotlib.pyplot 0.9 s, ipykernel 0.4 s, plus
@@ -7,14 +7,14 @@ bwrap and the interpreter): a third of what grading a notebook costs. Here each 
 worker keeps one long-lived template process that imports them once, and forks every
 submission's kernel from it.
 
-The template runs in a bwrap sandbox built by grader.sandbox from the same allowlist as a
+The template runs in a bwrap sandbox built by grader.execution.sandbox from the same allowlist as a
 kernel's (read-only system and Python, an empty read-only root, a cleared environment, no
 capability, fresh tmpfs folders, new user, PID, IPC, network, UTS and cgroup namespaces),
 with one difference: it may make user namespaces (no `--disable-userns`). It never runs
 student code, and holds no capability (not even in its own user namespace); a root grader
 starts it as the worker's claimed uid (setpriv, from an outer bwrap that only makes the
 Python installation reachable for that uid, as tests/unprivileged.py does), so that bwrap
-builds it unprivileged. grader/template_inside.py is what runs in it: per submission it
+builds it unprivileged. grader/execution/template_inside.py is what runs in it: per submission it
 forks a child that makes new user, mount, PID, network, IPC and UTS namespaces, whose user
 namespace may make no further user namespace (max_user_namespaces 0 in it: what
 `--disable-userns` does), and whose init process enters a new cgroup namespace (once in
@@ -24,7 +24,7 @@ copies the files in, and forks the kernel, which drops every capability, sets
 no_new_privs and the launcher's rlimits, closes every other file descriptor, reseeds what
 the fork copied (numpy's and torch's global generators, Python's `random`,
 multiprocessing's key), and starts ipykernel in-process. The worker talks to it over the
-kernel's Unix sockets exactly as to a kernel of grader.sandbox.
+kernel's Unix sockets exactly as to a kernel of grader.execution.sandbox.
 
 Why a user namespace per kernel, rather than one shared by the template and its kernels
 (a template with CAP_SYS_ADMIN in its own, forking kernels that drop it): what the kernel
@@ -49,7 +49,7 @@ where the kernels get a fixed backend (MPLBACKEND, Agg when grading), and the co
 own package not at all (its `import course` installs IPython hooks that need the kernel).
 If the template cannot start, dies, or fails to start a kernel, it is started again; after
 FAILURES failures in a row, and for a kernel spec other than python3's ipykernel, kernels
-are started as before (grader.sandbox), and the worker's log says so once.
+are started as before (grader.execution.sandbox), and the worker's log says so once.
 GRADER_KERNEL_TEMPLATE=0 in the grader's environment turns the template off. The template
 is PID 1 of its PID namespace and reaps what is left to it; it ends when the worker's end
 of a pipe closes, however the worker ends (a parent-death signal would not reach it
@@ -79,7 +79,7 @@ from pathlib import Path
 import psutil
 from jupyter_client.manager import AsyncKernelManager
 
-from grader.sandbox import (
+from grader.execution.sandbox import (
     HOME,
     INSIDE_CONNECTION,
     IPC,
@@ -119,7 +119,7 @@ class TemplateUnavailable(Exception):
 
 
 class TemplateSandbox(Sandbox):
-    """A grader.sandbox.Sandbox whose python3 kernels come from a template process."""
+    """A grader.execution.sandbox.Sandbox whose python3 kernels come from a template process."""
 
     def __init__(self, limits: Limits | None = None, log=None):
         super().__init__(limits)
@@ -135,8 +135,10 @@ class TemplateSandbox(Sandbox):
 
     def start(self, files: Path | None, kernel_name: str):
         if kernel_name != "python3":
-            self._say(f"a notebook for the kernel {kernel_name!r} gets a kernel of its own: "
-                      "the template makes python3 kernels only")
+            self._say(
+                f"a notebook for the kernel {kernel_name!r} gets a kernel of its own: "
+                "the template makes python3 kernels only"
+            )
             return super().start(files, kernel_name)
         template = self._ready_template()
         if template is None:
@@ -146,14 +148,17 @@ class TemplateSandbox(Sandbox):
         if self.uid is not None:
             os.chown(self.run_dir, self.uid, self.uid)
         km = TemplateKernelManager(
-            kernel_name=kernel_name, transport="ipc", ip=str(self.run_dir / "kernel"),
-            connection_file=str(self.run_dir / "kernel.json"))
+            kernel_name=kernel_name,
+            transport="ipc",
+            ip=str(self.run_dir / "kernel"),
+            connection_file=str(self.run_dir / "kernel.json"),
+        )
         argv = km.kernel_spec.argv
         if argv[1:] != ["-m", "ipykernel_launcher", "-f", "{connection_file}"]:
             self._give_up(f"the python3 kernel spec is not ipykernel's ({argv})")
             return super().start(files, kernel_name)
         km.sandbox = self
-        # An interrupt as a message, as for grader.sandbox's kernels.
+        # An interrupt as a message, as for grader.execution.sandbox's kernels.
         km.kernel_spec.interrupt_mode = "message"
         self.files = self._open_submission_files(files)
         if self.root:
@@ -165,7 +170,8 @@ class TemplateSandbox(Sandbox):
         if self.template is None:
             raise TemplateUnavailable("the template is gone")
         self.kernel = self.template.spawn(
-            self.run_dir.name, argv, self.files, self.limits, self.cgroups)
+            self.run_dir.name, argv, self.files, self.limits, self.cgroups
+        )
         self.process = psutil.Process(self.kernel.pid)  # what clean() kills
         self.failures = 0  # FAILURES in a row make the worker give the template up
         return self.kernel
@@ -235,7 +241,7 @@ class TemplateSandbox(Sandbox):
     def _say(self, message: str) -> None:
         if message not in self.said:
             self.said.add(message)
-            print(f"grader.worker: {message}", file=self.log, flush=True)
+            print(f"grader.execution.worker: {message}", file=self.log, flush=True)
 
 
 class TemplateKernelManager(AsyncKernelManager):
@@ -248,9 +254,11 @@ class TemplateKernelManager(AsyncKernelManager):
         command = list(kernel_cmd)
         if command[1:3] != ["-m", "ipykernel_launcher"]:
             raise TemplateUnavailable(f"not an ipykernel command: {command[:3]}")
-        argv = [f"{IPC}/{INSIDE_CONNECTION}" if arg == self.connection_file else arg
-                for arg in command[3:]]
-        # The kernel's copy of the connection file, as grader.sandbox writes it.
+        argv = [
+            f"{IPC}/{INSIDE_CONNECTION}" if arg == self.connection_file else arg
+            for arg in command[3:]
+        ]
+        # The kernel's copy of the connection file, as grader.execution.sandbox writes it.
         info = json.loads(Path(self.connection_file).read_text())
         info["ip"] = f"{IPC}/kernel"
         inside = sandbox.run_dir / INSIDE_CONNECTION
@@ -275,8 +283,9 @@ class ForkedKernel:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None and (self.pidfd < 0 or select.select(
-                [self.pidfd], [], [], 0)[0]):
+        if self.returncode is None and (
+            self.pidfd < 0 or select.select([self.pidfd], [], [], 0)[0]
+        ):
             self.returncode = -signal.SIGKILL  # its exit status is its parent's to read
         return self.returncode
 
@@ -314,10 +323,11 @@ class Template:
     def __init__(self, sandbox: TemplateSandbox):
         self.sandbox = sandbox
         parent = _private_folder(UID_LOCKS) if sandbox.root else None
-        # Named as grader.sandbox names its folders: sweep_leftovers removes it if the
+        # Named as grader.execution.sandbox names its folders: sweep_leftovers removes it if the
         # worker is killed.
-        self.dir = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{os.getpid()}-template-",
-                                         dir=parent))
+        self.dir = Path(
+            tempfile.mkdtemp(prefix=f"grader-sandbox-{os.getpid()}-template-", dir=parent)
+        )
         self.ipc = self.dir / "ipc"
         self.ipc_mounted = False
         self.process: subprocess.Popen | None = None
@@ -342,13 +352,17 @@ class Template:
             code = open_data(Path(__file__).with_name("template_inside.py").read_text())
             fds.append(code)
             with open(self.dir / "template.log", "wb") as log:
-                # A session of its own: a kill of the worker's process group (grader.pool)
+                # A session of its own: a kill of the worker's process group (grader.execution.pool)
                 # leaves it to end by the lifeline, each process reaped by its parent.
                 self.process = subprocess.Popen(
-                    self._command(listener.fileno(), lifeline, etc_files, files), stdin=code,
-                    stdout=subprocess.DEVNULL, stderr=log, pass_fds=[listener.fileno(), *fds],
+                    self._command(listener.fileno(), lifeline, etc_files, files),
+                    stdin=code,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    pass_fds=[listener.fileno(), *fds],
                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                    start_new_session=True)
+                    start_new_session=True,
+                )
         except BaseException:
             self.stop()
             raise
@@ -363,25 +377,50 @@ class Template:
         if "MPLBACKEND" in os.environ:  # what the kernel's environment will say
             libraries += LIBRARIES_WITH_BACKEND
         spec = importlib.util.find_spec("ipykernel_launcher")
-        config = {"listener": listener, "lifeline": lifeline,
-                  "kernel_modules": list(KERNEL_MODULES),
-                  "libraries": libraries, "home": HOME, "workdir": WORKDIR, "ipc": IPC,
-                  "runtime": [str(p) for p in _runtime_paths()],
-                  "launcher": spec.origin if spec else "ipykernel_launcher"}
+        config = {
+            "listener": listener,
+            "lifeline": lifeline,
+            "kernel_modules": list(KERNEL_MODULES),
+            "libraries": libraries,
+            "home": HOME,
+            "workdir": WORKDIR,
+            "ipc": IPC,
+            "runtime": [str(p) for p in _runtime_paths()],
+            "launcher": spec.origin if spec else "ipykernel_launcher",
+        }
         # The template is PID 1 of its namespace (no bwrap init above it: bwrap's parent
         # process reaps it, and it reaps what is left to it).
-        command = [sandbox.bwrap, *sandbox.one_bwrap(self.ipc, etc_files, files,
-                                                     nested_userns=True), "--as-pid-1",
-                   "--", sys.executable, "-c", _LOADER, json.dumps(config)]
+        command = [
+            sandbox.bwrap,
+            *sandbox.one_bwrap(self.ipc, etc_files, files, nested_userns=True),
+            "--as-pid-1",
+            "--",
+            sys.executable,
+            "-c",
+            _LOADER,
+            json.dumps(config),
+        ]
         if sandbox.uid is None:
             return command
         # Root: bwrap runs as the sandbox's uid, unprivileged, as for a grader without
         # root; an outer bwrap only makes what it binds reachable for that uid. (No
         # --die-with-parent: the lifeline ends the template, and then each bwrap in turn.)
-        return [sandbox.bwrap, "--dev-bind", "/", "/",
-                *_reachable([*_runtime_paths(), self.ipc]),
-                "--", "/usr/bin/setpriv", f"--reuid={sandbox.uid}", f"--regid={sandbox.uid}",
-                "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--", *command]
+        return [
+            sandbox.bwrap,
+            "--dev-bind",
+            "/",
+            "/",
+            *_reachable([*_runtime_paths(), self.ipc]),
+            "--",
+            "/usr/bin/setpriv",
+            f"--reuid={sandbox.uid}",
+            f"--regid={sandbox.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *command,
+        ]
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -403,8 +442,7 @@ class Template:
         """Wait for the imports, then fork a kernel that only checks what it got."""
         if self.ready:
             return
-        process = self.spawn(".probe", [], [], self.sandbox.limits, [], probe=True,
-                             timeout=START_S)
+        process = self.spawn(".probe", [], [], self.sandbox.limits, [], probe=True, timeout=START_S)
         try:
             process.wait(HANDSHAKE_S)
         except subprocess.TimeoutExpired as error:
@@ -421,11 +459,19 @@ class Template:
         """The template's pid: PID 1 of the first PID namespace below the worker's (bwrap's
         processes are above it)."""
         depth = len(_ns_pids(os.getpid()))
-        return next((pid for pid in _tree(self.process.pid) if _ns_pids(pid)[depth:] == [1]),
-                    None)
+        return next((pid for pid in _tree(self.process.pid) if _ns_pids(pid)[depth:] == [1]), None)
 
-    def spawn(self, name: str, argv: list[str], files, limits: Limits, cgroups, *,
-              probe: bool = False, timeout: float = HANDSHAKE_S) -> ForkedKernel:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        files,
+        limits: Limits,
+        cgroups,
+        *,
+        probe: bool = False,
+        timeout: float = HANDSHAKE_S,
+    ) -> ForkedKernel:
         """Have the template fork a kernel whose connection folder is `name` (in its /ipc),
         with the launcher's limits; move its init into `cgroups` before it goes on."""
         deadline = time.monotonic() + timeout
@@ -433,10 +479,20 @@ class Template:
             (self.ipc / name).mkdir(mode=0o700, exist_ok=True)
             if self.sandbox.uid is not None:
                 os.chown(self.ipc / name, self.sandbox.uid, self.sandbox.uid)
-        request = {"ipc": name, "argv": argv, "files": [inside for _, inside in files],
-                   "disk": limits.disk, "probe": probe, "limits": {
-                       "DATA": limits.memory, "NPROC": limits.processes,
-                       "FSIZE": limits.file_size, "CORE": 0, "NOFILE": limits.open_files}}
+        request = {
+            "ipc": name,
+            "argv": argv,
+            "files": [inside for _, inside in files],
+            "disk": limits.disk,
+            "probe": probe,
+            "limits": {
+                "DATA": limits.memory,
+                "NPROC": limits.processes,
+                "FSIZE": limits.file_size,
+                "CORE": 0,
+                "NOFILE": limits.open_files,
+            },
+        }
         kernel = None
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
@@ -496,7 +552,7 @@ class Template:
             pid = uid = None
             for level, kind, payload in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid, uid, _ = struct.unpack("3i", payload[:struct.calcsize("3i")])
+                    pid, uid, _ = struct.unpack("3i", payload[: struct.calcsize("3i")])
             return json.loads(data), pid, uid
 
     @staticmethod
@@ -554,9 +610,15 @@ def _check_probe(answer: dict) -> None:
 def _reachable(paths: list[Path]) -> list[str]:
     """Options of a bwrap run as root that let another user reach `paths`: each folder on
     the way that others may not enter becomes an empty tmpfs with the paths bound back."""
-    blocked = sorted({folder for path in paths for folder in path.parents
-                      if not os.stat(folder).st_mode & stat.S_IXOTH},
-                     key=lambda folder: len(folder.parts))
+    blocked = sorted(
+        {
+            folder
+            for path in paths
+            for folder in path.parents
+            if not os.stat(folder).st_mode & stat.S_IXOTH
+        },
+        key=lambda folder: len(folder.parts),
+    )
     args = []
     for folder in blocked:
         args += ["--perms", "0755", "--tmpfs", str(folder)]

@@ -31,11 +31,11 @@ from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.engine import make_url
 
-from grader.build import generate_release
-from grader.course_config import DB_NAME, CourseConfig, with_root
+from grader.config import DB_NAME, CourseConfig, with_root
 from grader.errors import GraderError
-from grader.execute import quiet_environment
-from grader.validate import source_assignments
+from grader.execution.execute import quiet_environment
+from grader.notebooks.validate import source_assignments
+from grader.pipeline.build import generate_release
 
 BACKENDS = ("sqlite", "postgresql")
 URL_FORMS = "sqlite:////path/to/gradebook.db or postgresql+psycopg://user:password@host:port/dbname"
@@ -101,8 +101,10 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def _fix(course: CourseConfig) -> str:
-    return (f"correct the gradebook URL (--db, or c.CourseDirectory.db_url in "
-            f"{course.config_file.name}): {URL_FORMS}")
+    return (
+        f"correct the gradebook URL (--db, or c.CourseDirectory.db_url in "
+        f"{course.config_file.name}): {URL_FORMS}"
+    )
 
 
 def one_line(error: BaseException, url: str) -> str:
@@ -157,8 +159,11 @@ def exists(course: CourseConfig) -> bool:
 
 def _unreachable(course: CourseConfig, error: BaseException) -> GraderError:
     url = db_url(course)
-    what = "the server is up and the database exists" if _sqlite_path(url) is None else (
-        "its folder exists and is writable")
+    what = (
+        "the server is up and the database exists"
+        if _sqlite_path(url) is None
+        else ("its folder exists and is writable")
+    )
     return GraderError(
         f"cannot open the gradebook {describe(course)}: {one_line(error, url)}; check that "
         f"{what}, or {_fix(course)}"
@@ -186,8 +191,9 @@ def prepare(repo: CourseConfig, workdir: Path, assignments: list[str] | None = N
     check_course_id(course)
     path = _sqlite_path(db_url(course))
     if path is not None and path.parent != workdir and not path.parent.is_dir():
-        raise GraderError(f"cannot make the gradebook {path}: no folder {path.parent}; "
-                          f"{_fix(course)}")
+        raise GraderError(
+            f"cannot make the gradebook {path}: no folder {path.parent}; {_fix(course)}"
+        )
     known = registered_assignments(course) if exists(course) else set()
     workdir.mkdir(parents=True, exist_ok=True)
     for assignment in assignments or source_assignments(repo):
@@ -202,8 +208,7 @@ def prepare(repo: CourseConfig, workdir: Path, assignments: list[str] | None = N
             ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
         )
         # Known to a shared gradebook, new to this folder: a release of its own, nothing recorded.
-        generate_release(course, assignment,
-                         db_url=None if assignment in known else db_url(course))
+        generate_release(course, assignment, db_url=None if assignment in known else db_url(course))
     return course
 
 
@@ -220,8 +225,11 @@ def open_workdir(repo: CourseConfig, workdir: Path | str | None) -> CourseConfig
         )
     check_course_id(course)
     if not workdir.is_dir() or not exists(course):
-        missing = f"no folder {workdir}" if not workdir.is_dir() else (
-            f"the gradebook {describe(course)} is empty")
+        missing = (
+            f"no folder {workdir}"
+            if not workdir.is_dir()
+            else (f"the gradebook {describe(course)} is empty")
+        )
         raise GraderError(
             f"no grading folder at {workdir} ({missing}); run `python -m grader collect PATH` "
             "with this --db first, or point --workdir / GRADER_WORKDIR at your grading folder"
@@ -260,16 +268,22 @@ def check_course_id(course: CourseConfig) -> None:
     # 'default_course'; any other id is a different course.
     others = [i for i in ids if i not in (course.course_id, "default_course")]
     if others:
-        fix = ("choose another --workdir for this course" if course.db is None else
-               "choose another database (--db) for this course")
+        fix = (
+            "choose another --workdir for this course"
+            if course.db is None
+            else "choose another database (--db) for this course"
+        )
         raise GraderError(
             f"{describe(course)} belongs to course {others[0]!r}, not {course.course_id!r}; {fix}"
         )
 
 
 def _not_a_gradebook(course: CourseConfig, why: str) -> GraderError:
-    fix = ("move it away or choose another --workdir" if course.db is None else
-           "choose another database (--db)")
+    fix = (
+        "move it away or choose another --workdir"
+        if course.db is None
+        else "choose another database (--db)"
+    )
     return GraderError(f"{describe(course)} is not an nbgrader gradebook ({why}); {fix}")
 
 
@@ -283,9 +297,7 @@ def check_assignments(course: CourseConfig, assignments: list[str]) -> list[str]
     known = registered_assignments(course)
     unknown = [a for a in assignments if a not in known]
     if unknown:
-        raise GraderError(
-            f"unknown assignment {unknown[0]!r}; this gradebook has {sorted(known)}"
-        )
+        raise GraderError(f"unknown assignment {unknown[0]!r}; this gradebook has {sorted(known)}")
     return assignments or [a for a in course.assignments if a in known]
 
 
@@ -347,5 +359,3 @@ def max_points(course: CourseConfig) -> dict[tuple[str, str], float]:
                 for cell in notebook.grade_cells:
                     out[assignment.name, cell.name] = float(cell.max_score)
     return out
-
-

@@ -1,0 +1,3 @@
+"""Notebook utilities: reading cells, the course's notebook conventions, release stubs and
+inert HTML.
+"""

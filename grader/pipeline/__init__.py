@@ -1,0 +1,3 @@
+"""The verbs of `python -m grader`, one module each: build, collect, autograde, feedback, report
+and the rest.
+"""

@@ -39,7 +39,8 @@ from grader.execution.sandbox import missing_pieces
 from grader.execution.tamper import Checks
 from grader.execution.worker import OUTPUT_LIMIT
 from grader.notebooks import cells as nbs
-from grader.pipeline.autograde import autograde, graded_cell_notes, restore_from_release
+from grader.notebooks.restore import graded_cell_notes, restore_from_release
+from grader.pipeline.autograde import autograde
 from grader.pipeline.report import write_report
 from grader.pipeline.synthetic import as_handed_in
 from grader.workdir import gradebook

@@ -52,8 +52,9 @@ from grader.execution.tamper import Checks, is_test_cell
 from grader.execution.worker import scores
 from grader.lms.roster import load_roster
 from grader.notebooks import cells as nbs
+from grader.notebooks.restore import graded_cell_notes, restore_from_release
 from grader.notebooks.validate import SourceError, check_course
-from grader.pipeline.autograde import autograde, graded_cell_notes, restore_from_release
+from grader.pipeline.autograde import autograde
 from grader.pipeline.build import build, solution_notebook
 from grader.pipeline.class_report import class_stats
 from grader.pipeline.feedback import generate_feedback

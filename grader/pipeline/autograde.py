@@ -31,18 +31,14 @@ that was killed is completed by running it again.
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import logging
 import os
-import re
 import shutil
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -64,6 +60,7 @@ from grader.execution.execute import QUIET_ENVIRONMENT
 from grader.execution.executors import LocalExecutor
 from grader.execution.sandbox import missing_pieces
 from grader.execution.worker import mark_not_run, settle
+from grader.notebooks.restore import grade_id_of, graded_cell_notes, restore_from_release
 from grader.workdir.gradebook import (
     check_assignments,
     coursedir_config,
@@ -71,8 +68,15 @@ from grader.workdir.gradebook import (
     graded_by_hand,
     grades,
 )
+from grader.workdir.status import (
+    STATUSES,
+    Outcome,
+    read_status,
+    submissions,
+    submitted_timestamp,
+    write_status,
+)
 
-STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
 # nbgrader warns about every test cell with hidden tests ("checksum has changed": the
 # gradebook's copy has them, the student's has not); what matters is in the notes.
 NBGRADER_LOG = logging.getLogger("grader.nbgrader")
@@ -90,51 +94,6 @@ NO_FIGURES = {
 # After restore_from_release: the hidden tests from the gradebook, and nbgrader's checks.
 SANITIZE = (ClearOutput, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
 SAVE = (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata)
-
-
-@dataclass
-class Outcome:
-    student: str
-    assignment: str
-    status: str
-    message: str = ""
-    timestamp: str | None = None
-    sandboxed: bool = True  # False: graded with --unsafe, the kernel had the grader's rights
-
-
-def status_path(course: CourseConfig, student: str, assignment: str) -> Path:
-    return course.root / "status" / student / f"{assignment}.json"
-
-
-def read_status(course: CourseConfig, student: str, assignment: str) -> Outcome | None:
-    path = status_path(course, student, assignment)
-    if not path.exists():
-        return None
-    return Outcome(**json.loads(path.read_text()))
-
-
-def write_status(course: CourseConfig, outcome: Outcome) -> None:
-    path = status_path(course, outcome.student, outcome.assignment)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(outcome.__dict__))
-    tmp.replace(path)  # atomic: a killed run leaves the old status or the new one
-
-
-def submissions(course: CourseConfig, assignments: list[str]) -> list[tuple[str, str]]:
-    """(student, assignment) of every submission folder of the named assignments."""
-    root = course.root / "submitted"
-    found = []
-    for student_dir in sorted(p for p in root.glob("*") if p.is_dir()):
-        for assignment in assignments:
-            if (student_dir / assignment).is_dir():
-                found.append((student_dir.name, assignment))
-    return found
-
-
-def submitted_timestamp(course: CourseConfig, student: str, assignment: str) -> str | None:
-    stamp = course.root / "submitted" / student / assignment / "timestamp.txt"
-    return stamp.read_text().strip() if stamp.exists() else None
 
 
 def autograde(
@@ -401,194 +360,6 @@ def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: 
     return notebook, notes
 
 
-def _grade_id(cell) -> str | None:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    return grade_id if isinstance(grade_id, str) else None
-
-
-def _protected(cell) -> bool:
-    """A release cell the student may not change: a test, locked or a task. (A solution
-    cell is the student's, but keeps its place, type and metadata; so is an answer graded
-    by hand, a graded solution cell such as a written answer.)"""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(_grade_id(cell)) and (
-        any(meta.get(k) for k in ("locked", "task"))
-        or bool(meta.get("grade"))
-        and not meta.get("solution")
-    )
-
-
-def _graded(cell) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
-
-
-def _anchor(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return _protected(cell) or (bool(_grade_id(cell)) and bool(meta.get("solution")))
-
-
-RESTORED_KEYS = ("grade", "solution", "locked", "task", "points")
-
-
-def restore_from_release(nb, release):
-    """The submission with every graded and locked cell of the release back whole.
-
-    Graded, locked and task cells come from the release (source, metadata with tags, cell
-    type), solution cells (written answers graded by hand too) keep the student's source
-    but get the release's type and metadata; all of them in the release's order. The
-    student's own cells follow the graded, locked or solution cell they followed in the
-    submission (those before the first one stay first). A graded or locked cell the student
-    deleted comes back (a written answer as the release's stub, which scores 0); of a
-    duplicated grade id only the first cell counts, copies (and cells claiming a grade id
-    the release lacks) become plain cells without nbgrader metadata. Notebook metadata
-    (the kernelspec too) comes from the release; outputs are dropped.
-    """
-    anchors = {_grade_id(c): c for c in release.cells if _anchor(c)}
-    answers: dict[str, object] = {}
-    after: dict[str | None, list] = {None: []}
-    current = None
-    for cell in nb.cells:
-        grade_id = _grade_id(cell)
-        if grade_id in anchors and grade_id not in answers:
-            answers[grade_id] = cell
-            current = grade_id
-            after[current] = []
-        elif cell.get("cell_type") in ("code", "markdown", "raw"):
-            after[current].append(_plain(cell))
-    cells = list(after[None])
-    for grade_id, original in anchors.items():
-        if grade_id not in answers and not (_protected(original) or _graded(original)):
-            continue  # a deleted solution cell: its stub would undo the student's answer
-        restored = copy.deepcopy(original)
-        if grade_id in answers and not _protected(original):
-            restored.source = answers[grade_id].get("source", "")
-            if "attachments" in answers[grade_id] and restored.cell_type == "markdown":
-                restored.attachments = copy.deepcopy(answers[grade_id].attachments)
-        _clear(restored)
-        cells.append(restored)
-        cells.extend(after.get(grade_id, []))
-    seen = set()
-    for cell in cells:  # cell ids unique and well-formed: the student's give way
-        if "id" in cell and (
-            cell.id in seen or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(cell.id))
-        ):
-            cell.id = uuid.uuid4().hex[:8]
-        seen.add(cell.get("id"))
-    restored_nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
-    restored_nb.nbformat, restored_nb.nbformat_minor = release.nbformat, release.nbformat_minor
-    return restored_nb
-
-
-def _plain(cell):
-    """A student's cell as a plain cell of the same type, without nbgrader metadata."""
-    metadata = {
-        k: copy.deepcopy(v) for k, v in dict(cell.get("metadata", {})).items() if k != "nbgrader"
-    }
-    make = {
-        "code": nbformat.v4.new_code_cell,
-        "markdown": nbformat.v4.new_markdown_cell,
-        "raw": nbformat.v4.new_raw_cell,
-    }[cell.cell_type]
-    plain = make(source=cell.get("source", ""), metadata=metadata)
-    if "attachments" in cell and cell.cell_type != "code":
-        plain.attachments = copy.deepcopy(cell.attachments)
-    plain.id = str(cell.get("id") or uuid.uuid4().hex[:8])
-    return plain
-
-
-def _clear(cell) -> None:
-    if cell.cell_type == "code":
-        cell.outputs, cell.execution_count = [], None
-
-
-def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
-    """What the student did to graded and locked cells, all of which restore_from_release
-    undoes: the notes tell the student and the instructor."""
-    anchors = {_grade_id(c): c for c in release.cells if _anchor(c)}
-    ids = [_grade_id(c) for c in nb.cells if _grade_id(c)]
-    first = {}
-    for cell in nb.cells:
-        if _grade_id(cell) in anchors:
-            first.setdefault(_grade_id(cell), cell)
-    notes = []
-    protected = {g for g, c in anchors.items() if _protected(c)}
-    missing = sorted((graded_cells | protected) - set(first))
-    if missing:
-        notes.append(
-            f"graded cell(s) deleted or stripped of their metadata, restored from "
-            f"the release: {', '.join(missing)}"
-        )
-    doubled = sorted({i for i in ids if ids.count(i) > 1})
-    if doubled:
-        notes.append(f"duplicated grade id(s), counted once: {', '.join(doubled)}")
-    unknown = sorted({i for i in ids if i not in anchors})
-    if unknown:
-        notes.append(
-            f"cell(s) claiming grade ids the assignment lacks, made plain: "
-            f"{', '.join(unknown)[:200]}"
-        )
-    edited = sorted(
-        g
-        for g, c in first.items()
-        if g in protected and str(c.get("source", "")).strip() != anchors[g].source.strip()
-    )
-    if edited:
-        notes.append(f"locked cell(s) edited, restored from the source: {', '.join(edited)}")
-    changed = []
-    for grade_id, cell in sorted(first.items()):
-        what = _changes(cell, anchors[grade_id])
-        if what:
-            changed.append(f"{grade_id} ({', '.join(what)})")
-    if changed:
-        notes.append(
-            f"graded cell(s) with changed metadata, restored from the release: {'; '.join(changed)}"
-        )
-    order = [g for g in anchors if g in first]
-    moved = _moved([g for g in first if g in anchors], order)
-    if moved:
-        notes.append(f"graded cell(s) moved, put back in place: {', '.join(moved)}")
-    return notes
-
-
-def _changes(cell, original) -> list[str]:
-    """Which of what restore_from_release restores the student changed."""
-    changes = []
-    if cell.get("cell_type") != original.cell_type:
-        changes.append(f"cell type {str(cell.get('cell_type'))[:20]}")
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    wanted = original.metadata.nbgrader
-    for key in RESTORED_KEYS:
-        if bool(meta.get(key)) != bool(wanted.get(key)) or (
-            key == "points" and _points(meta.get(key)) != _points(wanted.get(key))
-        ):
-            changes.append(key if key != "grade" else "grade flag")
-    tags = cell.get("metadata", {}).get("tags", [])
-    if sorted(map(str, tags if isinstance(tags, list) else [tags])) != sorted(
-        original.metadata.get("tags", [])
-    ):
-        changes.append("tags")
-    return changes
-
-
-def _points(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _moved(submitted: list[str], release: list[str]) -> list[str]:
-    """The grade ids out of the release's order: those not in a longest run in order."""
-    rank = {g: i for i, g in enumerate(release)}
-    seq = [rank[g] for g in submitted]
-    best: list[list[int]] = []
-    for i, r in enumerate(seq):
-        longest = max((b for j, b in enumerate(best) if seq[j] < r), key=len, default=[])
-        best.append([*longest, i])
-    keep = set(max(best, key=len, default=[]))
-    return [g for i, g in enumerate(submitted) if i not in keep]
-
-
 def _resources(course: CourseConfig, student: str, assignment: str) -> dict:
     return {
         "nbgrader": {
@@ -731,7 +502,7 @@ def _previous_answers(course: CourseConfig, student: str, assignment: str) -> di
             cells = json.load(f)["cells"]
         answers = {}
         for cell in cells:
-            grade_id = _grade_id(cell)
+            grade_id = grade_id_of(cell)
             if grade_id:
                 source = cell.get("source", "")
                 answers.setdefault(
@@ -752,8 +523,8 @@ def _settle_hand_grades(course, student, assignment, nb) -> list[str]:
     """
     answers = {}
     for cell in nb.cells:
-        if _grade_id(cell):
-            answers.setdefault(_grade_id(cell), cell.get("source", ""))
+        if grade_id_of(cell):
+            answers.setdefault(grade_id_of(cell), cell.get("source", ""))
     cleared = []
     with Gradebook(db_url(course), course.course_id) as gb:
         notebook = gb.find_submission_notebook(assignment, assignment, student)

@@ -38,9 +38,9 @@ from nbgrader.api import Gradebook
 from grader.config import CourseConfig
 from grader.lms import formats as lms
 from grader.lms.roster import Roster
-from grader.pipeline.autograde import read_status, submitted_timestamp
 from grader.workdir.gradebook import db_url, grades, max_points
 from grader.workdir.late import apply_penalties, days_started
+from grader.workdir.status import read_status, submitted_timestamp
 
 NOTHING_SUBMITTED = "nothing submitted"
 PENDING = "pending"  # a written answer's points until it is graded by hand

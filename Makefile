@@ -12,17 +12,18 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 JOBS ?= 2
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help venv system test lint build demo lab formgrader bench bench-grading clean
+.PHONY: help venv system test test-fast lint build demo lab formgrader bench bench-grading clean
 
 help:
 	@echo "make demo   build the course and grade a demo class (the main job)"
-	@echo "make test   the whole test suite (unit, sync, nbval, grading round-trip)"
+	@echo "make test   the whole test suite (unit, sync, notebooks, grading round-trip)"
+	@echo "make test-fast  the tests that execute no notebook and grade no class (< 1 min)"
 	@echo "make build  regenerate release/ and solutions/ from source/"
 	@echo "make lab    the student's JupyterLab: release/ and solutions/, Validate"
 	@echo "make formgrader  nbgrader's formgrader on the grading folder (instructors)"
 	@echo "make bench  execution time of every solution notebook (median of 3)"
 	@echo "make bench-grading  parallel grader against sequential nbgrader"
-	@echo "make lint   ruff on the Python code"
+	@echo "make lint   ruff (lint and format) and mypy on the Python code"
 
 venv: $(STAMP)
 
@@ -38,15 +39,24 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: $(STAMP)
 	./scripts/system-packages --tests --browser
-	$(BIN)/ruff check .
-	# Unit tests draw figures without a screen; notebooks (nbval, the build, `make lab`)
-	# keep Jupyter's default inline backend, which students see.
+	$(MAKE) --no-print-directory lint
+	# Unit tests draw figures without a screen; notebooks (the grader's kernels, the build,
+	# `make lab`) keep Jupyter's default inline backend, which students see. Each solution
+	# notebook runs once, graded for the round trip; tests/test_solutions_run.py makes nbval's
+	# checks (--nbval-lax) on that run instead of executing the notebooks again.
 	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
-	$(TEST_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax \
-		-p no:cacheprovider solutions
 
+# No kernel, no browser, no bubblewrap: what to run after each change (markers in
+# pyproject.toml). None of these tests takes a minute: one that does hangs.
+test-fast: $(STAMP)
+	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+		-m "not slow and not sandbox" --timeout 60 tests
+
+# What pre-commit runs before each commit (.pre-commit-config.yaml), on the whole tree.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 build: $(STAMP)
 	$(BIN)/python -m grader build

@@ -29,7 +29,8 @@ from nbgrader.api import Gradebook
 
 from grader.config import REPO_ROOT, load_config
 from grader.pipeline import feedback
-from grader.workdir import gradebook
+from grader.process import setup_process
+from grader.workdir import folder, gradebook
 
 ASSIGNMENT = "01_perceptron"
 STUDENT = "huge"
@@ -110,6 +111,7 @@ def page_in_child(course) -> tuple[float, float]:
 
 
 def main() -> int:
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--giant-mb", type=int, default=500, help="size of the refused files")
     args = parser.parse_args()
@@ -126,7 +128,7 @@ def main() -> int:
     ]
     repo = load_config(REPO_ROOT)
     with tempfile.TemporaryDirectory(prefix="bench-feedback-") as tmp:
-        course = gradebook.prepare(repo, Path(tmp) / "grading", [ASSIGNMENT])
+        course = folder.prepare(repo, Path(tmp) / "grading", [ASSIGNMENT])
         with Gradebook(gradebook.db_url(course), course.course_id) as gb:
             gb.update_or_create_student(STUDENT)
             gb.add_submission(ASSIGNMENT, STUDENT)

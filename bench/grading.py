@@ -29,19 +29,44 @@ from grader.execution.execute import QUIET_ENVIRONMENT
 from grader.pipeline.build import build
 from grader.pipeline.collect import collect
 from grader.pipeline.synthetic import make_class
-from grader.workdir import gradebook
+from grader.process import setup_process
+from grader.workdir import folder, gradebook
 
 DEFAULT_ASSIGNMENTS = ["01_perceptron", "02_networks"]
 
 
 def grading_folder(repo, root: Path, zip_path: Path, assignments):
-    course = gradebook.prepare(repo, root, assignments)
+    course = folder.prepare(repo, root, assignments)
     collect(course, zip_path)
     shutil.copy(repo.config_file, root / "nbgrader_config.py")  # for the nbgrader command
     return course
 
 
+def autograde_seconds(course, assignments: list[str], timeout: int, *where: str) -> float:
+    """Wall seconds of `python -m grader autograde` on `course`, `where` saying on what
+    (`--jobs N` or `--cluster ADDRESS`)."""
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "--workdir",
+            str(course.root),
+            "autograde",
+            *assignments,
+            *where,
+            "--timeout",
+            str(timeout),
+        ],
+        check=True,
+        cwd=REPO_ROOT,
+    )
+    return time.perf_counter() - start
+
+
 def main() -> int:
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*", default=DEFAULT_ASSIGNMENTS)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
@@ -57,50 +82,18 @@ def main() -> int:
         theirs = grading_folder(repo, tmp / "nbgrader", zip_path, args.assignments)
         count = len(list((ours.root / "submitted").glob("*/*")))
 
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "grader",
-                "--workdir",
-                str(ours.root),
-                "autograde",
-                *args.assignments,
-                "--jobs",
-                str(args.jobs),
-                "--timeout",
-                str(args.timeout),
-            ],
-            check=True,
-            cwd=REPO_ROOT,
+        parallel_s = autograde_seconds(
+            ours, args.assignments, args.timeout, "--jobs", str(args.jobs)
         )
-        parallel_s = time.perf_counter() - start
 
         from distributed import LocalCluster
 
         with LocalCluster(
             n_workers=args.jobs, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster:
-            start = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "grader",
-                    "--workdir",
-                    str(on_dask.root),
-                    "autograde",
-                    *args.assignments,
-                    "--cluster",
-                    cluster.scheduler_address,
-                    "--timeout",
-                    str(args.timeout),
-                ],
-                check=True,
-                cwd=REPO_ROOT,
+            dask_s = autograde_seconds(
+                on_dask, args.assignments, args.timeout, "--cluster", cluster.scheduler_address
             )
-            dask_s = time.perf_counter() - start
 
         env = {**os.environ, **QUIET_ENVIRONMENT}
         env.pop("MPLBACKEND", None)
@@ -110,7 +103,7 @@ def main() -> int:
             # nbgrader exits non-zero when a submission fails (kim's is not JSON): expected
             subprocess.run(
                 [
-                    "nbgrader",
+                    str(Path(sys.executable).parent / "nbgrader"),  # this venv's, not PATH's
                     "autograde",
                     assignment,
                     f"--Execute.timeout={args.timeout}",

@@ -19,6 +19,7 @@ from grader.config import REPO_ROOT, load_config
 from grader.execution.execute import execute
 from grader.notebooks.validate import source_assignments
 from grader.pipeline.build import solution_notebook
+from grader.process import setup_process
 
 BUDGET_S = {"01_perceptron": 20.0}
 DEFAULT_BUDGET_S = 60.0
@@ -36,6 +37,7 @@ def time_notebook(assignment: str, runs: int) -> list[float]:
 
 
 def main() -> int:
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="*", help="default: every assignment in source/")
     parser.add_argument("--runs", type=int, default=3)

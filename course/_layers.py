@@ -53,12 +53,15 @@ def _why(module, shape: tuple[int, ...] | None, dtype, error: BaseException, fir
         return f"expects {module.in_features} input features but gets {shape[-1]} from {source}"
     convolutions = {nn.Conv1d: 2, nn.Conv2d: 3, nn.Conv3d: 4}
     for kind, axis in convolutions.items():
-        if isinstance(module, kind) and shape and len(shape) >= axis:
-            if shape[-axis] != module.in_channels:
-                return (
-                    f"expects {module.in_channels} input channels but gets {shape[-axis]} "
-                    f"from {source}"
-                )
+        if (
+            isinstance(module, kind)
+            and shape
+            and len(shape) >= axis
+            and shape[-axis] != module.in_channels
+        ):
+            return (
+                f"expects {module.in_channels} input channels but gets {shape[-axis]} from {source}"
+            )
     got = f"an input of shape {shape}" if shape is not None else "its input"
     return f"cannot take {got}: {_first_line(error)}"
 
@@ -74,7 +77,8 @@ def explain(model, X, error: BaseException) -> str | None:
     leaves = _leaves(model)
     if not leaves:
         return None
-    calls = []  # (module, input) before a layer runs, (module, input, output shape) after
+    # (module, input) before a layer runs, (module, input, output shape) after
+    calls: list[tuple] = []
 
     def before(module, args):
         calls.append((module, args[0] if args else None))

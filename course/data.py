@@ -273,7 +273,7 @@ def _stratified_split(y: np.ndarray, test_size, seed):
     if seed is None or seed is np.random:
         rng = np.random.mtrand._rand
     elif isinstance(seed, numbers.Integral):
-        rng = np.random.RandomState(seed)
+        rng = np.random.RandomState(int(seed))
     elif isinstance(seed, np.random.RandomState):
         rng = seed
     else:
@@ -293,8 +293,8 @@ def _stratified_split(y: np.ndarray, test_size, seed):
 
     n_i = _approximate_mode(class_counts, n_train, rng)
     t_i = _approximate_mode(class_counts - n_i, n_test, rng)
-    train = []
-    test = []
+    train: list[np.ndarray] = []
+    test: list[np.ndarray] = []
     for i in range(n_classes):
         permutation = rng.permutation(class_counts[i])
         perm_indices_class_i = class_indices[i].take(permutation, mode="clip")

@@ -23,6 +23,7 @@ in its first cell), and by the kernel's start options as an IPython extension:
 nbgrader_config.py) or ``%load_ext course.messages``. Outside IPython it does nothing.
 """
 
+import contextlib
 import linecache
 import re
 import sys
@@ -84,7 +85,7 @@ def _handler(shell, etype, value, tb, tb_offset=None):
         return None
     # What showtraceback would record, so that %debug and %tb still find the exception.
     sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
-    sys.last_exc = value
+    sys.last_exc = value  # type: ignore[attr-defined]  # Python 3.12's name; 3.11 has none
     shell._showtraceback(etype, value, lines)  # the kernel's one place that sends an error
     return None
 
@@ -103,10 +104,9 @@ def show_warning(message, category, filename, lineno, file=None, line=None):
         code = (line if line is not None else linecache.getline(filename, lineno)).strip()
         if code:
             text += f" (at `{code}`)"
-    try:
+    # No usable stdout: a warning never breaks the code.
+    with contextlib.suppress(OSError, ValueError):
         print(text, file=sys.stdout, flush=True)
-    except (OSError, ValueError):  # no usable stdout: a warning never breaks the code
-        pass
 
 
 _ORIGINAL_SHOWWARNING = warnings.showwarning

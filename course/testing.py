@@ -13,6 +13,8 @@ with "step(0) should be 0: step(a) is 1 at index [1], expected 0.".
 Arrays may be numpy arrays, torch tensors (compared as numpy arrays) or lists.
 """
 
+from typing import NoReturn
+
 import numpy as np
 
 from course._convert import to_numpy
@@ -88,7 +90,7 @@ def assert_shape(actual, expected_shape, what: str, *, hint: str = "") -> None:
         _fail(f"{what} should have shape {wanted} but has shape {array.shape}", hint)
 
 
-def _fail(message: str, hint: str = ""):
+def _fail(message: str, hint: str = "") -> NoReturn:
     """Raise the AssertionError of a failed check: the hint first, then what was found."""
     if hint:
         message = f"{hint.rstrip().rstrip('.')}: {message}"
@@ -96,7 +98,7 @@ def _fail(message: str, hint: str = ""):
 
 
 def _differs(
-    what: str, hint: str, expected, actual, index: tuple, ndim: int, how: str, count: str
+    what: str, hint: str, expected, actual, index: tuple, ndim: int, how: str | None, count: str
 ) -> str:
     # "W is not close to the expected value at index [1, 1]: expected 4, got 4.5", or with a
     # hint "step(0) should be 0: step(a) is 1 at index [1], expected 0".

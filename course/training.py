@@ -87,7 +87,7 @@ def _model_dtype_and_device(model):
     return parameter.dtype, parameter.device
 
 
-def _as_tensors(data, dtype, what):
+def _as_tensors(data, dtype, what) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         X, y = data
     except (TypeError, ValueError):

@@ -23,9 +23,12 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# As in grader/__init__.py: jsonschema (under nbformat) would compile rfc3987_syntax's grammar
-# at import, seconds of CPU on every Validate, for a string format no notebook schema uses.
-sys.modules.setdefault("rfc3987_syntax", None)
+# As grader.process.skip_rfc3987_syntax does (courselab ships without grader): jsonschema
+# (under nbformat) would compile rfc3987_syntax's grammar at import, seconds of CPU on every
+# Validate, for a string format no notebook schema uses. Here, at import, because it must
+# come before nbgrader's import below.
+# None in sys.modules is import's own "not importable" mark, which typeshed does not allow.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 from nbgrader import utils  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
@@ -135,8 +138,8 @@ def summarize(nb) -> dict:
                 current.passed += 1
             else:
                 current.errors.append(failure(cell) or "partial credit only")
-        elif utils.is_solution(cell) and failure(cell):
-            current.errors.append(failure(cell))  # the answer itself failed: say that first
+        elif utils.is_solution(cell) and (problem := failure(cell)):
+            current.errors.append(problem)  # the answer itself failed: say that first
     exercises = [e for e in exercises if e.tests]
     return {
         "tests": sum(e.tests for e in exercises),
@@ -239,8 +242,8 @@ def main(argv=None) -> int:
     results = validate(Path(args.notebook).resolve(), load_config(args.config))
     print(json.dumps({**results, "dialog": dialog(results)}) if args.json else text(results))
     summary = results.get("summary")
-    passed = (
-        bool(summary)
+    passed = bool(
+        summary
         and summary["passed"] == summary["tests"]
         and not (results.get("changed") or results.get("type_changed"))
     )

@@ -31,8 +31,10 @@ def kernel_language_info() -> dict:
 class StudentContentsManager(AsyncLargeFileManager):
     """jupyter_server's default contents manager, with the two changes above."""
 
-    async def get(self, path, content=True, type=None, format=None, **kwargs):
-        model = await super().get(path, content=content, type=type, format=format, **kwargs)
+    async def get(self, path, content=True, type=None, format=None, require_hash=False):
+        model = await super().get(
+            path, content=content, type=type, format=format, require_hash=require_hash
+        )
         if not content or model.get("content") is None:
             return model
         if model["type"] == "directory" and path.strip("/") == "":

@@ -18,9 +18,11 @@ import logging
 import sys
 from pathlib import Path
 
-from grader.config import REPO_ROOT, load_config
+from grader.config import REPO_ROOT, WORKDIR_ENV, WORKDIR_NAME, default_workdir, load_config
 from grader.errors import GraderError
-from grader.notebooks.validate import SourceError
+from grader.execution.timeouts import DEMO_CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S
+from grader.pipeline.bundle import BUNDLE_NAME
+from grader.process import setup_process
 
 
 def parse(argv):
@@ -31,7 +33,7 @@ def parse(argv):
     parser.add_argument(
         "--workdir",
         default=None,
-        help="grading folder (default: $GRADER_WORKDIR or grading/ in the course root)",
+        help=f"grading folder (default: ${WORKDIR_ENV} or {WORKDIR_NAME}/ in the course root)",
     )
     parser.add_argument(
         "--db",
@@ -48,22 +50,21 @@ def parse(argv):
     common.add_argument("--workdir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     verbs = parser.add_subparsers(dest="verb", required=True)
-    add_parser = verbs.add_parser
 
-    def verb(name, **kwargs):
-        return add_parser(name, parents=[common], **kwargs)
+    def verb(name: str, **kwargs) -> argparse.ArgumentParser:
+        return verbs.add_parser(name, parents=[common], **kwargs)
 
-    verbs.add_parser = verb
-
-    build = verbs.add_parser("build", help="regenerate release/ and solutions/ from source/")
+    build = verb("build", help="regenerate release/ and solutions/ from source/")
     build.add_argument("assignments", nargs="*", help="only these (default: all in source/)")
     build.add_argument("--no-execute", action="store_true", help="do not execute solutions")
     build.add_argument("--check", action="store_true", help="only check source/, write nothing")
 
-    bundle = verbs.add_parser("bundle", help="the student bundle, a zip")
-    bundle.add_argument("--out", default=None, help="zip to write (default: grading/...)")
+    bundle = verb("bundle", help="the student bundle, a zip")
+    bundle.add_argument(
+        "--out", default=None, help=f"zip to write (default: {BUNDLE_NAME} in the grading folder)"
+    )
 
-    collect = verbs.add_parser("collect", help="a folder or an LMS zip of submissions")
+    collect = verb("collect", help="a folder or an LMS zip of submissions")
     collect.add_argument("path")
     collect.add_argument(
         "--pattern",
@@ -86,7 +87,7 @@ def parse(argv):
         "identities to student ids (default: roster.csv in the grading folder, if any)",
     )
 
-    autograde = verbs.add_parser("autograde", help="grade submissions in parallel")
+    autograde = verb("autograde", help="grade submissions in parallel")
     autograde.add_argument("assignments", nargs="*", help="default: all")
     autograde.add_argument("--jobs", type=int, default=None, help="default: number of cores")
     autograde.add_argument(
@@ -111,7 +112,10 @@ def parse(argv):
         "--timeout", type=int, default=None, help="per-cell timeout in s (default: config)"
     )
     autograde.add_argument(
-        "--notebook-timeout", type=int, default=900, help="per-notebook wall time in s"
+        "--notebook-timeout",
+        type=int,
+        default=NOTEBOOK_TIMEOUT_S,
+        help=f"per-notebook wall time in s (default: {NOTEBOOK_TIMEOUT_S})",
     )
     autograde.add_argument(
         "--force", action="store_true", help="grade graded ones again (changed grades are listed)"
@@ -129,10 +133,10 @@ def parse(argv):
         help="grade without the sandbox where the machine has none (the report marks it)",
     )
 
-    feedback = verbs.add_parser("feedback", help="HTML feedback per student and notebook")
+    feedback = verb("feedback", help="HTML feedback per student and notebook")
     feedback.add_argument("assignments", nargs="*", help="default: all")
 
-    report = verbs.add_parser("report", help="CSV files, a table and a plot of the grades")
+    report = verb("report", help="CSV files, a table and a plot of the grades")
     report.add_argument("--out", default=None, help="folder (default: <workdir>/reports)")
     report.add_argument(
         "--roster",
@@ -142,7 +146,7 @@ def parse(argv):
         "the grading folder, which collect --roster keeps)",
     )
 
-    formgrader = verbs.add_parser(
+    formgrader = verb(
         "formgrader", help="nbgrader's formgrader on the grading folder (manual review)"
     )
     formgrader.add_argument(
@@ -152,33 +156,47 @@ def parse(argv):
         help="options for JupyterLab after --, e.g. -- --port 8899",
     )
 
-    similar = verbs.add_parser(
+    similar = verb(
         "similarity", help="pairs of submissions whose answers are alike (leads, not verdicts)"
     )
     similar.add_argument("assignment")
     similar.add_argument(
         "--min-score",
         type=float,
-        default=0.5,
+        default=None,
         metavar="S",
-        help="list pairs scoring at least this, 0 to 1 (default: 0.5)",
+        help="list pairs scoring at least this, 0 to 1 (default: MIN_SCORE in "
+        "grader/pipeline/similarity.py)",
     )
     similar.add_argument(
-        "--top", type=int, default=50, metavar="N", help="list at most N pairs (default: 50)"
+        "--top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="list at most N pairs (default: TOP in grader/pipeline/similarity.py)",
     )
     similar.add_argument(
         "--out", default=None, help="folder (default: <workdir>/reports/similarity/ASSIGNMENT)"
     )
 
-    demo = verbs.add_parser("demo", help="the whole cycle on a synthetic class")
+    demo = verb("demo", help="the whole cycle on a synthetic class")
     demo.add_argument("assignments", nargs="*", help="default: all in source/")
     demo.add_argument("--jobs", type=int, default=None)
-    # The longest cell of the course runs in about 4 s; ivy's endless loop waits this long.
-    demo.add_argument("--timeout", type=int, default=10, help="per-cell timeout in s")
+    demo.add_argument(
+        "--timeout",
+        type=int,
+        default=DEMO_CELL_TIMEOUT_S,
+        help=f"per-cell timeout in s (default: {DEMO_CELL_TIMEOUT_S})",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    setup_process()
+    # Not imported with this module: it reads notebooks, and nbformat must come after
+    # setup_process (the commands' modules are imported where they run, for the same reason).
+    from grader.notebooks.validate import SourceError
+
     args = parse(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -212,12 +230,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
-    from grader.workdir import gradebook
+    from grader.workdir.folder import open_workdir, prepare
 
     repo = load_config(args.root, db=args.db)
-    workdir = Path(args.workdir) if args.workdir else gradebook.default_workdir(repo)
+    workdir = Path(args.workdir) if args.workdir else default_workdir(repo)
     if args.verb == "build":
-        from grader.notebooks.validate import check_course
+        from grader.notebooks.validate import SourceError, check_course
         from grader.pipeline.build import build, require_in_source
 
         require_in_source(repo, args.assignments)
@@ -232,7 +250,7 @@ def run(args) -> int:
     elif args.verb == "bundle":
         from grader.pipeline.bundle import make_bundle
 
-        print(f"Wrote {make_bundle(repo, args.out or workdir / 'student-bundle.zip')}")
+        print(f"Wrote {make_bundle(repo, args.out or workdir / BUNDLE_NAME)}")
     elif args.verb == "collect":
         from grader.pipeline.collect import place, scan
 
@@ -244,12 +262,12 @@ def run(args) -> int:
             max_size=int(args.max_size * 10**6),
             roster=_roster(repo, args.roster, workdir),
         )
-        course = gradebook.prepare(repo, workdir)
+        course = prepare(repo, workdir)
         print(place(course, candidates, result).summary())
     elif args.verb == "autograde":
         from grader.pipeline.autograde import autograde
 
-        course = gradebook.open_workdir(repo, workdir)
+        course = open_workdir(repo, workdir)
         autograde(
             course,
             args.assignments,
@@ -266,13 +284,13 @@ def run(args) -> int:
     elif args.verb == "feedback":
         from grader.pipeline.feedback import generate_feedback
 
-        course = gradebook.open_workdir(repo, workdir)
+        course = open_workdir(repo, workdir)
         pages = generate_feedback(course, args.assignments)
         print(f"Wrote {len(pages)} feedback page(s) to {course.root / 'feedback'}")
     elif args.verb == "report":
         from grader.pipeline.report import table, write_report
 
-        course = gradebook.open_workdir(repo, workdir)
+        course = open_workdir(repo, workdir)
         report, out = write_report(course, args.out, roster=_roster(repo, args.roster, workdir))
         print(table(report))
         print(
@@ -304,15 +322,18 @@ def run(args) -> int:
     elif args.verb == "formgrader":
         from grader.pipeline.formgrader import formgrader
 
-        return formgrader(repo, gradebook.open_workdir(repo, workdir), args.lab_args)
+        return formgrader(open_workdir(repo, workdir), args.lab_args)
     elif args.verb == "similarity":
-        from grader.pipeline.similarity import LEAD, table, write_similarity
+        from grader.pipeline.similarity import LEAD, MIN_SCORE, TOP, write_similarity
+        from grader.pipeline.similarity import table as pairs_table
 
-        course = gradebook.open_workdir(repo, workdir)
+        course = open_workdir(repo, workdir)
+        min_score = MIN_SCORE if args.min_score is None else args.min_score
+        top = TOP if args.top is None else args.top
         result, index = write_similarity(
-            course, args.assignment, args.out, min_score=args.min_score, top=args.top
+            course, args.assignment, args.out, min_score=min_score, top=top
         )
-        print(table(result, args.min_score, args.top))
+        print(pairs_table(result, min_score, top))
         print(f"\nPages in {index}. {LEAD}")
     elif args.verb == "demo":
         from grader.pipeline.demo import run_demo

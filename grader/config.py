@@ -1,21 +1,26 @@
 """The course's configuration, read from nbgrader_config.py at the repository root.
 
 nbgrader and the grader read the same file, so the assignment list, the course id and
-the timeouts are written down once.
+the timeouts are written down once. A grading folder (GradingFolder) is the same
+configuration with the folder as its course root; where it is by default is here too.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import runpy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 from traitlets.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "nbgrader_config.py"
 DB_NAME = "gradebook.db"  # nbgrader's SQLite gradebook in a course root, its default
+WORKDIR_NAME = "grading"  # the grading folder in the course root, unless WORKDIR_ENV names one
+WORKDIR_ENV = "GRADER_WORKDIR"
 
 
 @dataclass
@@ -42,6 +47,21 @@ class CourseConfig:
     @property
     def course_id(self) -> str:
         return self.config.CourseDirectory.course_id
+
+
+@dataclass
+class GradingFolder(CourseConfig):
+    """A grading folder (grader.workdir.folder): the course's configuration with the folder as
+    its course root, where submitted/, autograded/, feedback/, status/, reports/ and, unless
+    `db` names another, the gradebook live. The verbs that grade take one; build and bundle
+    take the repository's CourseConfig. Made by grader.workdir.folder's prepare and
+    open_workdir.
+    """
+
+    @classmethod
+    def at(cls, course: CourseConfig, root: Path | str) -> GradingFolder:
+        """The course's configuration for the grading folder `root`."""
+        return _rooted(cls, course, root)
 
 
 def load_config(root: Path | str = REPO_ROOT, db: str | None = None) -> CourseConfig:
@@ -83,16 +103,23 @@ def _is_default_db(url: str, root: Path) -> bool:
     return url.startswith(prefix) and (root / url[len(prefix) :]).resolve() == root / DB_NAME
 
 
+def default_workdir(course: CourseConfig) -> Path:
+    """Where the grading folder is unless --workdir says: $GRADER_WORKDIR, else grading/ in
+    the course root."""
+    return Path(os.environ.get(WORKDIR_ENV) or course.root / WORKDIR_NAME)
+
+
 def with_root(course: CourseConfig, root: Path | str) -> CourseConfig:
-    """The same course configuration, for a course folder somewhere else (a grading folder)."""
+    """The same course configuration, for a copy of the course somewhere else (for a grading
+    folder, GradingFolder.at)."""
+    return _rooted(CourseConfig, course, root)
+
+
+C = TypeVar("C", bound=CourseConfig)
+
+
+def _rooted(cls: type[C], course: CourseConfig, root: Path | str) -> C:
     config = copy.deepcopy(course.config)
     config.merge(Config({"CourseDirectory": {"root": str(Path(root).resolve())}}))
-    return CourseConfig(
-        root=Path(root).resolve(),
-        assignments=course.assignments,
-        config=config,
-        config_file=course.config_file,
-        db=course.db,
-        duedates=course.duedates,
-        canvas_ids=course.canvas_ids,
-    )
+    values = {f.name: getattr(course, f.name) for f in fields(CourseConfig)}
+    return cls(**{**values, "root": Path(root).resolve(), "config": config})

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+from browser import chromium  # noqa: F401 (Debian's Chromium, on request)
+from filelock import FileLock
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from postgres import postgres  # noqa: F401 (a session's PostgreSQL server, on request)
 
-from grader.config import REPO_ROOT, load_config
-from grader.workdir import gradebook
+from grader.config import REPO_ROOT, CourseConfig, GradingFolder, load_config
+from grader.process import setup_process
+from grader.workdir import folder
 
 MINI = "01_perceptron"  # the tiny course reuses a real assignment id of nbgrader_config.py
+# How the demo class of the tiny course is graded (tests read its timeouts in messages).
+DEMO_JOBS, DEMO_CELL_TIMEOUT = 2, 5
+
+
+def pytest_configure(config):
+    """Prepare the test session's process as the command line prepares its own."""
+    setup_process()
 
 
 def nbgrader_cell(source: str, grade_id: str, *, solution=False, points=None, kind="code"):
@@ -32,11 +45,9 @@ def nbgrader_cell(source: str, grade_id: str, *, solution=False, points=None, ki
     return cell
 
 
-def mini_cells():
-    """One exercise worth 2 points: a solution cell and a test cell with a hidden test."""
+def square_cells():
+    """Exercise 1.1's heading and solution cell (`square`), without its tests."""
     return [
-        new_markdown_cell("# A tiny assignment"),
-        new_code_cell("import numpy as np"),
         new_markdown_cell("### Exercise 1.1: Square (2 points)"),
         nbgrader_cell(
             'def square(x):\n    """Return x squared."""\n'
@@ -44,6 +55,33 @@ def mini_cells():
             "square",
             solution=True,
         ),
+    ]
+
+
+def cube_cells():
+    """Exercise 1.2 (1 point): its heading, solution cell (`cube`) and a visible test."""
+    return [
+        new_markdown_cell("### Exercise 1.2: Cube (1 point)"),
+        nbgrader_cell(
+            'def cube(x):\n    """Return x cubed."""\n'
+            "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
+            "cube",
+            solution=True,
+        ),
+        nbgrader_cell(
+            '"""Check that cube cubes."""\nassert cube(2) == 8, "cube(2) should be 8"',
+            "test_cube",
+            points=1,
+        ),
+    ]
+
+
+def mini_cells():
+    """One exercise worth 2 points: a solution cell and a test cell with a hidden test."""
+    return [
+        new_markdown_cell("# A tiny assignment"),
+        new_code_cell("import numpy as np"),
+        *square_cells(),
         nbgrader_cell(
             '"""Check that square squares."""\nassert square(3) == 9, "square(3) should be 9"\n'
             '### BEGIN HIDDEN TESTS\nassert square(-2) == 4, "square(-2) should be 4"\n'
@@ -83,20 +121,7 @@ def repo_course():
 
 def two_exercise_cells():
     """The tiny assignment plus a second exercise (1 point), so partial credit shows."""
-    return mini_cells() + [
-        new_markdown_cell("### Exercise 1.2: Cube (1 point)"),
-        nbgrader_cell(
-            'def cube(x):\n    """Return x cubed."""\n'
-            "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
-            "cube",
-            solution=True,
-        ),
-        nbgrader_cell(
-            '"""Check that cube cubes."""\nassert cube(2) == 8, "cube(2) should be 8"',
-            "test_cube",
-            points=1,
-        ),
-    ]
+    return mini_cells() + cube_cells()
 
 
 def build_class_course(root: Path, cells=None):
@@ -157,7 +182,7 @@ def prepared_grading(tmp_path_factory):
     """(course, grading folder) made with nbgrader (slow: ~5 s), once per test module."""
     root = tmp_path_factory.mktemp("grading")
     repo = build_class_course(root / "course")
-    return repo, gradebook.prepare(repo, root / "grading").root
+    return repo, folder.prepare(repo, root / "grading").root
 
 
 @pytest.fixture
@@ -165,4 +190,110 @@ def copied_grading(prepared_grading, tmp_path):
     """A fresh copy of the module's grading folder."""
     repo, template = prepared_grading
     shutil.copytree(template, tmp_path / "grading")
-    return gradebook.open_workdir(repo, tmp_path / "grading")
+    return folder.open_workdir(repo, tmp_path / "grading")
+
+
+# --- artefacts made once per run and shared by every test and every xdist worker -----------
+
+
+def shared_folder(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that `make(folder)` fills once per test run, for every xdist worker.
+
+    pytest-xdist runs one session per worker, so a session fixture alone would make it once
+    per worker; the first worker to ask makes it under a file lock in the run's own temporary
+    folder and the others wait for it (pytest-xdist's documented pattern). Tests treat it as
+    read only: one that changes it works on a copy.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    path = base / "shared" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = path.with_name(f"{name}.done")
+    with FileLock(path.with_name(f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)  # a worker that failed to make it
+            path.mkdir()
+            make(path)
+            done.touch()
+    return path
+
+
+@dataclass
+class Demo:
+    repo: CourseConfig  # the tiny course, built by the demo
+    course: GradingFolder  # its grading folder, graded as `python -m grader demo` does
+
+
+@pytest.fixture(scope="session")
+def graded_demo(tmp_path_factory) -> Demo:
+    """The tiny course's synthetic class through the whole demo (build, collect, autograde,
+    feedback, reports), once per run: the end-to-end suites read it, and the tests that grade
+    again do it on a copy (copy_grading)."""
+    from grader.pipeline.demo import run_demo
+
+    def make(path: Path) -> None:
+        # Not built here: run_demo builds release/ itself.
+        root = path / "course"
+        root.mkdir()
+        shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+        write_notebook(root / "source" / MINI / f"{MINI}.ipynb", two_exercise_cells())
+        run_demo(
+            load_config(root),
+            path / "grading",
+            jobs=DEMO_JOBS,
+            cell_timeout=DEMO_CELL_TIMEOUT,
+            progress=False,
+        )
+
+    path = shared_folder(tmp_path_factory, "demo", make)
+    repo = load_config(path / "course")
+    return Demo(repo, folder.open_workdir(repo, path / "grading"))
+
+
+def copy_grading(repo: CourseConfig, grading: Path, to: Path) -> GradingFolder:
+    """A grading folder copied (timestamps kept) and opened, for a test that changes it."""
+    shutil.copytree(grading, to)
+    return folder.open_workdir(repo, to)
+
+
+REFERENCE, UNTOUCHED = "reference", "untouched"  # the two students of graded_reference
+
+
+@pytest.fixture(scope="session")
+def graded_reference(tmp_path_factory) -> GradingFolder:
+    """The grading folder in which every real notebook is executed once per run.
+
+    Student `reference` hands in every assignment's reference solution (source/ without
+    delimiters and hidden tests: the cells of solutions/), graded by the grader, sandboxed,
+    with the course's own timeouts; student `untouched` hands in every release notebook,
+    graded by plain nbgrader. The round trip (test_roundtrip.py), the check that every
+    solution cell runs (test_solutions_run.py) and the template comparison
+    (test_template_kernel.py) all read this one run.
+    """
+    from nbgrader_reference import nbgrader_autograde
+
+    from grader.notebooks import cells as nbs
+    from grader.notebooks.validate import source_assignments
+    from grader.pipeline.autograde import autograde
+    from grader.pipeline.synthetic import as_handed_in
+
+    repo = load_config(REPO_ROOT)
+
+    def make(path: Path) -> None:
+        assignments = source_assignments(repo)
+        course = folder.prepare(repo, path / "grading", assignments)
+        for assignment in assignments:
+            notebook = f"{assignment}/{assignment}.ipynb"
+            handed_in = path / "handed-in" / notebook
+            handed_in.parent.mkdir(parents=True)
+            nbs.write(as_handed_in(nbs.read(REPO_ROOT / "source" / notebook)), handed_in)
+            folder.submit(course, REFERENCE, assignment, handed_in)
+        autograde(course, assignments, jobs=2, progress=False)
+        for assignment in assignments:
+            notebook = f"{assignment}/{assignment}.ipynb"
+            folder.submit(course, UNTOUCHED, assignment, REPO_ROOT / "release" / notebook)
+            nbgrader_autograde(course, assignment, UNTOUCHED)
+
+    path = shared_folder(tmp_path_factory, "reference", make)
+    return folder.open_workdir(repo, path / "grading")

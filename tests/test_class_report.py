@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections import Counter
 
 import nbformat
 import pytest
-from conftest import MINI, build_class_course, nbgrader_cell
+from conftest import MINI, build_class_course, cube_cells, nbgrader_cell, square_cells
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from nbgrader.api import Gradebook
 
@@ -45,9 +44,8 @@ from grader.pipeline.class_report import (
     render,
 )
 from grader.pipeline.report import gather
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
-CHROMIUM = "/usr/bin/chromium"
 HOSTILE = (
     "</td></table><script>window.__pwned=1;document.title='PWNED'</script>"
     '<img src=x onerror="window.__pwned=2">'
@@ -59,13 +57,7 @@ def course_cells():
     return [
         new_markdown_cell("# Squares and cubes"),
         new_code_cell("import numpy as np"),
-        new_markdown_cell("### Exercise 1.1: Square (2 points)"),
-        nbgrader_cell(
-            'def square(x):\n    """Return x squared."""\n'
-            "    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
-            "square",
-            solution=True,
-        ),
+        *square_cells(),
         nbgrader_cell(
             '"""Check that square(3) is 9."""\nassert square(3) == 9, "square(3) should be 9"',
             "test_square",
@@ -78,18 +70,7 @@ def course_cells():
             "test_square_negative",
             points=1,
         ),
-        new_markdown_cell("### Exercise 1.2: Cube (1 point)"),
-        nbgrader_cell(
-            'def cube(x):\n    """Return x cubed."""\n'
-            "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
-            "cube",
-            solution=True,
-        ),
-        nbgrader_cell(
-            '"""Check that cube(2) is 8."""\nassert cube(2) == 8, "cube(2) should be 8"',
-            "test_cube",
-            points=1,
-        ),
+        *cube_cells(),
     ]
 
 
@@ -117,7 +98,7 @@ ANSWERS = {  # student -> (square cell, cube cell); None: the release's stub
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class_report")
     repo = build_class_course(root / "course", course_cells())
-    course = gradebook.prepare(repo, root / "grading", [MINI])
+    course = folder.prepare(repo, root / "grading", [MINI])
     release = nbformat.read(str(course.root / "release" / MINI / f"{MINI}.ipynb"), 4)
     for student, (square, cube) in ANSWERS.items():
         nb = nbformat.reads(nbformat.writes(release), 4)
@@ -128,9 +109,9 @@ def graded(tmp_path_factory):
                 cell.source = answer
         path = root / f"{student}.ipynb"
         nbformat.write(nb, str(path))
-        gradebook.submit(course, student, MINI, path)
+        folder.submit(course, student, MINI, path)
     (root / "hal.ipynb").write_text('{"cells": [')
-    gradebook.submit(course, "hal", MINI, root / "hal.ipynb")
+    folder.submit(course, "hal", MINI, root / "hal.ipynb")
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
         gb.update_or_create_student("ivy")
     autograde(course, jobs=2, cell_timeout=5, notebook_timeout=120, progress=False)
@@ -148,6 +129,8 @@ def stats(graded):
     return class_stats(course, gather(course))
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_statuses_are_the_planted_ones(stats):
     [a] = stats.assignments
     assert dict(a.statuses) == {"graded": 6, "timeout": 1, "crashed": 1, "invalid": 1, "missing": 1}
@@ -163,6 +146,8 @@ def test_statuses_are_the_planted_ones(stats):
     assert a.unread == []
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_shares_of_full_partial_and_no_marks_are_the_hand_worked_ones(stats):
     [a] = stats.assignments
     square, cube = a.exercises
@@ -178,6 +163,8 @@ def test_shares_of_full_partial_and_no_marks_are_the_hand_worked_ones(stats):
     assert (cube.full, cube.partial, cube.none) == (5, 0, 3)
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_messages_are_counted_per_student_and_most_frequent_first(stats):
     [a] = stats.assignments
     square, cube = a.exercises
@@ -213,6 +200,8 @@ def test_messages_are_counted_per_student_and_most_frequent_first(stats):
     assert cube.messages[2].text == headline(HOSTILE)
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_totals_histograms_are_the_hand_worked_ones(stats):
     [a] = stats.assignments
     assert a.totals == {
@@ -231,6 +220,8 @@ def test_totals_histograms_are_the_hand_worked_ones(stats):
     assert histogram_counts(list(stats.totals.values()), stats.max_total) == [3, 2, 4, 1]
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_page_shows_the_numbers_and_no_hidden_test(graded):
     _, path = graded
     page = path.read_text()
@@ -245,6 +236,8 @@ def test_page_shows_the_numbers_and_no_hidden_test(graded):
     assert "inspect.stack" not in page
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_hostile_message_is_escaped(graded):
     _, path = graded
     page = path.read_text()
@@ -287,21 +280,8 @@ def test_every_field_is_escaped():
     assert page.count("&lt;b id=pwned&gt;") >= 8
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM):
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: install Debian's package "
-            "(`sudo apt-get install -y chromium`)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_page_in_chromium_shows_the_histograms_and_runs_no_script(graded, chromium, tmp_path):
     _, path = graded
     page = chromium.new_page()

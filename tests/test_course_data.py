@@ -30,12 +30,12 @@ def test_boolean_inputs_in_counting_order():
     assert X.shape == (16, 4) and X.dtype == np.float64
     # Row i read as a binary number, most significant digit first, is i.
     np.testing.assert_array_equal(X @ [8, 4, 2, 1], np.arange(16))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1, got 0"):
         boolean_inputs(0)
 
 
 @pytest.mark.parametrize(
-    "name, expected",
+    ("name", "expected"),
     [
         ("AND", [0, 0, 0, 1]),
         ("OR", [0, 1, 1, 1]),
@@ -206,9 +206,10 @@ def test_load_digits_rejects_what_scikit_learn_rejects(digits_reference, test_fr
     from sklearn.model_selection import train_test_split
 
     X, y = digits_reference
-    with pytest.raises(ValueError):
+    # Any ValueError: the point is to reject what scikit-learn rejects, each in its own words.
+    with pytest.raises(ValueError):  # noqa: PT011
         train_test_split(X, y, test_size=test_fraction, random_state=0, stratify=y)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # noqa: PT011
         load_digits(test_fraction=test_fraction)
 
 

@@ -16,7 +16,7 @@ def _idx_bytes(array: np.ndarray, code: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "dtype, code",
+    ("dtype", "code"),
     [("u1", 0x08), ("i1", 0x09), ("i2", 0x0B), ("i4", 0x0C), ("f4", 0x0D), ("f8", 0x0E)],
 )
 @pytest.mark.parametrize("compress", [False, True])
@@ -61,7 +61,10 @@ def _fake_mnist(monkeypatch, *, corrupt=()):
         "t10k-labels-idx1-ubyte.gz": _idx_bytes(np.array([7, 8], np.uint8), 0x08),
     }
     files = {name: gzip.compress(content, mtime=0) for name, content in files.items()}
-    md5s = {name: hashlib.md5(content).hexdigest() for name, content in files.items()}
+    md5s = {
+        name: hashlib.md5(content, usedforsecurity=False).hexdigest()
+        for name, content in files.items()
+    }
     monkeypatch.setattr(mnist, "MNIST_FILES", md5s)
     requests = []
 

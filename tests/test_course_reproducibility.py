@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 import course
@@ -36,12 +37,8 @@ def test_submodules_are_attributes_of_the_package():
     for name in ["data", "plotting", "testing", "training", "gradcheck"]:
         assert getattr(course, name).__name__ == f"course.{name}"
         assert name in dir(course)
-    try:
+    with pytest.raises(AttributeError, match="no_such_module"):
         course.no_such_module  # noqa: B018
-    except AttributeError as error:
-        assert "no_such_module" in str(error)
-    else:
-        raise AssertionError("expected an AttributeError")
 
 
 def test_import_course_and_set_seed_do_not_import_torch_or_matplotlib():

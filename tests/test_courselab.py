@@ -80,6 +80,7 @@ def config_of(folder: Path) -> Config:
 # --- Validate and the grader agree about warnings ------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["repository", "bundle"])
 def test_lab_validate_passes_warnings_and_fails_errors(notebooks, bundle, where):
     config = config_of(REPO_ROOT if where == "repository" else bundle)
@@ -90,10 +91,11 @@ def test_lab_validate_passes_warnings_and_fails_errors(notebooks, bundle, where)
     summary = failed["summary"]
     assert (summary["passed"], summary["tests"], summary["points"]) == (1, 2, 2)
     [entry] = check.dialog(failed)["failed"]
-    assert "Exercise 1.2: Cube (0 of 1 point)\n    cube(2) should be 8" == entry["source"]
+    assert entry["source"] == "Exercise 1.2: Cube (0 of 1 point)\n    cube(2) should be 8"
     assert "1 of 2 tests pass, 2 of 3 points." in entry["error"]
 
 
+@pytest.mark.slow
 def test_with_nbgraders_defaults_the_warnings_fail(notebooks):
     """The control: what Validate did before, with nbgrader's defaults (the warning lands
     on stderr in the test cell)."""
@@ -104,6 +106,7 @@ def test_with_nbgraders_defaults_the_warnings_fail(notebooks):
     ), results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["repository", "bundle"])
 def test_nbgrader_validate_passes_warnings_and_fails_errors(notebooks, bundle, where):
     """`nbgrader validate`, run in the course folder, reads its nbgrader_config.py."""
@@ -179,7 +182,7 @@ def test_dialog_keeps_nbgraders_own_messages_for_changed_cells():
 
 
 @pytest.mark.parametrize(
-    "ename, evalue, shown",
+    ("ename", "evalue", "shown"),
     [
         ("AssertionError", "step(0) should be 0", "step(0) should be 0"),
         (

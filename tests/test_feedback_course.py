@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 
 import pytest
 
@@ -27,10 +26,9 @@ from grader.notebooks.sanitize import CSP
 from grader.pipeline.autograde import autograde
 from grader.pipeline.feedback import REDACTED, generate_feedback
 from grader.pipeline.synthetic import as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
 COURSE = load_config(REPO_ROOT)
-CHROMIUM = "/usr/bin/chromium"
 HALF = "01_perceptron"
 HALF_WRONG = {"perceptron", "train_perceptron"}  # the rest of the half-right one is right
 
@@ -306,14 +304,14 @@ def test_every_exercise_has_a_wrong_answer():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("course_feedback")
-    course = gradebook.prepare(COURSE, root / "grading", list(WRONG))
+    course = folder.prepare(COURSE, root / "grading", list(WRONG))
     handed_in = {("wrong", a): submission(a, set(WRONG[a])) for a in WRONG}
     handed_in["half", HALF] = submission(HALF, HALF_WRONG)
     for (student, assignment), nb in handed_in.items():
         path = root / "hand-in" / student / f"{assignment}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbs.write(nb, path)
-        gradebook.submit(course, student, assignment, path)
+        folder.submit(course, student, assignment, path)
     outcomes = autograde(course, list(WRONG), jobs=2, progress=False, unsafe=bool(missing_pieces()))
     assert {(o.student, o.assignment, o.status) for o in outcomes} == {
         (s, a, "graded") for s, a in handed_in
@@ -351,6 +349,7 @@ def exercises(nb) -> list[tuple[list[str], list]]:
     return groups
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", list(WRONG))
 def test_each_wrong_answer_fails_a_test_whose_sentence_the_page_shows(graded, assignment):
     nb = nbs.read(graded.root / "autograded" / "wrong" / assignment / f"{assignment}.ipynb")
@@ -378,6 +377,7 @@ GRADING_MACHINE = (
 )
 
 
+@pytest.mark.slow
 def test_no_page_shows_a_path_of_the_grading_machine(graded):
     pages = sorted((graded.root / "feedback").rglob("*.html"))
     assert len(pages) == len(WRONG) + 1
@@ -387,23 +387,7 @@ def test_no_page_shows_a_path_of_the_grading_machine(graded):
         assert not shown, f"{path.relative_to(graded.root)} shows {shown}"
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is missing: pip install -c constraints.txt -e '.[dev]'")
-    if not shutil.which(CHROMIUM):
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: install Debian's package "
-            "(`sudo apt-get install -y chromium`); Playwright's own download is not used"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
+@pytest.mark.slow
 def test_a_half_right_page_reads_well_in_a_browser(graded, chromium, tmp_path_factory):
     path = graded.root / "feedback" / "half" / HALF / f"{HALF}.html"
     shots = tmp_path_factory.mktemp("screenshots")

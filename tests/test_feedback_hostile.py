@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -33,9 +32,8 @@ from nbgrader.api import Gradebook
 from grader.notebooks.sanitize import CSP, MATHML_ATTRIBUTES, MATHML_TAGS
 from grader.pipeline import feedback
 from grader.pipeline.feedback import generate_feedback
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
-CHROMIUM = "/usr/bin/chromium"
 JS = (
     "window.__pwned=1;document.title='PWNED';"
     "document.documentElement.appendChild(document.createElement('pwned-marker'));"
@@ -315,7 +313,7 @@ def grade(course, student: str, points: tuple[int, int]) -> None:
 def pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile_feedback")
     repo = build_class_course(root / "course")
-    course = gradebook.prepare(repo, root / "grading", [MINI])
+    course = folder.prepare(repo, root / "grading", [MINI])
     for student, (make, points) in STUDENTS.items():
         grade(course, student, points)
         path = course.root / "autograded" / student / MINI / f"{MINI}.ipynb"
@@ -480,23 +478,6 @@ def test_too_big_a_notebook_gets_a_short_page(pages):
     assert "giant words" not in page
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is missing: pip install -c constraints.txt -e '.[dev]'")
-    if not shutil.which(CHROMIUM):
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: install Debian's package "
-            "(`sudo apt-get install -y chromium`); Playwright's own download is not used"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
 def visit(browser, path: Path, screenshot: Path | None = None) -> dict:
     """Open a page from disk; what it did: dialogs, console messages, requests (those that
     reached the network layer, which answers none but the page itself) and its state."""
@@ -533,6 +514,7 @@ def template_request(url: str, page: Path) -> bool:
     return url.startswith(fonts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", STUDENTS)
 def test_no_submitted_script_runs_in_a_browser(pages, chromium, student, tmp_path):
     path = pages[student]
@@ -553,6 +535,7 @@ def test_no_submitted_script_runs_in_a_browser(pages, chromium, student, tmp_pat
         assert "Score:" in seen["text"]
 
 
+@pytest.mark.slow
 def test_the_policy_alone_stops_what_the_sanitizer_would_miss(chromium, tmp_path):
     """The second layer on its own: the hostile markdown, not sanitized at all, in a page
     with only the policy. (Less its meta refresh elements: a policy does not stop a

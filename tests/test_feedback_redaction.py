@@ -39,7 +39,7 @@ from grader.pipeline.feedback import (
     mathml,
     scrub_paths,
 )
-from grader.workdir import gradebook
+from grader.workdir import folder
 
 TOLERANCE = "rtol=1e-10,"  # a hidden line that numpy's failure message also holds
 
@@ -297,7 +297,7 @@ SCRATCH = [
 def pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("redaction")
     repo = build_class_course(root / "course", CELLS)
-    course = gradebook.prepare(repo, root / "grading", [MINI])
+    course = folder.prepare(repo, root / "grading", [MINI])
     release = nbs.read(repo.root / "release" / MINI / f"{MINI}.ipynb")
     students = {
         "snoop": with_cells_after(release, "test_f", "print(f(3))"),
@@ -309,7 +309,7 @@ def pages(tmp_path_factory):
         path = root / "hand-in" / f"{student}.ipynb"
         path.parent.mkdir(exist_ok=True)
         nbs.write(nb, path)
-        gradebook.submit(course, student, MINI, path)
+        folder.submit(course, student, MINI, path)
     outcomes = autograde(
         course, [MINI], jobs=2, cell_timeout=30, progress=False, unsafe=bool(missing_pieces())
     )
@@ -322,6 +322,7 @@ def page_text(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]*>", "", page))
 
 
+@pytest.mark.slow
 def test_the_failure_sentence_shows_though_a_hidden_test_shares_its_line(pages):
     course = pages["course"]
     nb = nbs.read(course.root / "autograded" / "wrong" / MINI / f"{MINI}.ipynb")
@@ -340,6 +341,7 @@ def test_the_failure_sentence_shows_though_a_hidden_test_shares_its_line(pages):
     assert "<math" in pages["pages"]["wrong"]  # the heading's formula
 
 
+@pytest.mark.slow
 def test_the_snoops_page_shows_no_hidden_line(pages):
     course = pages["course"]
     autograded = nbs.read(course.root / "autograded" / "snoop" / MINI / f"{MINI}.ipynb")
@@ -360,6 +362,7 @@ def test_the_snoops_page_shows_no_hidden_line(pages):
     assert "ValueError" in text  # the error itself shows, without the source it carried
 
 
+@pytest.mark.slow
 def test_tracebacks_are_cut_to_the_line_and_no_path_of_the_machine_shows(pages):
     text = page_text(pages["pages"]["wrong"])
     for shown in (

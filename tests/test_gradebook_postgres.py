@@ -26,7 +26,7 @@ from grader.pipeline.autograde import autograde
 from grader.pipeline.collect import collect
 from grader.pipeline.report import write_report
 from grader.pipeline.synthetic import WRONG_ANSWER, _replace_solution, as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
 SECRET = "s3cret-Pw"
 EXPECTED = {"ada": (2, 1), "blank": (0, 0), "cat": (2, 0)}  # test_square, test_cube
@@ -96,7 +96,7 @@ def snapshot(url: str) -> dict:
 
 
 def grade_class(repo, inbox: Path, workdir: Path):
-    course = gradebook.prepare(repo, workdir)
+    course = folder.prepare(repo, workdir)
     collect(course, inbox)
     autograde(course, jobs=2, cell_timeout=30, progress=False)
     write_report(course)
@@ -115,6 +115,8 @@ def graded(tmp_path_factory, postgres):
     return repo, sqlite, shared, url
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_scores_and_reports_equal_those_on_sqlite(graded):
     _, sqlite, shared, _ = graded
     assert gradebook.db_url(shared).startswith("postgresql+psycopg://")
@@ -132,6 +134,8 @@ def test_scores_and_reports_equal_those_on_sqlite(graded):
         assert {r["status"] for r in csv.DictReader(f)} == {"graded"}
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_autograding_again_changes_nothing_and_reports_the_same(graded, tmp_path, capsys):
     repo, sqlite, shared, url = graded
     before = snapshot(url)
@@ -158,12 +162,14 @@ def test_autograding_again_changes_nothing_and_reports_the_same(graded, tmp_path
         assert (tmp_path / name).read_text() == (sqlite.root / "reports" / name).read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_a_second_machine_gets_a_folder_of_its_own_and_the_same_grades(graded, tmp_path):
     """Its work folder is new, the shared gradebook knows the assignment: source/ and
     release/ are made there, the gradebook is left as it is."""
     repo, _, shared, url = graded
     before = snapshot(url)
-    other = gradebook.prepare(load_config(repo.root, db=url), tmp_path / "other")
+    other = folder.prepare(load_config(repo.root, db=url), tmp_path / "other")
     assert (other.root / "release" / MINI / f"{MINI}.ipynb").read_text() == (
         shared.root / "release" / MINI / f"{MINI}.ipynb"
     ).read_text()
@@ -171,6 +177,8 @@ def test_a_second_machine_gets_a_folder_of_its_own_and_the_same_grades(graded, t
     assert sorted(gradebook.grades(other)) == sorted(gradebook.grades(shared))
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_feedback_on_the_shared_gradebook(graded):
     repo, _, shared, url = graded
     out = ok(grader("--db", url, "feedback", "--workdir", str(shared.root), cwd=repo.root))
@@ -181,6 +189,8 @@ def test_feedback_on_the_shared_gradebook(graded):
         assert "square(-2) == 4" not in page
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_nbgraders_api_and_export_read_the_same_grades(graded, tmp_path):
     repo, _, shared, url = graded
     with Gradebook(url, shared.course_id) as gb:
@@ -291,6 +301,8 @@ def test_nbgrader_config_chooses_the_gradebook(postgres, class_course):
     assert load_config(class_course.root).db is None, "nbgrader's default is the folder's"
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_the_demo_refuses_a_gradebook_that_holds_grades(graded, tmp_path):
     """The demo starts from an empty gradebook: never into one that holds a class."""
     repo, _, _, url = graded

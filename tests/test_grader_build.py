@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import MINI
 
 from grader.notebooks import cells as nbs
@@ -23,6 +24,7 @@ def test_release_has_stubs_and_no_hidden_tests(mini_course):
     assert "square(3) == 9" in test and "square(-2)" not in test and "HIDDEN" not in test
 
 
+@pytest.mark.slow
 def test_solutions_keep_answers_drop_delimiters_and_hidden_tests_and_are_executed(mini_course):
     build(mini_course, release=False)
     nb = nbs.read(mini_course.root / "solutions" / MINI / f"{MINI}.ipynb")
@@ -36,6 +38,7 @@ def test_solutions_keep_answers_drop_delimiters_and_hidden_tests_and_are_execute
     assert nb.metadata["language_info"] == {"name": "python"}
 
 
+@pytest.mark.slow
 def test_building_twice_changes_nothing(mini_course):
     build(mini_course)
     paths = sorted((mini_course.root / "release").rglob("*.ipynb")) + sorted(
@@ -47,14 +50,14 @@ def test_building_twice_changes_nothing(mini_course):
 
 
 def test_the_in_process_alembic_head_is_what_the_alembic_command_says():
-    # grader.pipeline.build replaces nbgrader's `alembic heads` subprocess (5 s per new gradebook)
-    # with the same question asked in-process; a new gradebook must record the same version.
+    # grader.process replaces nbgrader's `alembic heads` subprocess (5 s per new gradebook) with
+    # the same question asked in-process; a new gradebook must record the same version.
     import subprocess
 
     from nbgrader.dbutil import _temp_alembic_ini
 
-    from grader.pipeline.build import _alembic_head
+    from grader.process import alembic_head
 
     with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
         output = subprocess.check_output(["alembic", "-c", ini, "heads"], text=True)
-    assert _alembic_head() == output.split()[0], "the gradebook would record a wrong version"
+    assert alembic_head() == output.split()[0], "the gradebook would record a wrong version"

@@ -24,7 +24,9 @@ from grader.config import load_config
 from grader.pipeline.autograde import autograde
 from grader.pipeline.report import write_report
 from grader.pipeline.synthetic import as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 ALLOWED_FAILURES = 1
 
@@ -49,7 +51,7 @@ class KillWorker(WorkerPlugin):
 
 def make_class(tmp_path: Path, name: str, db: str | None = None):
     repo = build_class_course(tmp_path / f"course-{name}")
-    course = gradebook.prepare(load_config(repo.root, db=db), tmp_path / f"grading-{name}")
+    course = folder.prepare(load_config(repo.root, db=db), tmp_path / f"grading-{name}")
     source = nbformat.read(str(repo.root / "source" / MINI / f"{MINI}.ipynb"), 4)
     right = as_handed_in(source)
     wrong = as_handed_in(source)
@@ -62,7 +64,7 @@ def make_class(tmp_path: Path, name: str, db: str | None = None):
             path.write_bytes((repo.root / "release" / MINI / f"{MINI}.ipynb").read_bytes())
         else:
             nbformat.write(nb, str(path))
-        gradebook.submit(course, student, MINI, path)
+        folder.submit(course, student, MINI, path)
     return course
 
 
@@ -73,15 +75,17 @@ def points(course) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        with LocalCluster(
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}),
+        LocalCluster(
             n_workers=2,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
             silence_logs=logging.ERROR,
-        ) as cluster:
-            yield cluster
+        ) as cluster,
+    ):
+        yield cluster
 
 
 def test_a_class_on_dask_scores_as_on_this_machine(tmp_path, cluster, postgres):

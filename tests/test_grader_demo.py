@@ -10,11 +10,12 @@ import csv
 import zipfile
 
 import pytest
-from conftest import MINI, build_class_course
+from conftest import DEMO_CELL_TIMEOUT, MINI, copy_grading
+from nbgrader_reference import nbgrader_autograde
 
 from grader.pipeline.bundle import make_bundle
-from grader.pipeline.demo import run_demo
-from grader.workdir import gradebook
+from grader.pipeline.report import gather
+from grader.workdir import folder, gradebook
 
 # student -> (points of test_square, points of test_cube, status)
 EXPECTED = {
@@ -31,13 +32,13 @@ PARTLY_RIGHT = ["cat", "dan", "eve", "fay"]  # one of the two exercises wrong
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    repo = build_class_course(root / "course")
-    report = run_demo(repo, root / "grading", jobs=2, cell_timeout=5, progress=False)
-    return repo, gradebook.open_workdir(repo, root / "grading"), report
+def demo(graded_demo):
+    """(tiny course, its graded demo folder, the report of it); the folder is the run's shared
+    one (conftest.py's graded_demo): read it, never change it."""
+    return graded_demo.repo, graded_demo.course, gather(graded_demo.course)
 
 
+@pytest.mark.slow
 def test_every_student_scores_as_worked_out(demo):
     _, _, report = demo
     assert report.students == sorted([*EXPECTED, *PARTLY_RIGHT])  # max's file was misnamed
@@ -52,6 +53,7 @@ def test_every_student_scores_as_worked_out(demo):
         assert 0 < report.total(student) < 3, student
 
 
+@pytest.mark.slow
 def test_csv_files_hold_the_worked_out_scores(demo):
     _, course, _ = demo
     reports = course.root / "reports"
@@ -72,12 +74,14 @@ def test_csv_files_hold_the_worked_out_scores(demo):
     assert leo == {"test_square": (2, 2), "test_cube": (0, 1)}
     with open(reports / "submissions.csv") as f:
         statuses = {r["student"]: r for r in csv.DictReader(f)}
-    assert statuses["ivy"]["status"] == "timeout" and "5 s" in statuses["ivy"]["message"]
+    ivy = statuses["ivy"]
+    assert ivy["status"] == "timeout" and f"{DEMO_CELL_TIMEOUT} s" in ivy["message"]
     assert statuses["kim"]["status"] == "invalid" and "JSON" in statuses["kim"]["message"]
     assert statuses["leo"]["status"] == "crashed" and "kernel died" in statuses["leo"]["message"]
     assert (reports / "scores.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_feedback_shows_results_but_never_hidden_tests(demo):
     _, course, _ = demo
     pages = sorted((course.root / "feedback").rglob("*.html"))
@@ -90,10 +94,12 @@ def test_feedback_shows_results_but_never_hidden_tests(demo):
     assert "NotImplementedError" in blank
 
 
-def test_autograding_again_changes_nothing(demo):
+@pytest.mark.slow
+def test_autograding_again_changes_nothing(demo, tmp_path):
     from grader.pipeline.autograde import autograde
 
-    _, course, _ = demo
+    repo, shared, _ = demo
+    course = copy_grading(repo, shared.root, tmp_path / "grading")
     before = sorted(gradebook.grades(course))
     assert autograde(course, progress=False) == []  # everything is graded already
     assert sorted(gradebook.grades(course)) == before
@@ -110,6 +116,7 @@ def test_bundle_holds_release_and_course_but_no_answers(repo_course, tmp_path):
         assert not any(n.startswith(top + forbidden) for n in names), forbidden
 
 
+@pytest.mark.slow
 def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
     """Same class, graded by nbgrader's own Autograde one at a time: the same scores.
 
@@ -118,7 +125,7 @@ def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
     from nbgrader.converters.base import NbGraderException
 
     repo, course, _ = demo
-    plain = gradebook.prepare(repo, tmp_path / "plain")
+    plain = folder.prepare(repo, tmp_path / "plain")
     from grader.pipeline.collect import collect
 
     collect(plain, course.root / "class.zip")
@@ -126,7 +133,7 @@ def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
     sample = ["ada", "blank", "cat", "gus", "ivy", "jon", "kim"]
     for student in sample:
         try:
-            gradebook.autograde(plain, MINI, student, cell_timeout=5)
+            nbgrader_autograde(plain, MINI, student, cell_timeout=5)
         except NbGraderException:
             assert student == "kim"  # nbgrader gives up on a notebook that is not JSON
     ours = {

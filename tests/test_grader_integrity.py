@@ -29,17 +29,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import MINI, two_exercise_cells, write_notebook
+from conftest import DEMO_CELL_TIMEOUT, DEMO_JOBS, MINI, copy_grading
 from nbgrader.api import Gradebook
 
-from grader.config import REPO_ROOT, CourseConfig, load_config
+from grader.config import CourseConfig
 from grader.notebooks import cells as nbs
 from grader.pipeline.autograde import autograde
 from grader.pipeline.bundle import make_bundle
 from grader.pipeline.collect import collect
-from grader.pipeline.demo import run_demo
 from grader.pipeline.feedback import HideHiddenTests
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
 # What counts as a leak. A snippet is one line of a solution or hidden-test body, with its
 # whitespace collapsed, or a whole body (its non-blank lines). Compared as substrings of the
@@ -59,7 +58,7 @@ DELIMITERS = {
     nbs.END_SOLUTION: None,
     nbs.END_HIDDEN: None,
 }
-JOBS, CELL_TIMEOUT = 2, 5
+JOBS, CELL_TIMEOUT = DEMO_JOBS, DEMO_CELL_TIMEOUT  # those of the graded demo class
 # After a SIGKILL of the grader, how long what it started may take to notice and exit
 # (a kernel polls for its parent once a second).
 EXIT_GRACE_S = 4.0
@@ -232,7 +231,7 @@ def test_feedback_step_removes_every_hidden_test_of_the_course(repo_course):
 @dataclass
 class Graded:
     repo: CourseConfig  # the tiny course
-    course: CourseConfig  # its grading folder, graded by run_demo
+    course: CourseConfig  # its grading folder, graded by run_demo: shared, read only
     grades: dict  # (student, assignment, grade id) -> points, right after grading
     statuses: dict  # (student, assignment) -> status, right after grading
 
@@ -254,18 +253,13 @@ def submitted(course: CourseConfig) -> set:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("integrity") / "course"
-    # build_class_course's course, not built: run_demo builds it (one build less, ~5 s).
-    root.mkdir()
-    shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    write_notebook(root / "source" / MINI / f"{MINI}.ipynb", two_exercise_cells())
-    repo = load_config(root)
-    run_demo(repo, root.parent / "grading", jobs=JOBS, cell_timeout=CELL_TIMEOUT, progress=False)
-    course = gradebook.open_workdir(repo, root.parent / "grading")
-    return Graded(repo, course, scores(course), statuses(course))
+def graded(graded_demo):
+    """The run's graded demo class (conftest.py), as test_grader_demo.py reads it too."""
+    course = graded_demo.course
+    return Graded(graded_demo.repo, course, scores(course), statuses(course))
 
 
+@pytest.mark.slow
 def test_feedback_shows_no_hidden_test_and_no_answer_the_student_did_not_write(graded):
     course = graded.course
     found = secrets([graded.repo.root / "source" / MINI / f"{MINI}.ipynb"])
@@ -342,7 +336,7 @@ def resumed(graded, tmp_path_factory):
     """The class of `graded`, collected afresh, graded by a CLI run killed half way, then
     by a second run to the end."""
     work = tmp_path_factory.mktemp("killed") / "grading"
-    course = gradebook.prepare(graded.repo, work, [MINI])
+    course = folder.prepare(graded.repo, work, [MINI])
     collect(course, graded.course.root / "class.zip")
     everything = submitted(course)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -409,7 +403,7 @@ def resumed(graded, tmp_path_factory):
     try:
         outcomes, error = (
             autograde(
-                gradebook.open_workdir(graded.repo, work),
+                folder.open_workdir(graded.repo, work),
                 jobs=JOBS,
                 cell_timeout=CELL_TIMEOUT,
                 progress=False,
@@ -421,6 +415,8 @@ def resumed(graded, tmp_path_factory):
     return Resumed(course, graded_before_kill, len(running), survivors, outcomes, error)
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_killed_grader_leaves_no_process_behind(resumed):
     assert resumed.running_at_kill, (
         "The grader had no process running when it was killed, so this check checks nothing."
@@ -431,6 +427,8 @@ def test_killed_grader_leaves_no_process_behind(resumed):
     )
 
 
+@pytest.mark.slow
+@pytest.mark.sandbox
 def test_grading_again_after_a_kill_grades_each_submission_once(graded, resumed):
     course = resumed.course
     assert resumed.error is None, f"Grading again after the kill failed: {resumed.error}"
@@ -474,6 +472,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_a_gradebook_left_mid_write_by_a_killed_run_opens_again(graded, tmp_path):
     """What a grader killed during a gradebook write leaves (the file half written, a hot
     rollback journal), made on purpose: the next run must roll it back and go on."""
@@ -491,7 +490,7 @@ def test_a_gradebook_left_mid_write_by_a_killed_run_opens_again(graded, tmp_path
     journal = tmp_path / f"{gradebook.DB_NAME}-journal"
     assert journal.exists(), "The killed writer left no journal; this test tests nothing."
     try:
-        course = gradebook.open_workdir(graded.repo, tmp_path)
+        course = folder.open_workdir(graded.repo, tmp_path)
     except Exception as error:
         pytest.fail(
             f"A grading folder whose gradebook a killed run left mid-write is refused, so "
@@ -519,8 +518,9 @@ def snapshot(course: CourseConfig) -> dict:
     }
 
 
-def test_autograding_twice_gives_the_same_gradebook(graded):
-    course = graded.course
+@pytest.mark.slow
+def test_autograding_twice_gives_the_same_gradebook(graded, tmp_path):
+    course = copy_grading(graded.repo, graded.course.root, tmp_path / "grading")
     before = snapshot(course)
     assert before["grades"] and before["timestamps"], "The class was not graded at all."
     assert autograde(course, jobs=JOBS, cell_timeout=CELL_TIMEOUT, progress=False) == [], (

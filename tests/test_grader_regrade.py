@@ -9,7 +9,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import MINI, build_class_course
+from conftest import MINI, build_class_course, copy_grading
 from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum
 
@@ -17,22 +17,33 @@ from grader.config import REPO_ROOT
 from grader.errors import GraderError
 from grader.pipeline.autograde import autograde
 from grader.pipeline.synthetic import as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
-@pytest.fixture
-def graded_class(tmp_path):
+@pytest.fixture(scope="module")
+def graded_once(tmp_path_factory):
+    """(course, grading folder) of ada (right) and cat (cube wrong), graded once for the module."""
+    tmp_path = tmp_path_factory.mktemp("regrade")
     repo = build_class_course(tmp_path / "course")
-    course = gradebook.prepare(repo, tmp_path / "grading")
+    course = folder.prepare(repo, tmp_path / "grading")
     right = as_handed_in(nbformat.read(str(repo.root / "source" / MINI / f"{MINI}.ipynb"), 4))
     wrong = nbformat.reads(nbformat.writes(right), 4)
     for cell in wrong.cells:
         cell.source = cell.source.replace("return x ** 3", "return x * x")
     for student, nb in {"ada": right, "cat": wrong}.items():
         nbformat.write(nb, str(tmp_path / f"{student}.ipynb"))
-        gradebook.submit(course, student, MINI, tmp_path / f"{student}.ipynb")
+        folder.submit(course, student, MINI, tmp_path / f"{student}.ipynb")
     autograde(course, jobs=2, cell_timeout=30, progress=False)
-    return course
+    return repo, course.root
+
+
+@pytest.fixture
+def graded_class(graded_once, tmp_path):
+    """A copy of the graded class, for a test that grades it again."""
+    repo, grading = graded_once
+    return copy_grading(repo, grading, tmp_path / "grading")
 
 
 def points(course) -> dict[tuple[str, str], float]:

@@ -8,6 +8,7 @@ Run as root, the last test runs this module again as an unprivileged user (tests
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -31,7 +32,9 @@ from grader.execution.sandbox import INSIDE_UID, Sandbox, SandboxError, missing_
 from grader.pipeline import autograde as autograde_module
 from grader.pipeline.autograde import autograde
 from grader.pipeline.report import table, write_report
-from grader.workdir import gradebook
+from grader.workdir.folder import prepare, submit
+
+pytestmark = pytest.mark.sandbox
 
 ROOT = os.geteuid() == 0
 # What a kernel's / may hold: the system, its private folders, and the folders on the
@@ -111,6 +114,7 @@ def test_this_machine_can_sandbox():
     assert missing_pieces() == [], "the set-up installs bubblewrap (README: prerequisites)"
 
 
+@pytest.mark.slow
 def test_a_sandboxed_kernel_sees_only_the_allowlist(tmp_path):
     # A classmate's notebook in a world-readable folder, the course's source, the
     # grader's home: none of it is on the allowlist.
@@ -134,10 +138,10 @@ def test_a_sandboxed_kernel_sees_only_the_allowlist(tmp_path):
     ]
     text = probe_kernel(tmp_path, secrets)
     assert f"uid {INSIDE_UID}" in text
-    top = set(eval(text.split("top ", 1)[1].splitlines()[0]))
+    top = set(ast.literal_eval(text.split("top ", 1)[1].splitlines()[0]))
     ways = {Path(p).parts[1] for p in sandbox_module._runtime_paths()}
     assert top <= SYSTEM | ways, top - SYSTEM - ways
-    repo = set(eval(text.split("repo ", 1)[1].splitlines()[0]))
+    repo = set(ast.literal_eval(text.split("repo ", 1)[1].splitlines()[0]))
     assert repo <= {".venv", "course"} and "course" in repo, repo
     assert "cwd ['data.txt']" in text
     assert "passwd student" in text
@@ -193,6 +197,7 @@ def test_clean_fails_loudly_when_a_process_survives(monkeypatch):
     sandbox.close()
 
 
+@pytest.mark.slow
 def test_a_kernel_and_its_folders_are_gone_after_clean():
     sandbox = Sandbox()
     run_dir = sandbox.prepare(None)
@@ -213,6 +218,7 @@ def test_a_kernel_and_its_folders_are_gone_after_clean():
     sandbox.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ROOT, reason="root only: an unprivileged grader makes no cgroups")
 def test_as_root_kernels_get_cgroups_where_the_machine_allows():
     """v1 or v2; on a machine whose cgroup file system is read only there are none, and
@@ -233,6 +239,7 @@ def test_as_root_kernels_get_cgroups_where_the_machine_allows():
         group.rmdir()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ROOT, reason="root only: an unprivileged grader claims no uid")
 def test_as_root_concurrent_graders_never_share_a_uid(tmp_path):
     """Claims are machine-wide: another grader with another TMPDIR gets another uid."""
@@ -273,22 +280,23 @@ def test_as_root_the_lock_folder_must_be_roots_and_no_link(tmp_path, monkeypatch
 
 @pytest.fixture
 def one_submission(class_course, tmp_path):
-    course = gradebook.prepare(class_course, tmp_path / "grading")
+    course = prepare(class_course, tmp_path / "grading")
     release = class_course.root / "release" / MINI / f"{MINI}.ipynb"
-    gradebook.submit(course, "ada", MINI, release)
+    submit(course, "ada", MINI, release)
     return course
 
 
+@pytest.mark.slow
 def test_a_class_is_graded_sandboxed(tmp_path):
     """Right, blank: the exact points, sandboxed."""
     repo = build_class_course(tmp_path / "course")
-    course = gradebook.prepare(repo, tmp_path / "grading")
+    course = prepare(repo, tmp_path / "grading")
     from grader.pipeline.synthetic import as_handed_in
 
     right = as_handed_in(nbformat.read(str(repo.root / "source" / MINI / f"{MINI}.ipynb"), 4))
     nbformat.write(right, str(tmp_path / "right.ipynb"))
-    gradebook.submit(course, "ada", MINI, tmp_path / "right.ipynb")
-    gradebook.submit(course, "blank", MINI, repo.root / "release" / MINI / f"{MINI}.ipynb")
+    submit(course, "ada", MINI, tmp_path / "right.ipynb")
+    submit(course, "blank", MINI, repo.root / "release" / MINI / f"{MINI}.ipynb")
     outcomes = autograde(course, jobs=2, cell_timeout=30, progress=False)
     assert {(o.student, o.status, o.sandboxed) for o in outcomes} == {
         ("ada", "graded", True),
@@ -310,6 +318,7 @@ def test_autograde_refuses_without_bubblewrap_and_writes_nothing(one_submission,
     assert not (one_submission.root / "status").exists(), "a refused run must write no status"
 
 
+@pytest.mark.slow
 def test_unsafe_grades_are_graded_and_marked(one_submission, monkeypatch):
     monkeypatch.setattr(autograde_module, "missing_pieces", lambda: ["bubblewrap"])
     [outcome] = autograde(one_submission, unsafe=True, cell_timeout=30, progress=False)
@@ -321,6 +330,7 @@ def test_unsafe_grades_are_graded_and_marked(one_submission, monkeypatch):
     assert "(unsafe)" in table(report), "the table must mark unsafe grades"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ROOT, reason="this run is the unprivileged one")
 def test_as_root_this_module_passes_as_an_unprivileged_user():
     with unprivileged_folder() as home:

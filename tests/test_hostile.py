@@ -17,6 +17,7 @@ The tiny course: exercise 1.1 `square` (2 points, one hidden test `square(-2) ==
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -55,6 +56,9 @@ from grader.pipeline.synthetic import (
     with_noisy_function,
 )
 from grader.workdir import gradebook
+from grader.workdir.folder import prepare
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 CELL_TIMEOUT = 5
 HIDDEN = ["square(-2)", "HIDDEN TESTS"]  # text of the hidden test: must reach no output
@@ -272,8 +276,8 @@ def gradebook_attack(db: Path) -> list[str]:
         cells.append(
             protected(
                 f"sqlite {label}",
-                (
-                    f'db = sqlite3.connect(f"{path}")\n'
+                (  # S608: the text of a hostile cell the sandbox must stop, not a query of ours
+                    f'db = sqlite3.connect(f"{path}")\n'  # noqa: S608
                     'db.execute("UPDATE grade SET auto_score = max_score, '
                     'manual_score = max_score")\n'
                     "db.commit()\n"
@@ -473,7 +477,7 @@ def graded():
 
 def grade_the_class(base: Path) -> dict:
     repo = build_class_course(base / "course")
-    course = gradebook.prepare(repo, base / "grading", [MINI])
+    course = prepare(repo, base / "grading", [MINI])
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
         for student in ROSTER:
             gb.update_or_create_student(student)
@@ -769,7 +773,8 @@ def test_kernels_get_no_environment_or_descriptor_of_the_grader(graded):
     course = graded["course"]
     text = output_text(autograded_nb(course, "envthief"))
     assert SECRET not in text and SECRET_NAME not in text
-    names = set(eval(text.split("ENV ", 1)[1].splitlines()[0]))  # the kernel's os.environ
+    # the kernel's os.environ
+    names = set(ast.literal_eval(text.split("ENV ", 1)[1].splitlines()[0]))
     # The sandbox's allowlist, PWD (bwrap's --chdir), and what ipykernel sets for itself.
     allowed = {
         *ENVIRONMENT,

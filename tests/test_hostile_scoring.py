@@ -43,7 +43,7 @@ from grader.notebooks.restore import graded_cell_notes, restore_from_release
 from grader.pipeline.autograde import autograde
 from grader.pipeline.report import write_report
 from grader.pipeline.synthetic import as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
 POINTS = {"test_square": 2, "test_cube": 1, "test_double": 1}
 SEED_DRAW = "double_rng"  # what the student `rng` prints after test_double
@@ -227,10 +227,10 @@ def write_submission(path: Path, nb) -> None:
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("scoring")
     repo = build_class_course(root / "course", course_cells())
-    course = gradebook.prepare(repo, root / "grading", [MINI])
+    course = folder.prepare(repo, root / "grading", [MINI])
     for student, nb in make_class(repo).items():
         write_submission(root / "hand-in" / f"{student}.ipynb", nb)
-        gradebook.submit(course, student, MINI, root / "hand-in" / f"{student}.ipynb")
+        folder.submit(course, student, MINI, root / "hand-in" / f"{student}.ipynb")
     blocked = course.root / "autograded" / "savefail" / MINI
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where the folder goes")
@@ -388,6 +388,7 @@ def test_restore_puts_graded_cells_back_and_keeps_the_students_cells():
 # --- the class --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("student", EXPECTED)
 def test_student_scores_exactly_what_it_earned(graded, student):
     report, rows = graded["first"]
@@ -401,6 +402,7 @@ def test_student_scores_exactly_what_it_earned(graded, student):
         assert row["message"] == ""
 
 
+@pytest.mark.slow
 def test_gradebook_agrees_and_never_exceeds_the_maximum(graded):
     rows = gradebook.grades(graded["course"])
     assert rows
@@ -408,6 +410,7 @@ def test_gradebook_agrees_and_never_exceeds_the_maximum(graded):
         assert 0 <= row.points <= row.max_points == POINTS[row.grade_id], row
 
 
+@pytest.mark.slow
 def test_no_test_cell_keeps_a_result_nbgrader_would_read_as_a_score(graded):
     course = graded["course"]
     for student in ("forged", "above"):
@@ -417,6 +420,7 @@ def test_no_test_cell_keeps_a_result_nbgrader_would_read_as_a_score(graded):
             assert not [o for o in outputs if o.output_type == "execute_result"], student
 
 
+@pytest.mark.slow
 def test_restored_cells_ran_where_the_release_has_them(graded):
     course = graded["course"]
     release = nbs.read(course.root / "release" / MINI / f"{MINI}.ipynb")
@@ -435,6 +439,7 @@ def test_restored_cells_ran_where_the_release_has_them(graded):
             assert cell.execution_count is not None, (student, grade_id)  # it ran
 
 
+@pytest.mark.slow
 def test_twins_leave_no_trace_for_the_cells_after(graded):
     """The student `rng` draws after the tests what a plain run would draw (the real run's
     generator states are kept), and sees only the real test's outputs."""
@@ -446,6 +451,7 @@ def test_twins_leave_no_trace_for_the_cells_after(graded):
     assert f"{SEED_DRAW} {np.random.rand()} {random.random()}" in printed
 
 
+@pytest.mark.slow
 def test_comm_flood_is_cut_and_keeps_no_widget_state(graded):
     path = graded["course"].root / "autograded" / "flood" / MINI / f"{MINI}.ipynb"
     assert path.stat().st_size < 1 << 20
@@ -455,6 +461,7 @@ def test_comm_flood_is_cut_and_keeps_no_widget_state(graded):
     assert "after the flood" not in text and f"more than {OUTPUT_LIMIT >> 20} MB" in text
 
 
+@pytest.mark.slow
 def test_the_run_went_on_and_a_rerun_grades_what_is_fixed(graded):
     """Every submission got a status; graded again, the score above the maximum and the
     unwritable notebook end the same way, and the unblocked one is graded."""

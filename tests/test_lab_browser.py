@@ -14,30 +14,29 @@ folder (printed at the end of the run, `-rP`; look at them).
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 from conftest import MINI
+from jupyter_process import JupyterServer, start_formgrader
+from nbgrader_reference import nbgrader_autograde
 
 from courselab.check import EXERCISE_HEADING
 from grader.config import REPO_ROOT
 from grader.pipeline.bundle import student_config
 from grader.pipeline.feedback import generate_feedback
 from grader.workdir import gradebook
+from grader.workdir.folder import open_workdir, submit
 
-CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.slow
+
 NOTEBOOK = "release/01_perceptron/01_perceptron.ipynb"
 SOLUTION = "solutions/01_perceptron/01_perceptron.ipynb"
 STEP = (
@@ -67,86 +66,6 @@ PRUNED = {
     "node_modules",
     ".ipynb_checkpoints",
 }
-
-
-# --- servers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A Jupyter server in a process of its own, with its user folders in `home`."""
-
-    def __init__(self, argv: list[str], home: Path, cwd: Path = REPO_ROOT):
-        self.port, self.token = free_port(), secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home / "server.log"
-        env = {
-            **os.environ,
-            **{
-                name: str(home / name.lower())
-                for name in (
-                    "JUPYTER_CONFIG_DIR",
-                    "JUPYTER_DATA_DIR",
-                    "JUPYTER_RUNTIME_DIR",
-                    "IPYTHONDIR",
-                )
-            },
-        }
-        argv = [
-            *argv,
-            "--no-browser",
-            f"--port={self.port}",
-            "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}",
-        ]
-        if os.geteuid() == 0:
-            argv.append("--allow-root")  # as a student would pass it through LAB_ARGS
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server stopped: {self.log.read_text()[-3000:]}")
-            try:
-                self.get("api/status")
-                return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.3)
-        self.stop()
-        pytest.fail(f"the server did not answer in 60 s: {self.log.read_text()[-3000:]}")
-
-    def get(self, path: str):
-        """(status, body as JSON or text) of GET `path`."""
-        request = urllib.request.Request(
-            f"{self.url}/{path}", headers={"Authorization": f"token {self.token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                status, body = answer.status, answer.read().decode()
-        except urllib.error.HTTPError as error:
-            status, body = error.code, error.read().decode()
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, body
-
-    def page(self, path: str) -> str:
-        return f"{self.url}/{path}?token={self.token}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def files_under(root: Path) -> set[str]:
@@ -209,29 +128,12 @@ def lab(course_copy, tmp_path_factory, repo_files):
         text=True,
     )
     assert make.stdout.split()[-3:] == ["-m", "courselab", "--x"], make.stdout
-    server = Server(
+    server = JupyterServer(
         [sys.executable, "-m", "courselab", "--root", str(course_copy)],
         tmp_path_factory.mktemp("lab-home"),
     )
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("Playwright is missing: pip install -c constraints.txt -e '.[dev]'")
-    if not shutil.which(CHROMIUM):
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: install Debian's package "
-            "(`sudo apt-get install -y chromium`); Playwright's own download is not used"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -491,7 +393,7 @@ def graded(prepared_grading, tmp_path_factory):
     repo, template = prepared_grading
     root = tmp_path_factory.mktemp("graded")
     shutil.copytree(template, root / "grading")
-    course = gradebook.open_workdir(repo, root / "grading")
+    course = open_workdir(repo, root / "grading")
     nb = nbformat.read(course.root / "release" / MINI / f"{MINI}.ipynb", 4)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -506,8 +408,8 @@ def graded(prepared_grading, tmp_path_factory):
         ),
     )
     nbformat.write(nb, root / "ada.ipynb")
-    gradebook.submit(course, "ada", MINI, root / "ada.ipynb")
-    gradebook.autograde(course, MINI, "ada")
+    submit(course, "ada", MINI, root / "ada.ipynb")
+    nbgrader_autograde(course, MINI, "ada")
     [page] = generate_feedback(course, [MINI], jobs=1)
     return repo, course, page
 
@@ -542,20 +444,7 @@ def formgrader(graded, tmp_path_factory, repo_files):
         ["make", "-n", "formgrader"], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert "-m grader formgrader" in make.stdout, make.stdout
-    server = Server(
-        [
-            sys.executable,
-            "-m",
-            "grader",
-            "--root",
-            str(repo.root),
-            "formgrader",
-            "--workdir",
-            str(course.root),
-            "--",
-        ],
-        tmp_path_factory.mktemp("fg-home"),
-    )
+    server = start_formgrader(repo.root, course.root, tmp_path_factory.mktemp("fg-home"))
     yield server
     server.stop()
 

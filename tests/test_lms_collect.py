@@ -257,7 +257,7 @@ def test_a_canvas_late_marker_without_a_due_date_is_reported(copied_grading, ros
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("name,email\nAda,a@x\n", "no column 'student_id'"),
         (
@@ -299,7 +299,7 @@ def test_a_roster_from_a_spreadsheet_reads(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, expected",
+    ("name", "expected"),
     [
         ("doejane_LATE_12345_67890_01_perceptron-1.ipynb", ("doejane", "12345", True, (67890, 1))),
         ("doejane_12345_67890_01_perceptron.ipynb", ("doejane", "12345", False, (67890, 0))),

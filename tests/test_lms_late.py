@@ -24,7 +24,7 @@ HOUR = 3600
 
 
 @pytest.mark.parametrize(
-    "seconds, expected",
+    ("seconds", "expected"),
     [
         (0, 0.0),  # on time
         (-5 * HOUR, 0.0),
@@ -66,7 +66,7 @@ def test_the_course_configures_the_policy(repo_course):
 
 
 @pytest.mark.parametrize(
-    "dates, message",
+    ("dates", "message"),
     [
         (
             {"99_other": "2026-11-27 09:00:00"},

@@ -24,19 +24,20 @@ import warnings
 
 import nbformat
 import pytest
-from conftest import MINI, build_class_course, mini_cells, nbgrader_cell
+from conftest import MINI, build_class_course, nbgrader_cell, two_exercise_cells
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.utils import is_grade, is_solution
 from nbgrader.validator import Validator
+from nbgrader_reference import nbgrader_autograde
 
 from course import messages
 from grader.config import REPO_ROOT, load_config
-from grader.execution.execute import quiet_environment
+from grader.execution.execute import in_course_environment, kernel_environment
 from grader.notebooks import cells as nbs
 from grader.notebooks.stubs import RAISES
 from grader.notebooks.validate import source_assignments
-from grader.workdir import gradebook
+from grader.workdir import folder, gradebook
 
 COURSE = load_config(REPO_ROOT)
 ASSIGNMENTS = source_assignments(COURSE)
@@ -62,8 +63,7 @@ def run(nb, cwd, extra_arguments=(), allow_errors=True):
         extra_arguments=list(extra_arguments),
         resources={"metadata": {"path": str(cwd)}},
     )
-    with quiet_environment():
-        client.execute()
+    client.execute(env=kernel_environment())
     return nb
 
 
@@ -134,6 +134,7 @@ KERNEL_CELLS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["import course", "kernel option"])
 def test_the_kernel_shows_sentences_and_warnings_on_stdout(how, tmp_path):
     if how == "import course":
@@ -170,28 +171,15 @@ def test_the_kernel_shows_sentences_and_warnings_on_stdout(how, tmp_path):
 
 
 def noisy_cells():
-    """The tiny course of conftest.py without `import course`, whose answer warns; and a
-    second exercise whose answer is wrong."""
-    cells = mini_cells()
+    """The two-exercise course of conftest.py, without `import course`, whose answer to the
+    first exercise warns (student_notebook answers the second one wrong)."""
+    cells = two_exercise_cells()
     cells[3].source = cells[3].source.replace(
         "    return x * x",
         "    import warnings\n    warnings.warn('this could be faster', UserWarning)\n"
         "    return x * x",
     )
-    return cells + [
-        new_markdown_cell("### Exercise 1.2: Cube (1 point)"),
-        nbgrader_cell(
-            'def cube(x):\n    """Return x cubed."""\n'
-            "    ### BEGIN SOLUTION\n    return x ** 3\n    ### END SOLUTION",
-            "cube",
-            solution=True,
-        ),
-        nbgrader_cell(
-            '"""Check that cube cubes."""\nassert cube(2) == 8, "cube(2) should be 8"',
-            "test_cube",
-            points=1,
-        ),
-    ]
+    return cells
 
 
 def student_notebook(course, tmp_path, wrong_cube=True):
@@ -213,14 +201,15 @@ def student_notebook(course, tmp_path, wrong_cube=True):
     return path
 
 
+@pytest.mark.slow
 def test_validate_counts_no_warning_and_shows_the_sentence(tmp_path):
     course = build_class_course(tmp_path / "course", noisy_cells())
     validator = Validator(config=course.config)
     release = course.root / "release" / MINI / f"{MINI}.ipynb"
-    with quiet_environment():
-        passing = validator.validate(str(student_notebook(course, tmp_path, wrong_cube=False)))
-        failing = validator.validate(str(student_notebook(course, tmp_path / "2")))
-        untouched = validator.validate(str(release))
+    validator.preprocessors = in_course_environment(validator.preprocessors)
+    passing = validator.validate(str(student_notebook(course, tmp_path, wrong_cube=False)))
+    failing = validator.validate(str(student_notebook(course, tmp_path / "2")))
+    untouched = validator.validate(str(release))
     assert passing == {}, passing  # the warning in test_square is no failure
     [failed] = failing["failed"]
     assert "cube(2)" in failed["source"]
@@ -232,11 +221,12 @@ def test_validate_counts_no_warning_and_shows_the_sentence(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_nbgrader_autograde_counts_no_warning_and_keeps_the_sentence(tmp_path):
     course = build_class_course(tmp_path / "course", noisy_cells())
-    grading = gradebook.prepare(course, tmp_path / "grading", [MINI])
-    gradebook.submit(grading, "ann", MINI, student_notebook(course, tmp_path))
-    gradebook.autograde(grading, MINI, "ann")
+    grading = folder.prepare(course, tmp_path / "grading", [MINI])
+    folder.submit(grading, "ann", MINI, student_notebook(course, tmp_path))
+    nbgrader_autograde(grading, MINI, "ann")
     scores = {g.grade_id: g.points for g in gradebook.grades(grading)}
     assert scores == {"test_square": 2, "test_cube": 0}
     nb = nbs.read(grading.root / "autograded" / "ann" / MINI / f"{MINI}.ipynb")
@@ -331,6 +321,7 @@ def test_every_stub_names_its_exercise_and_failing_cells_are_tagged(assignment):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_an_untouched_release_runs_to_its_end_with_one_line_per_unanswered_exercise(
     assignment, tmp_path
@@ -355,6 +346,7 @@ def test_an_untouched_release_runs_to_its_end_with_one_line_per_unanswered_exerc
     assert unanswered == exercises
 
 
+@pytest.mark.slow
 def test_the_plots_of_answered_exercises_appear_after_an_unanswered_one(tmp_path):
     nb = release_notebook("01_perceptron")
     answers = solution_sources("01_perceptron")
@@ -697,6 +689,7 @@ def test_every_exercise_has_a_wrong_answer_here():
             assert (assignment, grade_id) in covered, f"{assignment}: {grade_id} has none"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, tmp_path):
     """The release notebook answered right, in one kernel; after each exercise's test has
@@ -732,7 +725,7 @@ def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, tmp_pa
         nb.cells[i] = original  # nbclient puts the cell it ran in its place
         return cell
 
-    with quiet_environment(), client.setup_kernel():
+    with client.setup_kernel(env=kernel_environment()):
         for i, cell in enumerate(nb.cells[: last + 1]):
             if cell.cell_type != "code":
                 continue

@@ -30,10 +30,9 @@ from grader.pipeline.similarity import (
     write_similarity,
 )
 from grader.pipeline.synthetic import as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder
 
 ASSIGNMENT = "01_perceptron"
-CHROMIUM = "/usr/bin/chromium"
 
 ANN = {
     "step": """
@@ -256,7 +255,7 @@ def run_tests(source, nb) -> None:
 @pytest.fixture(scope="module")
 def grading(tmp_path_factory, repo_course):
     root = tmp_path_factory.mktemp("similarity")
-    course = gradebook.prepare(repo_course, root / "grading", [ASSIGNMENT])
+    course = folder.prepare(repo_course, root / "grading", [ASSIGNMENT])
     release = nbformat.read(str(course.root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), 4)
     source = nbformat.read(str(course.root / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"), 4)
     class_ = {student: handed_in(release, answers) for student, answers in STUDENTS.items()}
@@ -265,10 +264,11 @@ def grading(tmp_path_factory, repo_course):
     for student, nb in class_.items():
         path = root / f"{student}.ipynb"
         nbformat.write(nb, str(path))
-        gradebook.submit(course, student, ASSIGNMENT, path)
+        folder.submit(course, student, ASSIGNMENT, path)
     return course, source, class_
 
 
+@pytest.mark.slow
 def test_every_planted_answer_is_correct(grading):
     _, source, class_ = grading
     for student in [*STUDENTS, "ref"]:
@@ -322,6 +322,19 @@ def test_command_writes_the_listing_and_side_by_side_pages(grading, tmp_path, ca
     assert (out / "pairs.csv").read_text().splitlines()[1].startswith("ann,ben,")
 
 
+def test_command_lists_as_many_pairs_as_its_options_ask(grading, tmp_path, capsys):
+    """--min-score and --top reach the printed table and the pages alike."""
+    course, _, _ = grading
+    out = tmp_path / "similarity"
+    command = ["--root", str(course.config_file.parent), "--workdir", str(course.root)]
+    command += ["similarity", ASSIGNMENT, "--out", str(out), "--min-score", "0", "--top", "2"]
+    assert main(command) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    rows = [line.split()[1:3] for line in table[2:]]  # under the header and its rule
+    assert rows[0] == ["ann", "ben"] and len(rows) == 2, table
+    assert (out / "pair-002.html").is_file() and not (out / "pair-003.html").exists()
+
+
 def test_normalising_ignores_names_comments_docstrings_and_layout():
     one = 'def f(x):\n    """Doc."""\n    total = x + 1  # add\n    return total * total\n'
     two = "def f(x):\n    # no docstring\n    s = (x\n         + 1)\n\n    return s*s\n"
@@ -373,11 +386,12 @@ def test_unparsable_answers_are_compared_roughly():
     assert len(answer.grams) >= 5
 
 
+@pytest.mark.slow
 def test_hostile_ids_and_code_are_escaped_and_run_nothing(grading, repo_course, tmp_path, chromium):
     course, _, class_ = grading
     root = tmp_path / "grading"
     shutil.copytree(course.root, root)
-    copy = gradebook.open_workdir(repo_course, root)
+    copy = folder.open_workdir(repo_course, root)
     hostile_id = "<img src=x onerror=window.__pwned=1>"
     nb = nbformat.reads(nbformat.writes(class_["ann"]), 4)
     for cell in nb.cells:
@@ -405,21 +419,6 @@ def test_hostile_ids_and_code_are_escaped_and_run_nothing(grading, repo_course, 
     page.goto(index.as_uri())
     assert hostile_id in page.inner_text("body")  # the id, shown as text
     page.close()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM):
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: install Debian's package "
-            "(`sudo apt-get install -y chromium`)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 # --- a class of 300 ----------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from grader.pipeline.autograde import autograde
 from grader.pipeline.build import build
 from grader.pipeline.report import write_report
 from grader.pipeline.synthetic import as_handed_in
-from grader.workdir import gradebook
+from grader.workdir import folder
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 RIGHT, WRONG = "return 2 * x", "return x"
 PATCHES = {
@@ -96,13 +98,13 @@ def graded(tmp_path_factory):
     source = write_notebook(repo_root / "source" / MINI / f"{MINI}.ipynb", course_cells())
     repo = load_config(repo_root)
     build(repo, solutions=False)
-    course = gradebook.prepare(repo, root / "grading", [MINI])
+    course = folder.prepare(repo, root / "grading", [MINI])
     students = {"honest": (RIGHT, None), "wrong": (WRONG, None)}
     students.update({name: (WRONG, patch) for name, (patch, _) in PATCHES.items()})
     for student, (answer, patch) in students.items():
         path = root / "hand-in" / f"{student}.ipynb"
         nbs.write(submission(source, answer, patch), path)
-        gradebook.submit(course, student, MINI, path)
+        folder.submit(course, student, MINI, path)
     autograde(course, jobs=2, cell_timeout=30, progress=False)
     report, out = write_report(course)
     with open(out / "submissions.csv") as f:

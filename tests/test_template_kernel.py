@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from conftest import REFERENCE
 
 from grader.config import REPO_ROOT, load_config
 from grader.execution import template_kernel as template_module
@@ -27,8 +28,11 @@ from grader.execution.sandbox import Limits
 from grader.execution.template_kernel import SWITCH, TemplateSandbox
 from grader.pipeline.autograde import NO_FIGURES, autograde
 from grader.pipeline.collect import collect
-from grader.pipeline.synthetic import as_handed_in, make_class
-from grader.workdir import gradebook
+from grader.pipeline.synthetic import make_class
+from grader.workdir import folder, gradebook
+from grader.workdir.status import read_status, submissions
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 FORKED = "grader-template"  # in the template's command line, so in its kernels'
 WHO = """\
@@ -353,44 +357,70 @@ def test_a_template_that_cannot_start_leaves_kernels_of_their_own(tmp_path, monk
 # --- grades --------------------------------------------------------------------------------
 
 
+def grade_with_template(course, switch: str, **options) -> list:
+    """autograde with the template kernel switched on ("1") or off ("0")."""
+    old = os.environ.get(SWITCH)
+    os.environ[SWITCH] = switch
+    try:
+        return autograde(course, jobs=2, progress=False, **options)
+    finally:
+        os.environ.pop(SWITCH) if old is None else os.environ.__setitem__(SWITCH, old)
+
+
+def results(course, students=None):
+    """(statuses, points, logs) of a grading folder, of `students` only if given."""
+    statuses = {
+        (student, assignment): read_status(course, student, assignment).status
+        for student, assignment in submissions(course, list(course.assignments))
+        if students is None or student in students
+    }
+    points = {
+        (g.student, g.assignment, g.grade_id): g.points
+        for g in gradebook.grades(course)
+        if students is None or g.student in students
+    }
+    logs = "".join(p.read_text() for p in (course.root / "logs").glob("*.log"))
+    return statuses, points, logs
+
+
 @pytest.fixture(scope="module")
-def classes(tmp_path_factory):
+def classes(tmp_path_factory, graded_reference):
     """The synthetic demo class of 01_perceptron and every assignment's reference solution,
-    graded twice: kernels from the template, and kernels of their own."""
+    graded twice: kernels from the template, and kernels of their own.
+
+    With the template (the default), the reference solutions are the run's one grading of
+    them (conftest.py's graded_reference); without it, they are graded here again, as they
+    are there: this second execution of every notebook is what the comparison is about."""
     repo = load_config(REPO_ROOT)
     assignments = list(repo.assignments)
     root = tmp_path_factory.mktemp("template-grades")
     zip_path = make_class(repo, ["01_perceptron"], root / "class.zip")
     graded = {}
     for switch in ("1", "0"):
-        course = gradebook.prepare(repo, root / f"grading-{switch}", assignments)
+        course = folder.prepare(repo, root / f"grading-{switch}", assignments)
         collect(course, zip_path)
-        for assignment in assignments:
-            source = REPO_ROOT / "source" / assignment / f"{assignment}.ipynb"
-            source = nbformat.read(str(source), 4)
-            handed_in = root / f"{assignment}-reference.ipynb"
-            nbformat.write(as_handed_in(source), str(handed_in))
-            gradebook.submit(course, "reference", assignment, handed_in)
-        old = os.environ.get(SWITCH)
-        os.environ[SWITCH] = switch
-        try:
-            outcomes = autograde(course, jobs=2, cell_timeout=10, progress=False)
-        finally:
-            os.environ.pop(SWITCH) if old is None else os.environ.__setitem__(SWITCH, old)
-        logs = "".join(p.read_text() for p in (course.root / "logs").glob("*.log"))
-        graded[switch] = (
-            {(o.student, o.assignment): o.status for o in outcomes},
-            {(g.student, g.assignment, g.grade_id): g.points for g in gradebook.grades(course)},
-            logs,
-        )
+        if switch == "0":
+            handed_in = graded_reference.root / "submitted" / REFERENCE
+            for assignment in assignments:
+                notebook = handed_in / assignment / f"{assignment}.ipynb"
+                folder.submit(course, REFERENCE, assignment, notebook)
+            grade_with_template(course, switch, students=[REFERENCE])
+        grade_with_template(course, switch, cell_timeout=10)
+        graded[switch] = results(course)
+    statuses, points, logs = results(graded_reference, [REFERENCE])
+    graded["1"] = (
+        {**graded["1"][0], **statuses},
+        {**graded["1"][1], **points},
+        graded["1"][2] + logs,
+    )
     return graded
 
 
 def test_grades_are_the_same_with_and_without_the_template(classes):
     statuses, points, logs = classes["1"]
     assert "not from a template" not in logs, logs[-2000:]
-    assert statuses[("reference", "05_convolution")] == "graded"
-    assert {s for s, a in statuses} >= {"ada", "blank", "ivy", "leo", "reference"}
+    assert statuses[(REFERENCE, "05_convolution")] == "graded"
+    assert {s for s, a in statuses} >= {"ada", "blank", "ivy", "leo", REFERENCE}
     assert (statuses, points) == classes["0"][:2]
 
 

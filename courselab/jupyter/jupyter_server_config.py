@@ -3,7 +3,7 @@ JUPYTER_CONFIG_PATH, so it wins over the environment's and the user's configurat
 labconfig/page_config.json switches off the matching parts of nbgrader's labextension.
 """
 
-c = get_config()  # noqa: F821 (traitlets provides get_config)
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 (traitlets provides get_config)
 
 c.ServerApp.jpserver_extensions = {
     # The instructor's side of nbgrader. The assignment exchange and the course list need an

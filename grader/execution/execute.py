@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import nbclient
+from nbclient.util import run_sync
 from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
 
 # Set in every kernel the course starts: no progress bars (they would write timings to
-# stderr and into the committed solutions) and a plotting backend without a screen.
+# stderr and into the committed solutions), and no debugger warning about frozen modules on
+# stderr at the kernel's start.
 QUIET_ENVIRONMENT = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
@@ -20,25 +22,35 @@ QUIET_ENVIRONMENT = {"TQDM_DISABLE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-@contextmanager
-def quiet_environment():
-    """Temporarily set QUIET_ENVIRONMENT (and THREADS, unless set); kernels inherit them."""
-    saved = {key: os.environ.get(key) for key in [*QUIET_ENVIRONMENT, *THREADS]}
-    os.environ.update(QUIET_ENVIRONMENT)
+def kernel_environment() -> dict[str, str]:
+    """The environment of a kernel the course starts here: this process's, with
+    QUIET_ENVIRONMENT, THREADS unless this process sets them, and no MPLBACKEND (the inline
+    backend is what a student sees; an inherited Agg would hide the plots). Read when the
+    kernel starts, so that what nbgrader sets around its runs (NBGRADER_EXECUTION) passes."""
+    env = {**os.environ, **QUIET_ENVIRONMENT}
     for key, value in THREADS.items():
-        os.environ.setdefault(key, value)
-    # The inline backend is what a student sees; an inherited Agg would hide the plots.
-    backend = os.environ.pop("MPLBACKEND", None)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if backend is not None:
-            os.environ["MPLBACKEND"] = backend
+        env.setdefault(key, value)
+    env.pop("MPLBACKEND", None)
+    return env
+
+
+class CourseExecute(Execute):
+    """nbgrader's Execute preprocessor, its kernels started in `kernel_environment()`: for
+    nbgrader's own Validator and Autograde, which start their kernels themselves."""
+
+    async def async_start_new_kernel(self, **kwargs) -> None:
+        kwargs.setdefault("env", kernel_environment())
+        await super().async_start_new_kernel(**kwargs)
+
+    # nbclient binds the synchronous twin to its own coroutine, not to this override.
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+
+def in_course_environment(preprocessors: list) -> list:
+    """An nbgrader application's list of preprocessors with Execute as CourseExecute."""
+    return [
+        CourseExecute if preprocessor is Execute else preprocessor for preprocessor in preprocessors
+    ]
 
 
 def execute(nb: NotebookNode, cwd: Path, timeout: int = 600) -> NotebookNode:
@@ -51,6 +63,5 @@ def execute(nb: NotebookNode, cwd: Path, timeout: int = 600) -> NotebookNode:
         record_timing=False,  # timestamps would change the solutions on every build
         store_widget_state=False,
     )
-    with quiet_environment():
-        client.execute()
+    client.execute(env=kernel_environment())
     return nb

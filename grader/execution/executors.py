@@ -1,21 +1,22 @@
 """Where sanitized submissions execute: this machine's worker pool, or a Dask cluster.
 
-Both take a job, the folder that holds one sanitized notebook and the assignment's files,
-and give a `concurrent.futures.Future` of the worker's result (status, message, scores),
-with the executed notebook written back into that folder. autograde does the rest (the
-gradebook, autograded/) the same way for both, in its main process.
+Both take a `Job` (grader.execution.protocol): a sanitized notebook in a folder that holds
+the assignment's files too, and its timeouts; and give a `concurrent.futures.Future` of its
+`ExecutionResult` (status, message, scores), with the executed notebook written back into
+that folder. autograde does the rest (the gradebook, autograded/) the same way for both, in
+its main process.
 
 - `LocalExecutor`: N long-lived `python -m grader.execution.worker` processes
-  (grader.execution.pool), fed
-  through N threads that only wait. The default: no scheduler to start, and measured no
-  slower than a LocalCluster (README, "Grading on several machines").
+  (grader.execution.pool), fed through N threads that only wait. The default: no scheduler
+  to start, and measured no slower than a LocalCluster (README, "Grading on several
+  machines").
 - `DaskExecutor`: each job is a Dask task. What it needs travels with it (the notebook,
   the assignment's files, the course's nbgrader_config.py), so workers share no file
   system with the grader; a task runs the job in a grading worker of that Dask worker's
-  own (grader.execution.pool again: same sandbox, same limits) and sends back the result and the
-  executed notebook. A Dask worker that dies mid-task has its task run again elsewhere
-  by the scheduler; one that dies `allowed-failures` times on the same submission ends it
-  as `crashed`. Results are recorded once, by the grader's main process.
+  own (grader.execution.pool again: same sandbox, same limits) and sends back the result
+  (as JSON data) and the executed notebook. A Dask worker that dies mid-task has its task
+  run again elsewhere by the scheduler; one that dies `allowed-failures` times on the same
+  submission ends it as `crashed`. Results are recorded once, by the grader's main process.
 """
 
 from __future__ import annotations
@@ -26,51 +27,41 @@ import queue
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.execution.pool import WorkerSlot
-
-NOTEBOOK_SUFFIX = ".ipynb"
+from grader.execution.pool import WorkerSlot, worker_command
+from grader.execution.protocol import ExecutionResult, Job, ProtocolError
+from grader.execution.sandbox import ENVIRONMENT
+from grader.execution.template_kernel import SWITCH
 
 
 class LocalExecutor:
-    """`jobs` grading workers on this machine."""
+    """`jobs` grading workers on this machine, each started with `command`
+    (grader.execution.pool.worker_command), its stderr in logs/worker-N.log."""
 
-    def __init__(
-        self,
-        config_file: Path,
-        env: dict[str, str],
-        logs: Path,
-        jobs: int,
-        *,
-        sandbox: bool,
-        cpus: float,
-    ):
+    def __init__(self, command: list[str], env: dict[str, str], logs: Path, jobs: int):
         self.jobs = jobs
         self.slots: queue.Queue[WorkerSlot] = queue.Queue()
         for number in range(jobs):
-            self.slots.put(
-                WorkerSlot(
-                    config_file, env, logs / f"worker-{number}.log", sandbox=sandbox, cpus=cpus
-                )
-            )
+            self.slots.put(WorkerSlot(command, env, logs / f"worker-{number}.log"))
         self.threads = ThreadPoolExecutor(max_workers=jobs)
 
-    def submit(self, notebook: Path, cell_timeout: int, notebook_timeout: int) -> Future:
-        return self.threads.submit(self._run, notebook, cell_timeout, notebook_timeout)
+    def submit(self, job: Job) -> Future[ExecutionResult]:
+        return self.threads.submit(self._run, job)
 
-    def _run(self, notebook: Path, cell_timeout: int, notebook_timeout: int) -> dict:
+    def _run(self, job: Job) -> ExecutionResult:
         slot = self.slots.get()
         try:
-            return slot.run(notebook, cell_timeout, notebook_timeout)
+            return slot.run(job)
         finally:
             self.slots.put(slot)
 
     def close(self) -> None:
         # The idle workers first: each ends on its own (its kernel template stopped, every
         # process reaped by its parent). A worker dies with the thread that started it
-        # (PR_SET_PDEATHSIG is per thread), so the threads end after them.
+        # (grader.execution.lifeline), so the threads end after them.
         while not self.slots.empty():
             self.slots.get().close()
         self.threads.shutdown()
@@ -125,11 +116,20 @@ class DaskExecutor:
     def dashboard(self) -> str:
         return self.client.dashboard_link
 
-    def submit(self, notebook: Path, cell_timeout: int, notebook_timeout: int) -> Future:
+    @property
+    def address(self) -> str:
+        """The scheduler's address."""
+        scheduler = self.client.scheduler
+        address = scheduler.address if scheduler is not None else None
+        if address is None:  # Client() connects before it returns, or raises
+            raise GraderError("the Dask client is not connected to a scheduler")
+        return address
+
+    def submit(self, job: Job) -> Future[ExecutionResult]:
         """Queue one job; at most one task per worker thread is on the cluster at a time."""
-        done: Future = Future()
+        done: Future[ExecutionResult] = Future()
         with self._lock:
-            self._pending.append((notebook, cell_timeout, notebook_timeout, done))
+            self._pending.append(_Queued(job, done))
             self._launch()
         return done
 
@@ -148,8 +148,8 @@ class DaskExecutor:
         while self._in_flight < self.jobs and self._pending:
             self._send(self._pending.popleft(), alone=False)
 
-    def _send(self, job, alone: bool) -> None:
-        notebook, cell_timeout, notebook_timeout, done = job
+    def _send(self, queued: _Queued, alone: bool) -> None:
+        notebook = queued.job.notebook
         self._in_flight += 1
         files = {
             str(p.relative_to(notebook.parent)): p.read_bytes()
@@ -162,52 +162,55 @@ class DaskExecutor:
             notebook.name,
             self.config,
             self.env,
-            cell_timeout,
-            notebook_timeout,
+            queued.job.cell_timeout,
+            queued.job.notebook_timeout,
             self.sandbox,
             self.cpus,
             pure=False,
             key=f"grade-{notebook.parent.parent.name}-{notebook.parent.name}-{os.urandom(4).hex()}",
         )
-        task.add_done_callback(lambda task: self._finished(task, job, alone))
+        task.add_done_callback(lambda task: self._finished(task, queued, alone))
 
-    def _finished(self, task, job, alone: bool) -> None:
-        notebook, _, _, done = job
+    def _finished(self, task, queued: _Queued, alone: bool) -> None:
         try:
-            result, executed = task.result()
+            answer, executed = task.result()
+            result = ExecutionResult.from_json(answer)
+        except ProtocolError as error:
+            result, executed = ExecutionResult.crashed(f"the cluster's answer: {error}"), None
         except Exception as error:
             if type(error).__name__ == "KilledWorker" and not alone:
                 with self._lock:
                     self._in_flight -= 1
-                    self._alone.append(job)
+                    self._alone.append(queued)
                     self._launch()
                 return
             result, executed = _crashed_workers(error), None
         if executed is not None:
-            notebook.write_bytes(executed)
+            queued.job.notebook.write_bytes(executed)
         with self._lock:
             self._in_flight -= 1
             self._alone_running = self._alone_running and not alone
             self._launch()
-        done.set_result(result)
+        queued.done.set_result(result)
 
     def close(self) -> None:
         self.client.close()
 
 
-_PASSED_ENV = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MPLBACKEND",
-    "PYTHONWARNINGS",
-    "TQDM_DISABLE",
-    "PYDEVD_DISABLE_FILE_VALIDATION",
-    "GRADER_KERNEL_TEMPLATE",
-)
+@dataclass(frozen=True)
+class _Queued:
+    """A job waiting for the cluster, and the future of its result."""
+
+    job: Job
+    done: Future[ExecutionResult]
 
 
-def _crashed_workers(error: Exception) -> dict:
+# What a remote worker's grading process gets of this one's environment: what reaches a
+# kernel (the sandbox's list), and whether kernels are forked from a template.
+_PASSED_ENV = (*ENVIRONMENT, SWITCH)
+
+
+def _crashed_workers(error: Exception) -> ExecutionResult:
     name = type(error).__name__
     if name == "KilledWorker":
         message = (
@@ -216,7 +219,7 @@ def _crashed_workers(error: Exception) -> dict:
         )
     else:
         message = f"the cluster could not run this submission: {name}: {error}"
-    return {"status": "crashed", "scores": {}, "message": message}
+    return ExecutionResult.crashed(message)
 
 
 # --- on a Dask worker -------------------------------------------------------------------
@@ -243,7 +246,8 @@ def grade_remotely(
     cpus: float,
 ):
     """A Dask task: run one job in a grading worker of this Dask worker process; the
-    worker's result and the executed notebook (None if there is none)."""
+    worker's result as a JSON object (ExecutionResult.to_json: what crosses to the grader is
+    data, not this code's classes) and the executed notebook (None if there is none)."""
     key = (config, tuple(sorted(env.items())), sandbox, cpus)
     with _slots_lock:
         if key not in _slots:
@@ -255,11 +259,9 @@ def grade_remotely(
         home = Path(tempfile.mkdtemp(prefix="grader-dask-"))
         (home / "nbgrader_config.py").write_bytes(config)
         slot = WorkerSlot(
-            home / "nbgrader_config.py",
+            worker_command(home / "nbgrader_config.py", sandbox=sandbox, cpus=cpus),
             {**os.environ, **env},
             home / "worker.log",
-            sandbox=sandbox,
-            cpus=cpus,
         )
     with tempfile.TemporaryDirectory(prefix="grader-job-") as folder:
         for name, data in files.items():
@@ -268,9 +270,10 @@ def grade_remotely(
                 raise ValueError(f"a job's file name leaves its folder: {name!r}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+        job = Job(Path(folder, notebook), cell_timeout, notebook_timeout)
         try:
-            result = slot.run(Path(folder, notebook), cell_timeout, notebook_timeout)
+            result = slot.run(job)
         finally:
             idle.put(slot)
-        executed = Path(folder, notebook)
-        return result, executed.read_bytes() if executed.exists() else None
+        executed = job.notebook
+        return result.to_json(), executed.read_bytes() if executed.exists() else None

@@ -1,18 +1,21 @@
 """Long-lived grading workers, one per job slot, fed one submission at a time.
 
-Each slot runs `python -m grader.execution.worker` and talks to it in JSON lines over its stdin and
-stdout: a job (the sanitized notebook and the timeouts) in, a result (status, message,
-scores) out. A worker serves many submissions, so its start-up (nbgrader, nbclient: about
-2 s of CPU) is paid once per slot, not once per submission. The worker never touches the
-gradebook; the same protocol could run over ssh on another machine.
+Each slot runs a grading worker, `python -m grader.execution` (`worker_command`), and talks
+to it in JSON lines over its stdin and stdout (grader.execution.protocol): a job (the
+sanitized notebook and the timeouts) in, a result (status, message, scores) out. A worker
+serves many submissions, so its start-up (nbgrader, nbclient: about 2 s of CPU) is paid once
+per slot, not once per submission. The worker never touches the gradebook; the same protocol
+could run over ssh on another machine.
 
 A worker that stops answering (past the notebook timeout and a grace period) is killed
-with everything it started and replaced by a fresh one; one that dies is replaced too.
+with everything it started and replaced by a fresh one for the next job; one that dies,
+or answers something that is not a result, is replaced too. Either way the job's result
+says so (`timeout`, `crashed`): a slot always answers.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import select
 import signal
@@ -20,22 +23,37 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.execution.protocol import ExecutionResult, Job, ProtocolError
+
 # Past the worker's own notebook timeout, the time it may take to stop the kernel and report.
 GRACE_S = 60
+
+
+def worker_command(config_file: Path, *, sandbox: bool, cpus: float) -> list[str]:
+    """The grading worker's command line. `sandbox`: False runs kernels unsandboxed
+    (--unsafe); `cpus`: each kernel's CPU share in cores."""
+    return [
+        sys.executable,
+        "-m",
+        "grader.execution",  # grader.execution.worker's main, in a process set up first
+        "--config",
+        str(config_file),
+        *(["--cpus", str(cpus)] if sandbox else ["--unsafe"]),
+    ]
 
 
 class WorkerSlot:
     """One worker process, started on first use and restarted when it dies."""
 
     def __init__(
-        self, config_file: Path, env: dict[str, str], log: Path, *, sandbox: bool, cpus: float
+        self, command: list[str], env: dict[str, str], log: Path, *, grace_s: float = GRACE_S
     ):
-        """`sandbox`: False runs kernels unsandboxed (--unsafe); `cpus`: each kernel's CPU
-        share in cores."""
-        self.config_file = config_file
+        """`command`: the worker's command line (`worker_command`); its stderr goes to `log`.
+        `grace_s`: how long past a job's notebook timeout the worker may take to answer."""
+        self.command = command
         self.env = env
         self.log = log
-        self.sandbox_args = ["--cpus", str(cpus)] if sandbox else ["--unsafe"]
+        self.grace_s = grace_s
         self.process: subprocess.Popen | None = None
 
     def _start(self) -> subprocess.Popen:
@@ -44,14 +62,7 @@ class WorkerSlot:
             # stderr (the worker's and its kernels') goes to a log file: a pipe nobody
             # reads would fill up and block the kernel.
             return subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "grader.execution.worker",
-                    "--config",
-                    str(self.config_file),
-                    *self.sandbox_args,
-                ],
+                self.command,
                 env=self.env,
                 start_new_session=True,
                 text=True,
@@ -60,49 +71,50 @@ class WorkerSlot:
                 stderr=log,
             )
 
-    def run(self, notebook: Path, cell_timeout: int, notebook_timeout: int) -> dict:
-        """Execute and score one sanitized notebook; the result as the worker reports it."""
+    def run(self, job: Job) -> ExecutionResult:
+        """Execute and score one sanitized notebook; the result as the worker reports it,
+        or as this slot saw the worker fail."""
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
-        job = {
-            "notebook": str(notebook),
-            "cell_timeout": cell_timeout,
-            "notebook_timeout": notebook_timeout,
-        }
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # noqa: S101 (_start makes both pipes)
         try:
-            self.process.stdin.write(json.dumps(job) + "\n")
-            self.process.stdin.flush()
+            stdin.write(job.to_line())
+            stdin.flush()
         except BrokenPipeError:
             return self._crashed()
-        ready, _, _ = select.select([self.process.stdout], [], [], notebook_timeout + GRACE_S)
+        wait = job.notebook_timeout + self.grace_s
+        ready, _, _ = select.select([stdout], [], [], wait)
         if not ready:
             self._kill()
-            return {
-                "status": "timeout",
-                "scores": {},
-                "message": f"the notebook ran longer than {notebook_timeout} s and was stopped",
-            }
-        line = self.process.stdout.readline()
-        if not line:
+            return ExecutionResult(
+                "timeout",
+                f"the notebook ran longer than {job.notebook_timeout} s and was stopped",
+            )
+        line = stdout.readline()
+        if not line.endswith("\n"):  # end of output, maybe amid a line: the worker died
             return self._crashed()
-        return json.loads(line)
+        try:
+            return ExecutionResult.from_line(line)
+        except ProtocolError as error:
+            # Whatever the worker does next cannot be trusted to line up with the next job.
+            self._kill()
+            return ExecutionResult.crashed(
+                f"the grading worker answered something that is not a result ({error})"
+            )
 
-    def _crashed(self) -> dict:
+    def _crashed(self) -> ExecutionResult:
         self._kill()
         lines = _tail(self.log).strip().splitlines()
-        return {
-            "status": "crashed",
-            "scores": {},
-            "message": f"the grading worker failed: {(lines or ['no message'])[-1]}",
-        }
+        return ExecutionResult.crashed(
+            f"the grading worker failed: {(lines or ['no message'])[-1]}"
+        )
 
     def _kill(self) -> None:
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait()
         self.process = None
 
@@ -110,11 +122,10 @@ class WorkerSlot:
         """Let the worker finish: end of input makes it exit."""
         if self.process is None:
             return
-        try:
-            self.process.stdin.close()
-            self.process.wait(timeout=GRACE_S)
-        except (BrokenPipeError, subprocess.TimeoutExpired):
-            pass
+        with contextlib.suppress(BrokenPipeError, subprocess.TimeoutExpired):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(timeout=self.grace_s)
         self._kill()
 
 

@@ -30,6 +30,7 @@ processes together, removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -42,8 +43,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:  # jupyter_client is imported where a kernel starts, not with this module
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import KernelManager
 
 # Sandboxes of a root grader run as uids from this range, one per grading worker: above
 # the usual system, user and subordinate-uid ranges.
@@ -56,7 +62,11 @@ WORKDIR = "/submission"  # the kernel's working folder, inside
 IPC = "/ipc"  # its connection folder, inside
 INSIDE_CONNECTION = "kernel-inside.json"
 IPC_SIZE = 1 << 20  # bytes of the connection folder (root only: a tmpfs)
-HOME = "/tmp"
+# The kernel's home and shared memory, inside: each a private tmpfs (not the machine's).
+HOME = "/tmp"  # noqa: S108
+SHM = "/dev/shm"  # noqa: S108
+# Where a grader running as root finds mount(8) and umount(8): never through PATH.
+SYSTEM_BIN = "/usr/bin:/bin"
 # /etc entries a Python kernel reads: the dynamic linker's cache, the time zone, fonts
 # (fontconfig complains on stderr without them), name-service rules. passwd and group are
 # written by the sandbox: the kernel's user and nobody else.
@@ -150,9 +160,10 @@ class Sandbox:
 
     def __init__(self, limits: Limits | None = None, *, probe: bool = False):
         self.limits = limits or Limits()
-        self.bwrap = bwrap_path()
-        if self.bwrap is None:
+        bwrap = bwrap_path()
+        if bwrap is None:
             raise SandboxError(missing_pieces()[0])
+        self.bwrap: str = bwrap
         self.root = os.geteuid() == 0
         # A root grader drops to an unprivileged uid of its own; probing needs none.
         self.uid, self._lock = (None, None)
@@ -185,6 +196,12 @@ class Sandbox:
             self.cgroups = make_cgroups(self.limits)
         return self.run_dir
 
+    def prepared_dir(self) -> Path:
+        """The host folder prepare() made for the next kernel (its connection folder's parent)."""
+        if self.run_dir is None:
+            raise SandboxError("the sandbox is used before prepare() made its folder")
+        return self.run_dir
+
     def start(self, files: Path | None, kernel_name: str):
         """prepare() and kernel_manager(): the folder to start the kernel from, and the
         kernel's manager."""
@@ -206,7 +223,7 @@ class Sandbox:
         return (
             subprocess.run(
                 [
-                    "mount",
+                    _system("mount"),
                     "-t",
                     "tmpfs",
                     "-o",
@@ -243,7 +260,7 @@ class Sandbox:
         and an inner bwrap adds the user namespace, the private folders and the cleared
         environment, as an unprivileged grader's bwrap would."""
         outer_only, system, private, ipc, seal = self._parts(
-            self.run_dir / "ipc", self.etc_files, self.files
+            self.prepared_dir() / "ipc", self.etc_files, self.files
         )
         launch = [
             "--",
@@ -358,12 +375,12 @@ class Sandbox:
             "--new-session",
             "--die-with-parent",
         ]
-        for tmpfs in (HOME, WORKDIR, "/dev/shm"):
+        for tmpfs in (HOME, WORKDIR, SHM):
             private += ["--size", str(self.limits.disk), "--tmpfs", tmpfs]
         # A repository or venv under /tmp (a clone in a temporary folder) is hidden by the
         # private /tmp: bind it again over it (bwrap takes sources from the outer view).
         for path in read_only:
-            if any(Path(t) in Path(path).parents for t in (HOME, WORKDIR, "/dev/shm")):
+            if any(Path(t) in Path(path).parents for t in (HOME, WORKDIR, SHM)):
                 private += ["--ro-bind", path, path]
         made = {HOME, WORKDIR}
         for fd, inside in files:
@@ -403,7 +420,7 @@ class Sandbox:
                 # path of the connection folder, which no path of this machine's names.
                 info = json.loads(Path(self.connection_file).read_text())
                 info["ip"] = f"{IPC}/kernel"
-                inside = sandbox.run_dir / "ipc" / INSIDE_CONNECTION
+                inside = sandbox.prepared_dir() / "ipc" / INSIDE_CONNECTION
                 inside.write_text(json.dumps(info))
                 inside.chmod(0o600)
                 if sandbox.uid is not None:  # written by us: the kernel must read it
@@ -418,17 +435,18 @@ class Sandbox:
                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 )
                 await super()._async_launch_kernel(kernel_cmd, **kw)
-                sandbox.process = psutil.Process(self.provisioner.process.pid)
+                sandbox.process = psutil.Process(launched_process(self).pid)
 
+        ipc = self.prepared_dir() / "ipc"
         manager = SandboxedKernelManager(
             kernel_name=kernel_name,
             transport="ipc",
-            ip=str(self.run_dir / "ipc" / "kernel"),
-            connection_file=str(self.run_dir / "ipc" / "kernel.json"),
+            ip=str(ipc / "kernel"),
+            connection_file=str(ipc / "kernel.json"),
         )
         # An interrupt as a message: a signal to bwrap's process group would kill the
         # sandbox (bwrap does not pass signals on), ipykernel interrupts itself instead.
-        manager.kernel_spec.interrupt_mode = "message"
+        kernel_spec(manager).interrupt_mode = "message"
         return manager
 
     def clean(self) -> None:
@@ -479,10 +497,8 @@ class Sandbox:
         except psutil.NoSuchProcess:
             return []
         for member in tree:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 member.kill()
-            except psutil.NoSuchProcess:
-                pass
         _, alive = psutil.wait_procs(tree, timeout=KILL_WAIT_S)
         return [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
@@ -499,8 +515,29 @@ for name, value in [("DATA", memory), ("NPROC", processes), ("FSIZE", file_size)
 os.closerange(3, 65536)
 os.execv(sys.argv[5], sys.argv[5:])
 """
-_PASSWD = "student:x:{uid}:{uid}:student:{home}:/usr/sbin/nologin\n"
+_PASSWD = "student:x:{uid}:{uid}:student:{home}:/usr/sbin/nologin\n"  # noqa: S105 (no password)
 _GROUP = "student:x:{uid}:\n"
+
+
+def kernel_spec(manager: KernelManager) -> KernelSpec:
+    """The spec of `manager`'s kernel, which jupyter_client looks up by its name."""
+    spec = manager.kernel_spec
+    if spec is None:  # jupyter_client's answer for an empty kernel name only
+        raise SandboxError(f"no kernel spec for the kernel name {manager.kernel_name!r}")
+    return spec
+
+
+def launched_process(manager: KernelManager) -> subprocess.Popen:
+    """The process `manager` launched its kernel as (after it launched it)."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    provisioner = manager.provisioner
+    if not isinstance(provisioner, LocalProvisioner):
+        raise SandboxError(f"a kernel launched by {type(provisioner).__name__}, not locally")
+    process = provisioner.process
+    if process is None:
+        raise SandboxError("the kernel has no process: it was not launched")
+    return process
 
 
 def open_file(path: Path) -> int:
@@ -563,10 +600,8 @@ def _font_caches() -> list[Path]:
 def _private_folder(path: Path) -> Path:
     """`path` as a folder only root can write, made if missing; refuse anything else there
     (a link, another owner, a mode that lets others in)."""
-    try:
+    with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
         raise SandboxError(f"{path} is not a folder that only root may write; remove it")
@@ -591,7 +626,12 @@ def claim_uid() -> tuple[int, int]:
 
 
 def _unmount(path: Path) -> None:
-    subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+    subprocess.run([_system("umount"), "--lazy", str(path)], capture_output=True)
+
+
+def _system(command: str) -> str:
+    """The system's own `command` (util-linux), wherever this distribution keeps it."""
+    return shutil.which(command, path=SYSTEM_BIN) or f"/usr/bin/{command}"
 
 
 def sweep_leftovers() -> None:
@@ -611,10 +651,8 @@ def sweep_leftovers() -> None:
     for parent in [Path("/sys/fs/cgroup/grader"), *Path("/sys/fs/cgroup").glob("*/")]:
         for group in parent.glob("**/grader-*-*") if parent.is_dir() else []:
             if dead(group.name.removeprefix("grader-")):
-                try:
-                    group.rmdir()  # only if empty: a live process keeps it
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):  # only if empty: a live process keeps it
+                    group.rmdir()
 
 
 def make_cgroups(limits: Limits) -> list[Path]:
@@ -644,10 +682,8 @@ def _cgroup_v2(parent: Path, name: str, limits: Limits) -> list[Path]:
     except OSError:
         return []
     for key, value in settings.items():
-        try:
+        with contextlib.suppress(OSError):  # e.g. no swap accounting: the others still hold
             (group / key).write_text(str(value))
-        except OSError:
-            pass  # e.g. no swap accounting: the others still hold
     return [group]
 
 
@@ -684,16 +720,12 @@ def _empty_cgroup(group: Path) -> list[int]:
         except FileNotFoundError:
             return []
         if not pids:
-            try:
+            with contextlib.suppress(OSError):
                 group.rmdir()
-            except OSError:
-                pass
             return []
         if time.monotonic() > deadline:
             return pids
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.02)

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nbgrader.utils import is_grade, is_solution
+from grader.notebooks.scoring import is_test_cell
 
 MARK = "'grader check'"
 
@@ -147,10 +147,6 @@ class Tampered(Exception):
     """A check the tests rely on no longer fails when it must."""
 
 
-def is_test_cell(cell) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
-
-
 def _parse(source: str) -> ast.Module | None:
     try:
         return ast.parse(source)
@@ -221,6 +217,18 @@ def canary_block(canaries: list[str]) -> str:
             f"else:\n    raise RuntimeError({MARK} + ' {number}: no error')\n"
         )
     return "".join(parts) + canaries[0]
+
+
+def disarmed(canaries: list[str], ename: str | None, evalue: str = "") -> str | None:
+    """What a run of `canary_block(canaries)` shows was disarmed, or None when it ended as
+    it must, in an AssertionError. `ename`: the name of the exception it ended in, as the
+    kernel's error reply gives it (None: it raised nothing); `evalue`: its message."""
+    if ename == "AssertionError":
+        return None
+    if ename is None:
+        return f"`{canaries[0]}` no longer fails"
+    what = failed_canary(canaries, evalue) if ename == "RuntimeError" else None
+    return what or f"the canaries raise {ename[:60]}, not an AssertionError"
 
 
 def failed_canary(canaries: list[str], evalue: str) -> str | None:
@@ -335,7 +343,8 @@ class Checks:
             return [], []
         if helper.kind == "kinds":
             return _kinds_edits(expected, text, order), []
-        rtol, atol = 0.0, 0.0
+        rtol: float | None = 0.0
+        atol: float | None = 0.0
         if helper.kind == "close":
             rtol = _literal_number(arguments.get("rtol"), helper.rtol)
             atol = _literal_number(arguments.get("atol"), helper.atol)
@@ -506,7 +515,7 @@ def _verified(source: str, changed: str, edit: Edit) -> bool:
     return got is not None and ast.dump(got) == ast.dump(expected)
 
 
-def _setter(field: str, index: int | None, make: Callable[[ast.AST], ast.AST]):
+def _setter(field: str, index: int | None, make: Callable[[ast.expr], ast.expr]):
     """A change that replaces the child `field` (item `index`) of a node by make(child)."""
 
     def change(parent):
@@ -543,7 +552,7 @@ def _truth_sites(parent, field: str, text: Text, order, names, index: int | None
         inner = text.of(node.operand)
         if isinstance(parent, ast.BoolOp) and not isinstance(node.operand, ATOMIC):
             inner = f"({inner})"
-        make = _setter(field, index, lambda n: n.operand)
+        make = _setter(field, index, _operand_of_not)
         return [[Edit(start, end, inner, order[id(parent)], make)]]
     make = _setter(field, index, lambda n: ast.UnaryOp(op=ast.Not(), operand=n))
     inner = text.of(node) if isinstance(node, ATOMIC) else f"({text.of(node)})"
@@ -578,7 +587,14 @@ def _flip_edits(node: ast.Compare, text: Text, order) -> list[Edit]:
     return edits
 
 
-def _literal_number(node, default):
+def _operand_of_not(node: ast.expr) -> ast.expr:
+    """`x` of `not x`: the child an edit that drops a `not` was made for."""
+    if not isinstance(node, ast.UnaryOp):
+        raise TypeError(f"the edit drops a `not`, but the node is {type(node).__name__}")
+    return node.operand
+
+
+def _literal_number(node, default: float | None) -> float | None:
     """A tolerance given as a literal number, the default when absent, None otherwise."""
     if node is None:
         return default
@@ -645,6 +661,8 @@ def _number_edits(node: ast.Constant, text: Text, order, rtol: float, atol: floa
     written = text.of(node)
     start, end = text.span(node)
     old = node.value
+    if not isinstance(old, int | float):  # bool too; what _numbers_in gives, nothing else
+        raise TypeError(f"not a number literal: {written}")
     if isinstance(old, bool):
         candidates = [("False" if old else "True", not old)]
     else:

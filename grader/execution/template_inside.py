@@ -25,6 +25,7 @@ A request (JSON, with the submission's files as file descriptors) becomes three 
    ipykernel's IPKernelApp in this very process, with the argv the kernel spec would give.
 """
 
+import contextlib
 import ctypes
 import gc
 import importlib
@@ -38,6 +39,7 @@ import socket
 import stat
 import sys
 import warnings
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -102,8 +104,8 @@ def _mount(source, target: str, fstype, flags: int, data=None) -> None:
 
 
 def _prctl(option: int, *args: int) -> None:
-    args = [ctypes.c_ulong(a) for a in (*args, 0, 0, 0, 0)[:4]]
-    _check(_libc.prctl(option, *args), f"prctl {option}")
+    c_args = [ctypes.c_ulong(a) for a in (*args, 0, 0, 0, 0)[:4]]
+    _check(_libc.prctl(option, *c_args), f"prctl {option}")
 
 
 def _write(path: str, text: str) -> None:
@@ -131,10 +133,8 @@ def status() -> dict[str, str]:
 
 
 def _send(conn: socket.socket, message: dict) -> None:
-    try:
+    with contextlib.suppress(OSError):
         conn.send(json.dumps(message).encode())
-    except OSError:
-        pass
 
 
 def _error(error: BaseException) -> dict:
@@ -148,9 +148,12 @@ class Template:
     def __init__(self, config: dict):
         self.config = config
         self.home = config["home"]
-        self.blas = []  # OpenBLAS libraries whose threads start in each kernel, and how many
+        # OpenBLAS libraries whose threads start in each kernel (threadpoolctl's controllers,
+        # untyped), and how many
+        self.blas: list[Any] = []
         self.blas_threads = 1
-        self.last_cap = int(open("/proc/sys/kernel/cap_last_cap").read())
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            self.last_cap = int(f.read())
         self.preload()
         self.home_files = self.snapshot(self.home, self.config.get("runtime", []))
         gc.collect()
@@ -189,7 +192,8 @@ class Template:
         mode, content or None for a folder), for each kernel's fresh HOME. Not the runtime
         paths bound inside it (a clone under /tmp), nor the folders that lead to them:
         `mounts` binds those again."""
-        entries, size = [], 0
+        entries: list[tuple[str, int, bytes | None]] = []
+        size = 0
         for folder, names, files in os.walk(home):
             names[:] = [
                 name
@@ -217,7 +221,7 @@ class Template:
             # As PID 1 of its namespace the template reaps what is left to it (a kernel's
             # init whose parent the worker killed), also while it waits.
             self.reap()
-            ready = select.select([listener, lifeline], [], [], 1.0)[0]
+            ready = select.select([listener.fileno(), lifeline], [], [], 1.0)[0]
             if lifeline in ready:  # the worker is gone: so is everything in this namespace
                 os._exit(0)
             if not ready:
@@ -308,10 +312,8 @@ class Template:
             _send(conn, {"state": "ready"})  # the worker moves us into the cgroups
             if json.loads(conn.recv(MAX_MESSAGE) or b"{}").get("go") is not True:
                 os._exit(1)
-            try:
+            with contextlib.suppress(OSError):  # as bwrap's --unshare-cgroup-try
                 _check(_libc.unshare(CLONE_NEWCGROUP), "unshare cgroup")
-            except OSError:
-                pass  # as bwrap's --unshare-cgroup-try
             self.mounts(request)
             self.populate(request, fds)
             for fd in fds:
@@ -343,7 +345,7 @@ class Template:
         disk = int(request["disk"])
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        fresh = (self.config["workdir"], self.home, "/dev/shm")
+        fresh = (self.config["workdir"], self.home, "/dev/shm")  # noqa: S108 (the sandbox's own)
         # Python, the venv or the course inside one of those folders (a clone under /tmp):
         # held open now, bound again over the fresh tmpfs, read-only, as bwrap does for
         # the template.
@@ -463,8 +465,11 @@ class Template:
         app.initialize()
         # The libraries' warnings filters go before IPython's, as when a notebook imports
         # them in a kernel of its own (the first filter that matches decides).
-        warnings.filters[:] = self.filters + [f for f in warnings.filters if f not in self.filters]
-        warnings._filters_mutated()
+        # typeshed types warnings.filters a Sequence: it is the list the module reads, and
+        # _filters_mutated (private, in no stub) drops the caches made with the old one.
+        filters = self.filters + [f for f in warnings.filters if f not in self.filters]
+        warnings.filters[:] = filters  # type: ignore[index]
+        warnings._filters_mutated()  # type: ignore[attr-defined]
         app.start()
 
     @staticmethod
@@ -485,7 +490,7 @@ class Template:
             process.current_process().authkey = os.urandom(32)
         tempfile = sys.modules.get("tempfile")
         if tempfile is not None:
-            tempfile._name_sequence = None
+            tempfile._name_sequence = None  # type: ignore[attr-defined]  # private, in no stub
 
 
 def _write_file(path: str, content: bytes, mode: int) -> None:
@@ -524,16 +529,21 @@ def _userns_blocked() -> str:
     try:
         _check(_libc.unshare(CLONE_NEWUSER), "unshare user")
     except OSError as error:
-        return os.strerror(error.errno)
+        return _reason(error)
     return ""
 
 
 def _mount_blocked() -> str:
     try:
-        _mount("tmpfs", "/tmp", "tmpfs", 0, "size=4096")
+        _mount("tmpfs", "/tmp", "tmpfs", 0, "size=4096")  # noqa: S108 (a probe, in a namespace)
     except OSError as error:
-        return os.strerror(error.errno)
+        return _reason(error)
     return ""
+
+
+def _reason(error: OSError) -> str:
+    """The errno's words (_check always gives one; the message, should anything else raise)."""
+    return os.strerror(error.errno) if error.errno is not None else str(error)
 
 
 def main(config: dict) -> None:

@@ -62,6 +62,7 @@ What differs from a kernel of its own: the kernel shares the template's memory l
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -78,6 +79,7 @@ from pathlib import Path
 
 import psutil
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 
 from grader.execution.sandbox import (
     HOME,
@@ -92,6 +94,7 @@ from grader.execution.sandbox import (
     _private_folder,
     _runtime_paths,
     _unmount,
+    kernel_spec,
     make_cgroups,
     open_data,
     system_files,
@@ -153,13 +156,14 @@ class TemplateSandbox(Sandbox):
             ip=str(self.run_dir / "kernel"),
             connection_file=str(self.run_dir / "kernel.json"),
         )
-        argv = km.kernel_spec.argv
+        spec = kernel_spec(km)
+        argv = spec.argv
         if argv[1:] != ["-m", "ipykernel_launcher", "-f", "{connection_file}"]:
             self._give_up(f"the python3 kernel spec is not ipykernel's ({argv})")
             return super().start(files, kernel_name)
         km.sandbox = self
         # An interrupt as a message, as for grader.execution.sandbox's kernels.
-        km.kernel_spec.interrupt_mode = "message"
+        spec.interrupt_mode = "message"
         self.files = self._open_submission_files(files)
         if self.root:
             self.cgroups = make_cgroups(self.limits)
@@ -170,7 +174,7 @@ class TemplateSandbox(Sandbox):
         if self.template is None:
             raise TemplateUnavailable("the template is gone")
         self.kernel = self.template.spawn(
-            self.run_dir.name, argv, self.files, self.limits, self.cgroups
+            self.prepared_dir().name, argv, self.files, self.limits, self.cgroups
         )
         self.process = psutil.Process(self.kernel.pid)  # what clean() kills
         self.failures = 0  # FAILURES in a row make the worker give the template up
@@ -251,6 +255,8 @@ class TemplateKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         sandbox = self.sandbox
+        if sandbox is None:
+            raise SandboxError("a template kernel manager without its sandbox (see start())")
         command = list(kernel_cmd)
         if command[1:3] != ["-m", "ipykernel_launcher"]:
             raise TemplateUnavailable(f"not an ipykernel command: {command[:3]}")
@@ -261,14 +267,19 @@ class TemplateKernelManager(AsyncKernelManager):
         # The kernel's copy of the connection file, as grader.execution.sandbox writes it.
         info = json.loads(Path(self.connection_file).read_text())
         info["ip"] = f"{IPC}/kernel"
-        inside = sandbox.run_dir / INSIDE_CONNECTION
+        inside = sandbox.prepared_dir() / INSIDE_CONNECTION
         inside.write_text(json.dumps(info))
         inside.chmod(0o600)
         if sandbox.uid is not None:
             os.chown(inside, sandbox.uid, sandbox.uid)
         process = sandbox.spawn(argv)
         provisioner = self.provisioner
-        provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, None
+        if not isinstance(provisioner, LocalProvisioner):
+            raise SandboxError(f"a kernel launched by {type(provisioner).__name__}, not locally")
+        # ForkedKernel has what the provisioner uses of a Popen, which is what jupyter_client
+        # types the attribute as.
+        provisioner.process = process  # type: ignore[assignment]
+        provisioner.pid, provisioner.pgid = process.pid, None
         self._reconcile_connection_info(provisioner.connection_info)
 
 
@@ -290,20 +301,20 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+        start = time.monotonic()
+        while (returncode := self.poll()) is None:
+            remaining = None
+            if timeout is not None:
+                remaining = timeout - (time.monotonic() - start)
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(str(self.pid), timeout)
             select.select([self.pidfd], [], [], remaining)
-        return self.returncode
+        return returncode
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self.pidfd, signum)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
@@ -425,6 +436,12 @@ class Template:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def _running(self) -> subprocess.Popen:
+        """The template's outermost process (bwrap's), until stop()."""
+        if self.process is None:
+            raise TemplateUnavailable("it was stopped")
+        return self.process
+
     def pids(self) -> set[int]:
         """The template's processes (bwrap's and its own): the worker must spare them."""
         if self.ready or self.process is None:
@@ -452,14 +469,15 @@ class Template:
         self.pid = self._find()
         if self.pid is None:
             raise TemplateUnavailable("its process was not found")
-        self._pids = {self.pid, *(set(_ancestors(self.pid)) & _tree(self.process.pid))}
+        self._pids = {self.pid, *(set(_ancestors(self.pid)) & _tree(self._running().pid))}
         self.ready = True
 
     def _find(self) -> int | None:
         """The template's pid: PID 1 of the first PID namespace below the worker's (bwrap's
         processes are above it)."""
         depth = len(_ns_pids(os.getpid()))
-        return next((pid for pid in _tree(self.process.pid) if _ns_pids(pid)[depth:] == [1]), None)
+        tree = _tree(self._running().pid)
+        return next((pid for pid in tree if _ns_pids(pid)[depth:] == [1]), None)
 
     def spawn(
         self,
@@ -506,7 +524,7 @@ class Template:
                 answer, pid, uid = self._receive(conn, deadline)
                 if answer.get("state") != "ready" or pid is None:
                     raise TemplateUnavailable(answer.get("error") or f"it answered {answer}")
-                if uid != self.expected_uid or self.process.pid not in _ancestors(pid):
+                if uid != self.expected_uid or self._running().pid not in _ancestors(pid):
                     raise TemplateUnavailable(f"process {pid} (uid {uid}) is not the template's")
                 kernel = ForkedKernel(pid, os.pidfd_open(pid))
                 for group in cgroups:  # before it goes on: all its processes are in them
@@ -545,7 +563,7 @@ class Template:
                 data = b""
             if not data:  # the template or its child ended: why, if the template did
                 try:
-                    self.process.wait(5)
+                    self._running().wait(5)
                 except subprocess.TimeoutExpired:
                     raise TemplateUnavailable("it closed the connection") from None
                 raise TemplateUnavailable(f"it ended: {self.log_tail()}")
@@ -559,10 +577,8 @@ class Template:
     def _abandon(kernel: ForkedKernel | None) -> None:
         if kernel is not None:
             kernel.kill()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 kernel.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
             kernel.close()
 
     def stop(self) -> None:
@@ -578,10 +594,8 @@ class Template:
                     self.process.wait(KILL_WAIT_S)
                 except (psutil.NoSuchProcess, subprocess.TimeoutExpired):
                     pass
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 survivors = Sandbox._kill_tree(psutil.Process(self.process.pid))
-            except psutil.NoSuchProcess:
-                pass
             self.process.wait()
             self.process = None
         if self.lifeline >= 0:

@@ -4,7 +4,8 @@
 
 reads one job per line on stdin, {"notebook": PATH, "cell_timeout": S,
 "notebook_timeout": S}, and answers each with one line on stdout, {"status": ...,
-"message": ..., "scores": {grade id: [points, max points]}} (see grader.execution.pool).
+"message": ..., "scores": {grade id: [points, max points]}} (grader.execution.protocol's
+Job and ExecutionResult; grader.execution.pool is the other end).
 
 Each kernel runs in a grader.execution.sandbox (bubblewrap: an empty file system but for what
 Python and the course need, no network, a cleared environment, limits) unless --unsafe,
@@ -21,25 +22,25 @@ that ran; graded cells that never ran get an error output, so they score 0.
 Scores come from what the worker observed, never from what the kernel printed: a test
 cell scores its points when it ran to its end without an error (the kernel's reply says
 ok, no error output, nothing on stderr but the configured noise), and 0 otherwise; a
-result it displays is no partial credit (`settle` makes the notebook say the same to
-nbgrader). Before each test cell grader.execution.tamper's canaries run, and each test cell runs a
-second time as a perturbed twin that must fail. Every message the kernel sends counts
-towards OUTPUT_LIMIT, and no widget state is kept.
+result it displays is no partial credit (grader.notebooks.scoring's `settle` makes the
+notebook say the same to nbgrader). Before each test cell grader.execution.tamper's canaries
+run, and each test cell runs a second time as a perturbed twin that must fail. Every message
+the kernel sends counts towards OUTPUT_LIMIT, and no widget state is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
-import ctypes
 import json
 import os
 import random
 import secrets
-import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import psutil
@@ -47,23 +48,24 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
-from nbgrader.utils import determine_grade, is_grade
 
 from grader.config import load_config
+from grader.execution.lifeline import die_with_parent
+from grader.execution.protocol import ExecutionResult, ExecutionStatus, Job, Score
 from grader.execution.sandbox import Limits, Sandbox, SandboxError
-from grader.execution.tamper import (
-    Checks,
-    Tampered,
-    failed_canary,
-    is_test_cell,
-    snapshot_code,
-    twin_cell,
-)
+from grader.execution.tamper import Checks, Tampered, disarmed, snapshot_code, twin_cell
 from grader.execution.template_kernel import TemplateSandbox, TemplateUnavailable
 from grader.execution.template_kernel import enabled as template_enabled
+from grader.notebooks.scoring import (
+    cell_timeouts,
+    errors_named,
+    is_test_cell,
+    mark_not_run,
+    scores,
+    settle,
+)
+from grader.process import setup_process
 
-NOT_RUN = "NotRun"
-NOT_PASSED = "NotPassed"
 # Characters of kernel messages (outputs, comm messages, display updates, ...) kept per
 # notebook; past it only the first error of a cell and the idle status are.
 OUTPUT_LIMIT = 10 << 20
@@ -75,10 +77,8 @@ def kill_children(spare: set[int] | frozenset[int] = frozenset()) -> None:
     for child in psutil.Process().children(recursive=True):
         if child.pid in spare:
             continue
-        try:
+        with contextlib.suppress(psutil.Error):
             child.kill()
-        except psutil.Error:
-            pass
 
 
 class TrackingExecute(Execute):
@@ -88,6 +88,9 @@ class TrackingExecute(Execute):
     beside it, and keeping at most OUTPUT_LIMIT characters of what the kernel sends (a
     submission printing gigabytes would fill the worker's memory).
     """
+
+    # nbclient's NotebookClient's, declared again: mypy sees nbgrader's Execute as Any.
+    _display_id_map: dict[str, Any]
 
     def preprocess(self, nb, resources=None, km=None):
         self.completed = set()  # cells that ran to their end
@@ -163,18 +166,13 @@ class TrackingExecute(Execute):
         )
         reply = await self.async_wait_for_reply(msg_id, cell)
         content = (reply or {}).get("content", {})
-        if content.get("status") == "error" and content.get("ename") == "AssertionError":
-            return
-        canaries = self.checks.canaries
-        if content.get("status") != "error":
-            what = f"`{canaries[0]}` no longer fails"
-        elif content.get("ename") == "RuntimeError":
-            what = failed_canary(canaries, str(content.get("evalue")))
-        else:
-            what = None
-        what = what or (
-            f"the canaries raise {str(content.get('ename'))[:60]}, not an AssertionError"
+        what = disarmed(
+            self.checks.canaries,
+            str(content.get("ename")) if content.get("status") == "error" else None,
+            str(content.get("evalue")),
         )
+        if what is None:
+            return
         raise Tampered(
             f"the notebook disarmed the tests' checks: {what} (checked before "
             f"test cell {cell_index + 1}); tests score 0"
@@ -250,111 +248,9 @@ def message_size(msg) -> int:
     return size + sum(len(buffer) for buffer in msg.get("buffers") or [])
 
 
-def mark_not_run(nb, reason: str, completed: set[int] | None = None) -> None:
-    """Give every graded cell that did not run to the end an error, so nbgrader scores it 0.
-
-    A cell that was running when its kernel died has an execution count and maybe some
-    output, but no error: without this nbgrader would give it full points.
-    """
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or not is_grade(cell):
-            continue
-        if completed is not None and index in completed:
-            continue
-        error = nbformat.v4.new_output(
-            "error", ename=NOT_RUN, evalue=reason, traceback=[f"{NOT_RUN}: {reason}"]
-        )
-        cell.outputs = [*cell.get("outputs", []), error]
-
-
-def errors_named(nb, ename: str) -> list[int]:
-    """1-based numbers of the cells with an error output of that name."""
-    return [
-        index + 1
-        for index, cell in enumerate(nb.cells)
-        if any(
-            output.get("output_type") == "error" and output.get("ename") == ename
-            for output in cell.get("outputs", [])
-        )
-    ]
-
-
-def cell_timeouts(nb) -> list[int]:
-    """1-based numbers of the cells nbclient stopped for running past the per-cell timeout."""
-    return errors_named(nb, "CellTimeoutError")
-
-
-def settle(nb, passed) -> list[str]:
-    """Make each test cell's outputs tell nbgrader what the worker observed, and return
-    notes on what the kernel claimed. `passed(index, cell)`: whether the cell ran to its end
-    without an error. A displayed result (nbgrader reads a number as partial credit) becomes
-    a plain display; a cell that did not pass but shows no error or stderr gets an error."""
-    shown, above = [], []
-    for index, cell in enumerate(nb.cells):
-        if not is_test_cell(cell):
-            continue
-        grade_id = cell.metadata.nbgrader["grade_id"]
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "execute_result":
-                number = _number(output)
-                points = float(cell.metadata.nbgrader.get("points") or 0)
-                (above if number is not None and number > points else shown).append(grade_id)
-                output.output_type = "display_data"
-                output.pop("execution_count", None)
-                output.setdefault("metadata", {})
-                output.setdefault("data", {})
-        failed = any(
-            o.get("output_type") == "error"
-            or (o.get("output_type") == "stream" and o.get("name") == "stderr")
-            for o in cell.outputs
-        )
-        if not failed and not passed(index, cell):
-            reason = "the cell did not run to its end without an error"
-            cell.outputs.append(
-                nbformat.v4.new_output(
-                    "error", ename=NOT_PASSED, evalue=reason, traceback=[f"{NOT_PASSED}: {reason}"]
-                )
-            )
-    notes = []
-    if above:
-        notes.append(
-            f"test cell(s) {', '.join(sorted(set(above)))} showed a score above their "
-            "points (a forged result?); results are not scores: each test scores "
-            "its points only if it ran without an error"
-        )
-    if shown:
-        notes.append(
-            f"test cell(s) {', '.join(sorted(set(shown)))} showed a result; results "
-            "are not scores (no partial credit)"
-        )
-    return notes
-
-
-def _number(output) -> float | None:
-    text = output.get("data", {}).get("text/plain")
-    if isinstance(text, list):
-        text = "".join(map(str, text))
-    try:
-        return float(str(text)[:100])
-    except ValueError:
-        return None
-
-
-def scores(nb) -> dict[str, list[float | None]]:
-    """grade id -> [points, max points], as nbgrader will score the cells: points None for
-    an answer graded by hand (a written answer) that the student changed, which waits for a
-    person's grade (nbgrader's determine_grade; left as the release had it, it scores 0)."""
-    out = {}
-    for cell in nb.cells:
-        if is_grade(cell):
-            points, max_points = determine_grade(cell)
-            out[cell.metadata.nbgrader["grade_id"]] = [points, max_points]
-    return out
-
-
 def execute_and_score(
     path: Path, config, cell_timeout: int, notebook_timeout: int, sandbox: Sandbox | None = None
-) -> dict:
+) -> ExecutionResult:
     nb = nbformat.read(str(path), as_version=4)
     config = copy.deepcopy(config)
     # Through the config: Execute.preprocess re-reads it and would undo an attribute.
@@ -374,7 +270,8 @@ def execute_and_score(
         kill_children(spare())
 
     timer = threading.Timer(notebook_timeout, out_of_time)
-    status, message = "graded", ""
+    status: ExecutionStatus = "graded"
+    message = ""
     timer.start()
     try:
         _execute(executor, nb, path, sandbox)
@@ -424,7 +321,14 @@ def execute_and_score(
     notes = settle(nb, lambda index, cell: executor.passed.get(index, False))
     nbformat.write(nb, str(path))
     message = "; ".join(filter(None, [message, *notes]))
-    return {"status": status, "message": message, "scores": scores(nb)}
+    return ExecutionResult(
+        status,
+        message,
+        {
+            grade_id: Score(points, float(max_points or 0))
+            for grade_id, (points, max_points) in scores(nb).items()
+        },
+    )
 
 
 def _execute(executor: TrackingExecute, nb, path: Path, sandbox: Sandbox | None) -> None:
@@ -440,53 +344,35 @@ def _execute(executor: TrackingExecute, nb, path: Path, sandbox: Sandbox | None)
             executor.preprocess(nb, {"metadata": {"path": str(cwd)}}, km=km)
             return
         except TemplateUnavailable as error:
+            if not isinstance(sandbox, TemplateSandbox):  # only a template raises it
+                raise
             sandbox.clean()
             sandbox.template_failed(error)
 
 
-def die_with_parent() -> None:
-    """Ask Linux to kill this worker when the grader dies, even by SIGKILL: a worker
-    left behind would go on grading into a folder that a new run is using."""
-    PR_SET_PDEATHSIG = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the grader cleans up on a normal exit
-        pass
-
-
 def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
+    """Answer each job line of `jobs` with a result line on `answers` (a job line that is not
+    one is the grader's bug: the worker ends with it, and the pool reports the crash)."""
     for line in jobs:
-        job = json.loads(line)
+        job = Job.from_line(line)
         try:
             result = execute_and_score(
-                Path(job["notebook"]),
-                config,
-                job["cell_timeout"],
-                job["notebook_timeout"],
-                sandbox,
+                job.notebook, config, job.cell_timeout, job.notebook_timeout, sandbox
             )
         except SandboxError as error:
             # Something of the sandbox outlived it: report, and end this worker loudly (its
             # log says why) rather than grade the next submission beside the leftovers.
-            answers.write(
-                json.dumps(
-                    {"status": "crashed", "scores": {}, "message": f"grading failed: {error}"}
-                )
-                + "\n"
-            )
+            answers.write(ExecutionResult.crashed(f"grading failed: {error}").to_line())
             answers.flush()
             raise
         except Exception as error:  # this submission is lost, not the worker
-            result = {
-                "status": "crashed",
-                "scores": {},
-                "message": f"grading failed: {type(error).__name__}: {error}",
-            }
-        answers.write(json.dumps(result) + "\n")
+            result = ExecutionResult.crashed(f"grading failed: {type(error).__name__}: {error}")
+        answers.write(result.to_line())
         answers.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
+    setup_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="nbgrader_config.py")
     parser.add_argument(

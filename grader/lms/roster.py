@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,7 @@ class Roster:
         return student_id in self.by_id
 
 
-def load_roster(path: Path | str, assignments: list[str] = ()) -> Roster:
+def load_roster(path: Path | str, assignments: Collection[str] = ()) -> Roster:
     """Read and check a roster file; a GraderError names the line and the fix."""
     path = Path(path)
     try:
@@ -104,7 +105,9 @@ def load_roster(path: Path | str, assignments: list[str] = ()) -> Roster:
     return parse_roster(text, path, assignments)
 
 
-def parse_roster(text: str, path: Path | str = "roster", assignments=()) -> Roster:
+def parse_roster(
+    text: str, path: Path | str = "roster", assignments: Collection[str] = ()
+) -> Roster:
     rows = list(csv.reader(io.StringIO(text)))
     while rows and not any(cell.strip() for cell in rows[0]):
         rows.pop(0)

@@ -10,8 +10,11 @@ from nbformat import NotebookNode
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
-BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-END_HIDDEN = "### END HIDDEN TESTS"
+# The hidden-test delimiters as the course writes them. nbgrader takes any line that holds
+# their words for one (ClearHiddenTests), and so does whatever hides what nbgrader hides.
+BEGIN_HIDDEN_WORDS, END_HIDDEN_WORDS = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+BEGIN_HIDDEN = f"### {BEGIN_HIDDEN_WORDS}"
+END_HIDDEN = f"### {END_HIDDEN_WORDS}"
 # In a written answer's solution region, the line that starts its rubric ("Rubric:", in bold
 # or not): the rubric is for graders, so it reaches neither release/ nor solutions/.
 RUBRIC = re.compile(r"^\s*(?:[*_]{1,2})?Rubric(?:[*_]{1,2})?\s*:", re.IGNORECASE)
@@ -31,6 +34,16 @@ def write(nb: NotebookNode, path: Path) -> None:
 def nbgrader_meta(cell: NotebookNode) -> dict:
     """The cell's nbgrader metadata, or {} for an ordinary cell."""
     return dict(cell.get("metadata", {}).get("nbgrader", {}))
+
+
+def text_of(value) -> str | None:
+    """A notebook's string field (one string or nbformat's list of lines) as one string, or
+    None when it is anything else: a submitted file's fields may hold any JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    return None
 
 
 def is_solution(cell: NotebookNode) -> bool:
@@ -68,7 +81,8 @@ def strip_solution_delimiters(source: str) -> str:
 
 def solution_regions(source: str) -> list[list[str]]:
     """The lines between each `### BEGIN SOLUTION` and its `### END SOLUTION`."""
-    regions, current = [], None
+    regions: list[list[str]] = []
+    current: list[str] | None = None
     for line in source.splitlines():
         if line.strip() == BEGIN_SOLUTION:
             current = []
@@ -78,6 +92,19 @@ def solution_regions(source: str) -> list[list[str]]:
         elif current is not None:
             current.append(line)
     return regions
+
+
+def hidden_test_lines(source: str) -> list[str]:
+    """The lines of a cell's hidden-test regions, their delimiters included, as nbgrader's
+    ClearHiddenTests finds them (a delimiter is any line that holds its words)."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if BEGIN_HIDDEN_WORDS in line or END_HIDDEN_WORDS in line:
+            inside = BEGIN_HIDDEN_WORDS in line
+            lines.append(line)
+        elif inside:
+            lines.append(line)
+    return lines
 
 
 def model_answer(source: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
+from typing import Any
 
 import nbformat
 
@@ -40,7 +41,13 @@ def _anchor(cell) -> bool:
     return _protected(cell) or (bool(grade_id_of(cell)) and bool(meta.get("solution")))
 
 
+def _anchors(release) -> dict[str, Any]:
+    """The release's cells that keep their place, by grade id."""
+    return {grade_id: c for c in release.cells if _anchor(c) and (grade_id := grade_id_of(c))}
+
+
 RESTORED_KEYS = ("grade", "solution", "locked", "task", "points")
+CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # nbformat's schema of a cell id
 
 
 def restore_from_release(nb, release):
@@ -56,23 +63,25 @@ def restore_from_release(nb, release):
     the release lacks) become plain cells without nbgrader metadata. Notebook metadata
     (the kernelspec too) comes from the release; outputs are dropped.
     """
-    anchors = {grade_id_of(c): c for c in release.cells if _anchor(c)}
-    answers: dict[str, object] = {}
+    anchors = _anchors(release)
+    answers: dict[str, Any] = {}
     after: dict[str | None, list] = {None: []}
     current = None
     for cell in nb.cells:
         grade_id = grade_id_of(cell)
-        if grade_id in anchors and grade_id not in answers:
+        if grade_id is not None and grade_id in anchors and grade_id not in answers:
             answers[grade_id] = cell
             current = grade_id
             after[current] = []
         elif cell.get("cell_type") in ("code", "markdown", "raw"):
             after[current].append(_plain(cell))
     cells = list(after[None])
+    released = set()  # id() of the cells that come from the release
     for grade_id, original in anchors.items():
         if grade_id not in answers and not (_protected(original) or _graded(original)):
             continue  # a deleted solution cell: its stub would undo the student's answer
         restored = copy.deepcopy(original)
+        released.add(id(restored))
         if grade_id in answers and not _protected(original):
             restored.source = answers[grade_id].get("source", "")
             if "attachments" in answers[grade_id] and restored.cell_type == "markdown":
@@ -81,10 +90,9 @@ def restore_from_release(nb, release):
         cells.append(restored)
         cells.extend(after.get(grade_id, []))
     seen = set()
-    for cell in cells:  # cell ids unique and well-formed: the student's give way
-        if "id" in cell and (
-            cell.id in seen or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(cell.id))
-        ):
+    # Cell ids unique and well-formed: the release's cells keep theirs, the student's give way.
+    for cell in sorted(cells, key=lambda cell: id(cell) not in released):
+        if "id" in cell and (cell.id in seen or not CELL_ID.fullmatch(str(cell.id))):
             cell.id = uuid.uuid4().hex[:8]
         seen.add(cell.get("id"))
     restored_nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
@@ -117,12 +125,13 @@ def _clear(cell) -> None:
 def graded_cell_notes(nb, graded_cells: set[str], release) -> list[str]:
     """What the student did to graded and locked cells, all of which restore_from_release
     undoes: the notes tell the student and the instructor."""
-    anchors = {grade_id_of(c): c for c in release.cells if _anchor(c)}
-    ids = [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
-    first = {}
+    anchors = _anchors(release)
+    ids = [grade_id for c in nb.cells if (grade_id := grade_id_of(c))]
+    first: dict[str, Any] = {}
     for cell in nb.cells:
-        if grade_id_of(cell) in anchors:
-            first.setdefault(grade_id_of(cell), cell)
+        grade_id = grade_id_of(cell)
+        if grade_id is not None and grade_id in anchors:
+            first.setdefault(grade_id, cell)
     notes = []
     protected = {g for g, c in anchors.items() if _protected(c)}
     missing = sorted((graded_cells | protected) - set(first))
@@ -196,7 +205,9 @@ def _moved(submitted: list[str], release: list[str]) -> list[str]:
     seq = [rank[g] for g in submitted]
     best: list[list[int]] = []
     for i, r in enumerate(seq):
-        longest = max((b for j, b in enumerate(best) if seq[j] < r), key=len, default=[])
+        before = [b for j, b in enumerate(best) if seq[j] < r]
+        longest = max(before, key=len) if before else []
         best.append([*longest, i])
-    keep = set(max(best, key=len, default=[]))
+    longest_run: list[int] = max(best, key=len) if best else []
+    keep = set(longest_run)
     return [g for i, g in enumerate(submitted) if i not in keep]

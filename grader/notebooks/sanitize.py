@@ -7,12 +7,13 @@ page. MathML (for formulas, which the feedback pages render without a script) is
 as far as MathML Core's layout elements and the presentation attributes that latex2mathml
 writes go: no link, no style, no annotation. `with_csp` puts a Content-Security-Policy
 first in the page's head, so that whatever the first layer missed can neither run nor
-fetch anything.
+fetch anything; `html_page` writes a page of the grader's own with it there.
 """
 
 from __future__ import annotations
 
 import re
+from html import escape
 
 import nh3
 from pygments.token import STANDARD_TYPES
@@ -129,3 +130,25 @@ def with_csp(page: str) -> str:
     if head is None:
         raise ValueError("the page has no <head> to put its Content-Security-Policy in")
     return f"{page[: head.end()]}\n{CSP_META}\n{page[head.end() :]}"
+
+
+def html_page(title: str, body: list[str], style: str = "") -> str:
+    """A whole page, the policy first in its head; `title` is escaped here, the lines of
+    `body` are HTML that the caller has escaped or cleaned."""
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            CSP_META,
+            '<meta charset="utf-8">',
+            f"<title>{escape(title)}</title>",
+            f"<style>{style}</style>",
+            "</head>",
+            "<body>",
+            *body,
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )

@@ -19,7 +19,6 @@ pipeline, so `make build` and a plain `nbgrader generate_assignment` agree):
 from __future__ import annotations
 
 import ast
-import re
 import symtable
 
 from nbgrader.converters import GenerateAssignment
@@ -27,6 +26,7 @@ from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Unicode
 
+from grader.notebooks.cells import BEGIN_SOLUTION
 from grader.notebooks.validate import EXERCISE_HEADING
 
 RAISES = "raises-exception"
@@ -53,11 +53,12 @@ def enclosing_function(source: str, line: int) -> str | None:
         return None
     found = None
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (
-            node.lineno < line <= (node.end_lineno or 0)
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.lineno < line <= (node.end_lineno or 0)
+            and (found is None or node.lineno > found.lineno)
         ):
-            if found is None or node.lineno > found.lineno:
-                found = node
+            found = node
     return found.name if found else None
 
 
@@ -87,7 +88,7 @@ class ExerciseStubs(ClearSolutions):
                 if inside:
                     raise RuntimeError("encountered nested begin solution statements")
                 inside = replaced = True
-                indent = re.match(r"\s*", line).group(0)
+                indent = line[: len(line) - len(line.lstrip())]
                 stub = self.stub.format(what=self._what(cell.source, number))
                 new_lines += [indent + stub_line for stub_line in stub.split("\n")]
             elif self.end_solution_delimeter in line:
@@ -110,7 +111,8 @@ def _statements(source: str) -> list[tuple[set[str], set[str]]]:
     """(global names read, global names bound) of each top-level statement of a cell, from
     Python's own symbol tables: a function's parameters and locals are not globals, the
     globals it reads are. A name the cell bound before is not counted as read."""
-    statements, bound = [], set()
+    statements: list[tuple[set[str], set[str]]] = []
+    bound: set[str] = set()
     for statement in ast.parse(source).body:
         reads, binds = set(), set()
         tables = [symtable.symtable(ast.unparse(statement), "<cell>", "exec")]
@@ -143,8 +145,7 @@ def _raises_at_top_level(source: str) -> bool:
     """Whether a solution region of the cell is at its top level (its stub raises when the
     cell runs, not when a function of it is called)."""
     return any(
-        line.strip() == "### BEGIN SOLUTION" and not line[:1].isspace()
-        for line in source.splitlines()
+        line.strip() == BEGIN_SOLUTION and not line[:1].isspace() for line in source.splitlines()
     )
 
 

@@ -38,7 +38,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import as_completed
+from concurrent.futures import Future, as_completed
 from pathlib import Path
 
 import nbformat
@@ -54,24 +54,23 @@ from nbgrader.preprocessors import (
 from nbgrader.utils import find_all_files
 from tqdm.auto import tqdm
 
-from grader.config import CourseConfig
+from grader.config import GradingFolder
 from grader.errors import GraderError
 from grader.execution.execute import QUIET_ENVIRONMENT
 from grader.execution.executors import LocalExecutor
+from grader.execution.pool import worker_command
+from grader.execution.protocol import ExecutionResult, Job
 from grader.execution.sandbox import missing_pieces
-from grader.execution.worker import mark_not_run, settle
+from grader.execution.timeouts import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S
 from grader.notebooks.restore import grade_id_of, graded_cell_notes, restore_from_release
-from grader.workdir.gradebook import (
-    check_assignments,
-    coursedir_config,
-    db_url,
-    graded_by_hand,
-    grades,
-)
+from grader.notebooks.scoring import mark_not_run, settle
+from grader.workdir.folder import check_assignments
+from grader.workdir.gradebook import coursedir_config, db_url, graded_by_hand, grades
 from grader.workdir.status import (
     STATUSES,
     Outcome,
-    read_status,
+    Status,
+    is_current,
     submissions,
     submitted_timestamp,
     write_status,
@@ -97,12 +96,12 @@ SAVE = (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata)
 
 
 def autograde(
-    course: CourseConfig,
+    course: GradingFolder,
     assignments: list[str] | None = None,
     *,
     jobs: int | None = None,
     cell_timeout: int | None = None,
-    notebook_timeout: int = 900,
+    notebook_timeout: int = NOTEBOOK_TIMEOUT_S,
     force: bool = False,
     progress: bool = True,
     unsafe: bool = False,
@@ -134,7 +133,7 @@ def autograde(
     # Each kernel's share of the cores (N kernels at once here; a Dask worker thread's one
     # core there), unless told.
     cpus = cpus or (1.0 if remote else max(1.0, (os.cpu_count() or 1) / jobs))
-    cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", 120))
+    cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", CELL_TIMEOUT_S))
     todo = []
     handed_in = submissions(course, assignments)
     if students:
@@ -146,10 +145,8 @@ def autograde(
             )
         handed_in = [(s, a) for s, a in handed_in if s in students]
     for student, assignment in handed_in:
-        stamp = submitted_timestamp(course, student, assignment)
-        done = read_status(course, student, assignment)
-        if force or done is None or done.timestamp != stamp:
-            todo.append((student, assignment, stamp))
+        if force or not is_current(course, student, assignment):
+            todo.append((student, assignment, submitted_timestamp(course, student, assignment)))
     # Longest first: with N workers, a long notebook started last leaves N-1 of them idle.
     weight = {a: _code_cells(course, a) for a in assignments}
     todo.sort(key=lambda job: -weight[job[1]])
@@ -167,7 +164,7 @@ def autograde(
                 outcomes.append(_finish(course, prepared, bar, sandboxed=not unsafe))
                 continue
             notebook, notes = prepared
-            future = executor.submit(notebook, cell_timeout, notebook_timeout)
+            future = executor.submit(Job(notebook, cell_timeout, notebook_timeout))
             running[future] = (student, assignment, stamp, notebook, notes)
         for future in as_completed(running):
             student, assignment, stamp, notebook, notes = running[future]
@@ -190,7 +187,7 @@ def autograde(
     return outcomes
 
 
-def _grades_of(course: CourseConfig, todo) -> dict[tuple[str, str, str], float | None]:
+def _grades_of(course: GradingFolder, todo) -> dict[tuple[str, str, str], float | None]:
     """(student, assignment, grade id) -> points (None: pending, to be graded by hand), of
     the submissions in `todo`."""
     keys = {(student, assignment) for student, assignment, _ in todo}
@@ -201,7 +198,7 @@ def _grades_of(course: CourseConfig, todo) -> dict[tuple[str, str, str], float |
     }
 
 
-def report_changes(course: CourseConfig, before: dict, after: dict) -> list[tuple]:
+def report_changes(course: GradingFolder, before: dict, after: dict) -> list[tuple]:
     """Print the grades this run changed (a first grade is no change) and write them to
     reports/changed-grades.csv; the changes, as (student, assignment, grade id, old, new)."""
     changes = sorted(
@@ -250,7 +247,7 @@ def _change(old: float | None, new: float | None) -> str:
 
 
 def _executor(
-    course: CourseConfig,
+    course: GradingFolder,
     jobs: int,
     cpus: float,
     unsafe: bool,
@@ -270,34 +267,33 @@ def _executor(
             cpus=cpus,
         )
         print(
-            f"Grading on the Dask cluster {executor.client.scheduler.address} "
+            f"Grading on the Dask cluster {executor.address} "
             f"({executor.jobs} threads); dashboard: {executor.dashboard}",
             flush=True,
         )
         return executor
-    return LocalExecutor(
-        course.config_file, env, course.root / "logs", jobs, sandbox=not unsafe, cpus=cpus
-    )
+    command = worker_command(course.config_file, sandbox=not unsafe, cpus=cpus)
+    return LocalExecutor(command, env, course.root / "logs", jobs)
 
 
-def _code_cells(course: CourseConfig, assignment: str) -> int:
+def _code_cells(course: GradingFolder, assignment: str) -> int:
     """How long an assignment's notebook runs, roughly: its number of code cells."""
     nb = nbformat.read(str(course.root / "source" / assignment / f"{assignment}.ipynb"), 4)
     return sum(cell.cell_type == "code" for cell in nb.cells)
 
 
-def _finish(course: CourseConfig, outcome: Outcome, bar, sandboxed: bool) -> Outcome:
+def _finish(course: GradingFolder, outcome: Outcome, bar, sandboxed: bool) -> Outcome:
     outcome.sandboxed = sandboxed
     write_status(course, outcome)
     bar.update(1)
     return outcome
 
 
-def _work_dir(course: CourseConfig, student: str, assignment: str) -> Path:
+def _work_dir(course: GradingFolder, student: str, assignment: str) -> Path:
     return course.root / "work" / assignment / student
 
 
-def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | None):
+def _prepare(course: GradingFolder, student: str, assignment: str, stamp: str | None):
     """Step 1: gradebook rows and a sanitized working copy, with notes on what the student
     did to graded cells; an Outcome when it cannot run (any failure: `invalid`)."""
     try:
@@ -306,7 +302,10 @@ def _prepare(course: CourseConfig, student: str, assignment: str, stamp: str | N
         return _failed(course, student, assignment, stamp, "prepare", error)
 
 
-def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: str | None):
+def _sanitized_copy(course: GradingFolder, student: str, assignment: str, stamp: str | None):
+    def zero(status: Status, message: str) -> Outcome:
+        return _zero(course, student, assignment, stamp, status, message)
+
     config = coursedir_config(course)
     with Gradebook(db_url(course), course.course_id) as gb:
         gb.update_or_create_student(student)
@@ -317,25 +316,11 @@ def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: 
     )
     submitted = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
     if not submitted.exists():
-        return _zero(
-            course,
-            student,
-            assignment,
-            stamp,
-            "missing",
-            f"no {assignment}.ipynb in the submission",
-        )
+        return zero("missing", f"no {assignment}.ipynb in the submission")
     try:
         nb = nbformat.read(str(submitted), as_version=4)
     except Exception as error:  # nbformat raises several kinds for unreadable files
-        return _zero(
-            course,
-            student,
-            assignment,
-            stamp,
-            "invalid",
-            f"not a readable notebook: {type(error).__name__}: {error}",
-        )
+        return zero("invalid", f"not a readable notebook: {type(error).__name__}: {error}")
     notes = graded_cell_notes(nb, graded_cells, release)
     nb = restore_from_release(nb, release)
     resources = _resources(course, student, assignment)
@@ -343,14 +328,7 @@ def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: 
         for preprocessor in SANITIZE:
             nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
     except Exception as error:  # nbgrader raises plain exceptions for broken metadata
-        return _zero(
-            course,
-            student,
-            assignment,
-            stamp,
-            "invalid",
-            f"nbgrader could not restore the notebook's cells: {error}",
-        )
+        return zero("invalid", f"nbgrader could not restore the notebook's cells: {error}")
     work = _work_dir(course, student, assignment)
     if work.exists():
         shutil.rmtree(work)
@@ -360,7 +338,7 @@ def _sanitized_copy(course: CourseConfig, student: str, assignment: str, stamp: 
     return notebook, notes
 
 
-def _resources(course: CourseConfig, student: str, assignment: str) -> dict:
+def _resources(course: GradingFolder, student: str, assignment: str) -> dict:
     return {
         "nbgrader": {
             "student": student,
@@ -371,7 +349,7 @@ def _resources(course: CourseConfig, student: str, assignment: str) -> dict:
     }
 
 
-def _copy_assignment_files(course: CourseConfig, assignment: str, target: Path) -> None:
+def _copy_assignment_files(course: GradingFolder, assignment: str, target: Path) -> None:
     """The assignment's files other than notebooks, from source/, as nbgrader copies them."""
     source = course.root / "source" / assignment
     target.mkdir(parents=True, exist_ok=True)
@@ -397,20 +375,18 @@ def _worker_env(cpus: float) -> dict[str, str]:
     return env
 
 
-def _result(future) -> dict:
+def _result(future: Future[ExecutionResult]) -> ExecutionResult:
     """The worker's result; a failure to get it is the submission's crash."""
     try:
         return future.result()
     except Exception as error:
-        return {
-            "status": "crashed",
-            "scores": {},
-            "message": f"grading failed: {type(error).__name__}: {_first_line(error)}",
-        }
+        return ExecutionResult.crashed(
+            f"grading failed: {type(error).__name__}: {_first_line(error)}"
+        )
 
 
 def _save(
-    course, student, assignment, stamp, notebook: Path, result: dict, notes: list[str]
+    course, student, assignment, stamp, notebook: Path, result: ExecutionResult, notes: list[str]
 ) -> Outcome:
     """Step 3: nbgrader saves the grades; the notebook goes where nbgrader puts it. Any
     failure makes the submission `invalid` with 0 points."""
@@ -421,21 +397,15 @@ def _save(
 
 
 def _save_grades(
-    course, student, assignment, stamp, notebook: Path, result: dict, notes: list[str]
+    course, student, assignment, stamp, notebook: Path, result: ExecutionResult, notes: list[str]
 ) -> Outcome:
     config = coursedir_config(course)
     nb = nbformat.read(str(notebook), as_version=4)
-    if not result.get("scores") and result["status"] != "graded":
-        mark_not_run(nb, result["message"], completed=set())  # the worker died before it could
+    if not result.scores and result.status != "graded":
+        mark_not_run(nb, result.message, completed=set())  # the worker died before it could
     # The worker's all-or-nothing scores decide, whatever the outputs say; SaveAutoGrades
     # reads the outputs, so they must say the same (no result as partial credit).
-    worker_scores = result.get("scores") or {}
-    settle(
-        nb,
-        lambda index, cell: (
-            ((worker_scores.get(cell.metadata.nbgrader["grade_id"]) or [0])[0] or 0) > 0
-        ),
-    )
+    settle(nb, lambda index, cell: result.passed(cell.metadata.nbgrader["grade_id"]))
     resources = _resources(course, student, assignment)
     for preprocessor in SAVE:
         nb, resources = preprocessor(config=config, log=NBGRADER_LOG)(nb, resources)
@@ -446,8 +416,8 @@ def _save_grades(
     _copy_assignment_files(course, assignment, target)
     nbformat.write(nb, str(target / f"{assignment}.ipynb"))
     shutil.rmtree(notebook.parent, ignore_errors=True)
-    message = "; ".join(filter(None, [result.get("message", ""), *notes]))
-    return Outcome(student, assignment, result["status"], message, stamp)
+    message = "; ".join(filter(None, [result.message, *notes]))
+    return Outcome(student, assignment, result.status, message, stamp)
 
 
 def _failed(course, student, assignment, stamp, step: str, error: Exception) -> Outcome:
@@ -493,14 +463,14 @@ def _zero(course, student, assignment, stamp, status, message) -> Outcome:
     return Outcome(student, assignment, status, message, stamp)
 
 
-def _previous_answers(course: CourseConfig, student: str, assignment: str) -> dict | None:
+def _previous_answers(course: GradingFolder, student: str, assignment: str) -> dict | None:
     """grade id -> source of the cells of the submission's last autograded notebook (what
     formgrader showed when a grade was given by hand); None if there is none to read."""
     path = course.root / "autograded" / student / assignment / f"{assignment}.ipynb"
     try:
         with open(path, encoding="utf-8") as f:  # the grader's own output: no validation
             cells = json.load(f)["cells"]
-        answers = {}
+        answers: dict[str, str] = {}
         for cell in cells:
             grade_id = grade_id_of(cell)
             if grade_id:
@@ -521,10 +491,11 @@ def _settle_hand_grades(course, student, assignment, nb) -> list[str]:
     it is cleared, and the answer waits for its grade again (a note says so). Without a
     previous autograded notebook to compare with, nbgrader's flag stays and so does the grade.
     """
-    answers = {}
+    answers: dict[str, str] = {}
     for cell in nb.cells:
-        if grade_id_of(cell):
-            answers.setdefault(grade_id_of(cell), cell.get("source", ""))
+        grade_id = grade_id_of(cell)
+        if grade_id:
+            answers.setdefault(grade_id, cell.get("source", ""))
     cleared = []
     with Gradebook(db_url(course), course.course_id) as gb:
         notebook = gb.find_submission_notebook(assignment, assignment, student)

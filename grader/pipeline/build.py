@@ -16,12 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import nbgrader.api
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.dbutil import ALEMBIC_DIR
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
 
 from grader.config import CourseConfig
@@ -31,18 +27,6 @@ from grader.notebooks import cells as nbs
 from grader.notebooks.validate import SourceError, check_course, source_assignments
 
 log = logging.getLogger("grader.pipeline.build")
-
-
-def _alembic_head() -> str:
-    """What nbgrader's get_alembic_version returns, read in this process: nbgrader runs
-    `alembic heads` as a command for every new gradebook, which imports nbgrader anew and
-    takes 5 s (a build makes one gradebook per assignment)."""
-    config = AlembicConfig()
-    config.set_main_option("script_location", ALEMBIC_DIR)
-    return ScriptDirectory.from_config(config).get_current_head()
-
-
-nbgrader.api.get_alembic_version = _alembic_head
 
 
 def build(

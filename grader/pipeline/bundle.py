@@ -13,10 +13,11 @@ from pathlib import Path
 
 from traitlets.config import LazyConfigValue
 
-from grader.config import CONFIG_FILE, CourseConfig
+from grader.config import CONFIG_FILE, CourseConfig, default_workdir
 from grader.errors import GraderError
 
 TOP = "intro-to-deep-learning"
+BUNDLE_NAME = "student-bundle.zip"  # in the grading folder, unless --out names another place
 FILES = ["environment.yml", "pyproject.toml", "constraints.txt"]
 FOLDERS = ["release", "course", "courselab"]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
@@ -56,10 +57,11 @@ Hand in each notebook under its own name (e.g. 01_perceptron.ipynb).
 
 
 def make_bundle(course: CourseConfig, out: Path | str | None = None) -> Path:
+    """Write the bundle to `out`, by default BUNDLE_NAME in the default grading folder."""
     root = course.root
     if not (root / "release").is_dir() or not any((root / "release").rglob("*.ipynb")):
         raise GraderError("release/ holds no notebooks; run `python -m grader build` first")
-    out = Path(out) if out else root / "grading" / "student-bundle.zip"
+    out = Path(out) if out else default_workdir(course) / BUNDLE_NAME
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".zip.part")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader.config import CourseConfig
-from grader.notebooks.sanitize import CSP_META
+from grader.config import GradingFolder
+from grader.notebooks.sanitize import html_page
 from grader.notebooks.validate import graded_heading
 from grader.pipeline.feedback import MAX_NOTEBOOK_BYTES, HideHiddenTests, defang
 
@@ -110,14 +110,14 @@ class ClassStats:
     pending: int = 0  # written answers of the class still to be graded by hand
 
 
-def write_class_report(course: CourseConfig, report, path: Path) -> Path:
+def write_class_report(course: GradingFolder, report, path: Path) -> Path:
     """reports/class-report.html of `report` (grader.pipeline.report.gather's Report)."""
     path = Path(path)
     path.write_text(render(class_stats(course, report)), encoding="utf-8")
     return path
 
 
-def class_stats(course: CourseConfig, report) -> ClassStats:
+def class_stats(course: GradingFolder, report) -> ClassStats:
     return ClassStats(
         course_id=str(course.course_id),
         students=len(report.students),
@@ -128,7 +128,7 @@ def class_stats(course: CourseConfig, report) -> ClassStats:
     )
 
 
-def assignment_stats(course: CourseConfig, report, assignment: str) -> AssignmentStats:
+def assignment_stats(course: GradingFolder, report, assignment: str) -> AssignmentStats:
     exercises = exercises_of(course, assignment, report.maximum)
     statuses = {s: report.statuses[s, assignment] for s in report.students}
     ran = [s for s, (status, _) in statuses.items() if status in RAN]
@@ -138,9 +138,10 @@ def assignment_stats(course: CourseConfig, report, assignment: str) -> Assignmen
         for s, (status, message) in sorted(statuses.items())
         if status in PROBLEMS
     ]
-    failed_at = defaultdict(dict)  # exercise index -> student -> [(grade id, ename, evalue)]
+    # exercise index -> student -> [(grade id, ename, evalue)]
+    failed_at: defaultdict[int, dict[str, list[tuple[str, str, str]]]] = defaultdict(dict)
     unread = []
-    waiting = getattr(report, "pending", set())
+    waiting: set[tuple[str, str, str]] = getattr(report, "pending", set())
     pending = sorted({s for s, a, _ in waiting if a == assignment and s in ran})
     for student in ran:
         failed = {
@@ -182,7 +183,7 @@ def assignment_stats(course: CourseConfig, report, assignment: str) -> Assignmen
     )
 
 
-def exercises_of(course: CourseConfig, assignment: str, maximum: dict) -> list[Exercise]:
+def exercises_of(course: GradingFolder, assignment: str, maximum: dict) -> list[Exercise]:
     """The assignment's exercises in notebook order: each exercise (or question) heading of
     the release notebook with the test cells (or written answers) below it. A graded cell
     under no heading (or of a notebook that cannot be read) is an exercise of its own."""
@@ -194,7 +195,7 @@ def exercises_of(course: CourseConfig, assignment: str, maximum: dict) -> list[E
         cells = nb.cells
     except (OSError, ValueError):
         cells = []
-    current = None
+    current: tuple[str, list[str]] | None = None
     for cell in cells:
         found = graded_heading(cell.source) if cell.cell_type == "markdown" else None
         if found and not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
@@ -223,7 +224,7 @@ def _title(heading: str) -> str:
 
 
 def failures(
-    course: CourseConfig, student: str, assignment: str, failed: set[str]
+    course: GradingFolder, student: str, assignment: str, failed: set[str]
 ) -> dict[str, list[tuple[str, str]]] | None:
     """grade id -> [(ename, headline)] of the failed test cells `failed`, as the student's
     feedback page shows them (hidden tests removed); None if the autograded notebook cannot
@@ -320,15 +321,6 @@ svg text { font-family: system-ui, sans-serif; }
 def render(stats: ClassStats) -> str:
     e = escape
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        CSP_META,
-        '<meta charset="utf-8">',
-        f"<title>Class report: {e(stats.course_id)}</title>",
-        f"<style>{STYLE}</style>",
-        "</head>",
-        "<body>",
         "<h1>What the class got wrong</h1>",
         f'<p class="lead">Course {e(stats.course_id)}: {stats.students} student(s), '
         f"{len(stats.assignments)} assignment(s). Per exercise, the share of the submissions "
@@ -353,8 +345,7 @@ def render(stats: ClassStats) -> str:
     parts.append(histogram_svg(list(stats.totals.values()), stats.max_total, "Course totals"))
     for assignment in stats.assignments:
         parts += _assignment(assignment)
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
+    return html_page(f"Class report: {stats.course_id}", parts, STYLE)
 
 
 def _key() -> str:

@@ -34,6 +34,7 @@ placed; nothing is written outside the grading folder or through a link inside i
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import errno
@@ -49,7 +50,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from grader.config import CourseConfig
+from grader.config import CourseConfig, GradingFolder
 from grader.errors import GraderError
 from grader.lms import formats as lms
 from grader.lms.roster import Roster
@@ -173,7 +174,7 @@ class _Refused(Exception):
 
 
 def collect(
-    course: CourseConfig,
+    course: GradingFolder,
     path: Path | str,
     pattern: str | None = None,
     max_size: int = DEFAULT_MAX_SIZE,
@@ -232,7 +233,7 @@ def scan(
     return _without_conflicts(candidates, result), result
 
 
-def place(course: CourseConfig, candidates: list[Candidate], result: CollectResult):
+def place(course: GradingFolder, candidates: list[Candidate], result: CollectResult):
     """Copy the latest file of every student and assignment into submitted/, then list
     what became of every file in reports/ and keep the roster as roster.csv."""
     with Gradebook(db_url(course), course.course_id) as gb:
@@ -486,12 +487,12 @@ def _from_zip(
     entries = [
         e for info in infos if (e := _zip_entry(course, info, regex, result, max_size, explicit))
     ]
-    lms_entries = [e for e in entries if e.lms]
-    if lms_entries and result.roster is None:
-        first = lms_entries[0]
+    lms_files = [(e.origin, e.lms) for e in entries if e.lms]
+    if lms_files and result.roster is None:
+        origin, first = lms_files[0]
         raise GraderError(
-            f"{path} is a {lms.LABEL[first.lms.lms]} download ({first.origin}): its files "
-            f"name {lms.LABEL[first.lms.lms]}'s identities, not student ids; give the class "
+            f"{path} is a {lms.LABEL[first.lms]} download ({origin}): its files "
+            f"name {lms.LABEL[first.lms]}'s identities, not student ids; give the class "
             "roster with --roster FILE (CSV: student_id,name,email,lms_id)"
         )
     levels = _student_levels([e for e in entries if not e.lms])
@@ -499,6 +500,8 @@ def _from_zip(
     for entry in entries:
         level = min((n for n in levels if n < len(entry.folders)), default=None)
         if entry.lms:
+            if result.roster is None:  # refused above, before any file
+                raise GraderError(f"{entry.origin}: an LMS file, and no roster to identify it")
             student, reason = _identify(entry.lms, result.roster)
             if student is None:
                 result.unknown_identity(entry.lms.describe(), reason, entry.origin)
@@ -525,9 +528,9 @@ def _from_zip(
                     )
                 )
                 continue
-        reason = _check(course, student, entry.notebook, entry.notebook)
-        if reason:
-            result.skipped.append((entry.origin, reason))
+        refused = _check(course, student, entry.notebook, entry.notebook)
+        if refused:
+            result.skipped.append((entry.origin, refused))
             continue
         if not entry.lms and result.roster is not None and student not in result.roster:
             result.unknown_identity(f"student id {student}", "not on the roster", entry.origin)
@@ -840,10 +843,8 @@ def _open_folder(root: Path, parts: tuple[str, ...]) -> int:
                 mode = os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode
             except FileNotFoundError:
                 mode = None
-                try:
+                with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
-                except FileExistsError:
-                    pass
             if mode is not None and stat.S_ISLNK(mode):
                 raise _Refused(
                     f"{where} in the grading folder is a symbolic link: nothing is "
@@ -884,10 +885,8 @@ def _write(dir_fd: int, name: str, data: bytes) -> None:
             os.close(fd)
         os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=dir_fd)
-        except OSError:
-            pass
         raise
 
 

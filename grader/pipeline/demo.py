@@ -2,7 +2,8 @@
 
 Build release/ from source/, write an LMS-style zip of a class of 13 students (see
 grader.pipeline.synthetic), collect it, autograde it in parallel, write feedback and reports, print
-the table. The work folder (default grading/demo/, git-ignored) is made anew and kept for a look.
+the table. The work folder (default: demo/ in the default grading folder, grading/ or
+$GRADER_WORKDIR) is made anew and kept for a look.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import shutil
 import time
 from pathlib import Path
 
-from grader.config import CourseConfig, with_root
+from grader.config import CourseConfig, default_workdir
 from grader.errors import GraderError
 from grader.execution.sandbox import missing_pieces
+from grader.execution.timeouts import DEMO_CELL_TIMEOUT_S
 from grader.notebooks.validate import source_assignments
 from grader.pipeline.autograde import autograde
 from grader.pipeline.build import build
@@ -22,6 +24,7 @@ from grader.pipeline.feedback import generate_feedback
 from grader.pipeline.report import table, write_report
 from grader.pipeline.synthetic import make_class
 from grader.workdir import gradebook
+from grader.workdir.folder import prepare
 
 
 def run_demo(
@@ -30,13 +33,13 @@ def run_demo(
     assignments: list[str] | None = None,
     *,
     jobs: int | None = None,
-    cell_timeout: int = 10,
+    cell_timeout: int = DEMO_CELL_TIMEOUT_S,
     progress: bool = True,
 ):
     start = time.perf_counter()
     assignments = assignments or source_assignments(repo)
-    workdir = Path(workdir) if workdir else gradebook.default_workdir(repo) / "demo"
-    if repo.db is not None and gradebook.exists(with_root(repo, workdir)):
+    workdir = Path(workdir) if workdir else default_workdir(repo) / "demo"
+    if repo.db is not None and gradebook.exists(repo):
         raise GraderError(
             f"the demo starts from an empty gradebook, and {gradebook.describe(repo)} holds "
             "one: give it a new database (createdb NAME) or leave out --db"
@@ -51,7 +54,7 @@ def run_demo(
     step(f"2. Writing a synthetic class to {workdir / 'class.zip'}")
     zip_path = make_class(repo, assignments, workdir / "class.zip")
     step("3. Collecting it")
-    course = gradebook.prepare(repo, workdir, assignments)
+    course = prepare(repo, workdir, assignments)
     print(collect(course, zip_path).summary(), flush=True)
     step("4. Autograding in parallel")
     missing = missing_pieces()

@@ -38,6 +38,7 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from jinja2 import DictLoader, pass_context
@@ -56,18 +57,13 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreproce
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, default
 
-from grader.config import REPO_ROOT, CourseConfig, load_config
-from grader.notebooks.sanitize import BLANK_PNG, CSP_META, clean, with_csp
-from grader.workdir.gradebook import (
-    check_assignments,
-    coursedir_config,
-    graded_by_hand,
-    is_pending,
-    open_workdir,
-)
+from grader.config import REPO_ROOT, GradingFolder, load_config
+from grader.notebooks import cells as nbs
+from grader.notebooks.sanitize import BLANK_PNG, clean, html_page, with_csp
+from grader.workdir.folder import check_assignments, open_workdir
+from grader.workdir.gradebook import coursedir_config, graded_by_hand, is_pending
 from grader.workdir.late import apply_penalties
 
-BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 REDACTED = "[a line quoting a hidden test, removed]"
 TEXT_DATA = ("text/plain", "text/html", "text/markdown", "text/latex")
 IMAGE_DATA = ("image/png", "image/jpeg")
@@ -90,17 +86,15 @@ ATTACHMENT = re.compile(r"attachment:([^\s()<>\"']{1,64})")
 
 
 def hidden_lines(nb) -> set[str]:
-    """Every line of every hidden test region, stripped (lines under 8 characters, such as
-    `else:`, say nothing about the tests and would match everywhere), and the delimiters."""
-    lines, inside = set(), False
-    for cell in nb.cells:
-        for line in cell.source.splitlines():
-            if BEGIN_HIDDEN in line or END_HIDDEN in line:
-                inside = BEGIN_HIDDEN in line
-                lines.add(line.strip())
-            elif inside and len(line.strip()) >= 8:
-                lines.add(line.strip())
-    return lines
+    """Every line of every hidden test region and the delimiters, stripped (lines under 8
+    characters, such as `else:`, say nothing about the tests and would match everywhere;
+    a delimiter is longer)."""
+    return {
+        line.strip()
+        for cell in nb.cells
+        for line in nbs.hidden_test_lines(cell.source)
+        if len(line.strip()) >= 8
+    }
 
 
 def _redact(text: str, hidden: set[str]) -> str:
@@ -292,18 +286,9 @@ class MarkPending(NbGraderPreprocessor):
         return nb, resources
 
 
-def _text(value) -> str | None:
-    """A notebook string (one string or nbformat's list of lines), or None for anything else."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "".join(value)
-    return None
-
-
 def _image(value) -> str | None:
     """Base64 image data, whitespace removed, if it is that and not too big."""
-    text = _text(value)
+    text = nbs.text_of(value)
     if text is None or len(text) > 2 * MAX_IMAGE:
         return None
     text = "".join(text.split())
@@ -319,7 +304,9 @@ def _nbgrader(value) -> dict | None:
     each of its type; a grade id that could not be nbgrader's becomes a neutral one."""
     if not isinstance(value, dict):
         return None
-    fields = {key: value.get(key) is True for key in ("grade", "solution", "locked", "task")}
+    fields: dict[str, bool | str | int | float] = {
+        key: value.get(key) is True for key in ("grade", "solution", "locked", "task")
+    }
     grade_id = value.get("grade_id")
     fields["grade_id"] = (
         grade_id if isinstance(grade_id, str) and GRADE_ID.match(grade_id) else "unnamed"
@@ -344,15 +331,15 @@ def _defang_output(output) -> dict:
     kind = output.get("output_type")
     if kind == "stream":
         return _stream(
-            _text(output.get("text")) or "",
+            nbs.text_of(output.get("text")) or "",
             "stderr" if output.get("name") == "stderr" else "stdout",
         )
     if kind == "error":
         traceback = output.get("traceback")
         return {
             "output_type": "error",
-            "ename": _text(output.get("ename")) or "",
-            "evalue": _text(output.get("evalue")) or "",
+            "ename": nbs.text_of(output.get("ename")) or "",
+            "evalue": nbs.text_of(output.get("evalue")) or "",
             "traceback": [t for t in traceback if isinstance(t, str)]
             if isinstance(traceback, list)
             else [],
@@ -361,7 +348,13 @@ def _defang_output(output) -> dict:
         return _stream("[an output of unknown type, not shown]")
     data, metadata, dropped = {}, {}, []
     for mime, value in _dict(output.get("data")).items():
-        kept = _text(value) if mime in TEXT_DATA else _image(value) if mime in IMAGE_DATA else None
+        kept = (
+            nbs.text_of(value)
+            if mime in TEXT_DATA
+            else _image(value)
+            if mime in IMAGE_DATA
+            else None
+        )
         if kept is None:
             dropped.append(
                 mime if isinstance(mime, str) and NAME.match(mime.replace("/", "")) else "unknown"
@@ -387,18 +380,24 @@ def _defang_output(output) -> dict:
 
 def _defang_cell(cell: dict, number: int, room: int) -> dict:
     """The cell as the template expects it, with `room` outputs at most."""
-    kind, source = cell.get("cell_type"), _text(cell.get("source"))
+    kind, source = cell.get("cell_type"), nbs.text_of(cell.get("source"))
     if kind not in ("code", "markdown", "raw") or source is None:
         kind, source = "markdown", "*[a cell of unknown type, not shown]*"
     # Ids of our own: the page uses them as anchors, and nbformat wants them unique.
-    new = {"id": f"cell-{number}", "cell_type": kind, "source": source, "metadata": {}}
+    new: dict[str, Any] = {
+        "id": f"cell-{number}",
+        "cell_type": kind,
+        "source": source,
+        "metadata": {},
+    }
     fields = _nbgrader(_dict(cell.get("metadata")).get("nbgrader"))
     if fields:
         new["metadata"]["nbgrader"] = fields
     if kind == "code":
         count = cell.get("execution_count")
         new["execution_count"] = count if type(count) is int else None
-        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        given = cell.get("outputs")
+        outputs: list = given if isinstance(given, list) else []
         new["outputs"] = [_defang_output(o) for o in outputs[:room]]
         if len(outputs) > room:
             new["outputs"].append(_stream(f"[... {len(outputs) - room:,} more outputs not shown]"))
@@ -427,7 +426,8 @@ def defang(nb) -> NotebookNode:
         if isinstance(language, str) and NAME.match(language)
         else {}
     )
-    cells, items, skipped = [], 0, 0
+    cells: list[dict] = []
+    items = skipped = 0
     for cell in nb.get("cells") if isinstance(nb.get("cells"), list) else []:
         cell = _dict(cell)
         graded = _is_graded(cell)
@@ -750,7 +750,7 @@ class FeedbackExporter(HTMLExporter):
 
 def too_big_page(size: int, nbgrader: dict) -> str:
     """The page of a notebook file over MAX_NOTEBOOK_BYTES: its score, and why no more."""
-    name = html.escape(str(nbgrader.get("notebook", "notebook")))
+    name = str(nbgrader.get("notebook", "notebook"))
     score = ""
     try:
         with Gradebook(nbgrader["db_url"]) as gb:
@@ -761,25 +761,20 @@ def too_big_page(size: int, nbgrader: dict) -> str:
             score = f" (Score: {points[0]} / {points[1]})"
     except (KeyError, MissingEntry):
         pass
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-{CSP_META}
-<meta charset="utf-8">
-<title>{name}</title>
-</head>
-<body style="font-family: sans-serif; margin: 2em">
-<h4>{name}{score}</h4>
-<p>This notebook file is {size / 2**20:,.0f} MB, more than the {MAX_NOTEBOOK_BYTES // 2**20} MB
-that a feedback page is made from, so its cells are not shown. It was graded as usual; ask
-your instructor for the details.</p>
-</body>
-</html>
-"""
+    return html_page(
+        name,
+        [
+            f"<h4>{html.escape(name)}{score}</h4>",
+            f"<p>This notebook file is {size / 2**20:,.0f} MB, more than the "
+            f"{MAX_NOTEBOOK_BYTES // 2**20} MB that a feedback page is made from, so its cells "
+            "are not shown. It was graded as usual; ask your instructor for the details.</p>",
+        ],
+        "body { font-family: sans-serif; margin: 2em; }",
+    )
 
 
 def generate_feedback(
-    course: CourseConfig, assignments: list[str] | None = None, jobs: int | None = None
+    course: GradingFolder, assignments: list[str] | None = None, jobs: int | None = None
 ) -> list:
     """feedback/<student>/<assignment>/<assignment>.html for every autograded submission,
     one assignment per process, `jobs` (default: the number of cores) at a time."""
@@ -800,7 +795,7 @@ def generate_feedback(
         return [page for pages in done for page in pages]
 
 
-def _students(course: CourseConfig, assignment: str) -> list[str]:
+def _students(course: GradingFolder, assignment: str) -> list[str]:
     return sorted(
         p.name for p in (course.root / "autograded").glob("*") if (p / assignment).is_dir()
     )

@@ -34,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.config import CONFIG_FILE, CourseConfig
+from grader.config import CONFIG_FILE, GradingFolder
 from grader.workdir import gradebook
 
 SERVER_EXTENSIONS = {
@@ -51,13 +51,13 @@ DISABLED_LAB_PLUGINS = {
 }
 
 
-def write_config(folder: Path, repo: CourseConfig, course: CourseConfig) -> None:
+def write_config(folder: Path, course: GradingFolder) -> None:
     """The run's Jupyter configuration: see the module's docstring."""
     (folder / CONFIG_FILE).write_text(
         '"""Written by `python -m grader formgrader` for one run: the course\'s configuration,\n'
         'on the grading folder and its gradebook."""\n\n'
         "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(repo.config_file)!r})  # noqa: F821\n"
+        f"load_subconfig({str(course.config_file)!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(course.root)!r}\n"
         f"c.CourseDirectory.db_url = {gradebook.db_url(course)!r}\n"
         "# Formgrader shows a submission through nbconvert's HTMLExporter, which passes the\n"
@@ -75,11 +75,11 @@ def write_config(folder: Path, repo: CourseConfig, course: CourseConfig) -> None
     )
 
 
-def formgrader(repo: CourseConfig, course: CourseConfig, lab_args: list[str]) -> int:
-    """Run JupyterLab with formgrader on `course` (an open grading folder) until it stops."""
+def formgrader(course: GradingFolder, lab_args: list[str]) -> int:
+    """Run JupyterLab with formgrader on an open grading folder until it stops."""
     lab_args = lab_args[1:] if lab_args[:1] == ["--"] else lab_args
     with tempfile.TemporaryDirectory(prefix="grader-formgrader-") as folder:
-        write_config(Path(folder), repo, course)
+        write_config(Path(folder), course)
         env = dict(os.environ)
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
             [folder] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]

@@ -30,20 +30,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from grader.config import CourseConfig
+from grader.config import GradingFolder
 from grader.lms import formats as lms
 from grader.lms.roster import Roster
 from grader.workdir.gradebook import db_url, grades, max_points
 from grader.workdir.late import apply_penalties, days_started
-from grader.workdir.status import read_status, submitted_timestamp
+from grader.workdir.status import is_current, read_status
 
 NOTHING_SUBMITTED = "nothing submitted"
 PENDING = "pending"  # a written answer's points until it is graded by hand
+Sums = dict[tuple[str, str | None], float]  # (student, assignment or None for all) -> sum
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class Lateness:
 
 @dataclass
 class Report:
+    """The class's grades as the report files show them. Made whole by `gather`, then read
+    many times: the sums per student are indexed on first use, so `points`, `late` and
+    `pending` stay as they were made."""
+
     assignments: list[str]
     students: list[str]
     points: dict  # (student, assignment, grade id) -> points
@@ -73,21 +80,14 @@ class Report:
     held: list = field(default_factory=list)  # (student, assignment) left blank in the uploads
 
     def total(self, student: str, assignment: str | None = None) -> float:
-        return sum(
-            p
-            for (s, a, _), p in self.points.items()
-            if s == student and (assignment is None or a == assignment)
-        )
+        """The student's points, of one assignment or of all (pending answers count 0)."""
+        return self._points_by.get((student, assignment), 0.0)
 
     def max_total(self, assignment: str | None = None) -> float:
         return sum(m for (a, _), m in self.maximum.items() if assignment in (None, a))
 
     def penalty(self, student: str, assignment: str | None = None) -> float:
-        return sum(
-            late.penalty
-            for (s, a), late in self.late.items()
-            if s == student and (assignment is None or a == assignment)
-        )
+        return self._penalty_by.get((student, assignment), 0.0)
 
     def final(self, student: str, assignment: str | None = None) -> float:
         """Points less the late penalty (pending answers count in neither)."""
@@ -95,11 +95,7 @@ class Report:
 
     def pending_points(self, student: str, assignment: str | None = None) -> float:
         """The points of the student's written answers still to be graded by hand."""
-        return sum(
-            self.maximum[a, g]
-            for (s, a, g) in self.pending
-            if s == student and assignment in (None, a)
-        )
+        return self._pending_by.get((student, assignment), 0.0)
 
     def upload_score(self, student: str, assignment: str) -> float | None:
         """What the LMS gets: the final score; 0 for nothing submitted; None (a blank cell,
@@ -112,8 +108,29 @@ class Report:
             return None
         return self.final(student, assignment)
 
+    @cached_property
+    def _points_by(self) -> Sums:
+        return _sums((s, a, p) for (s, a, _), p in self.points.items())
 
-def gather(course: CourseConfig) -> Report:
+    @cached_property
+    def _penalty_by(self) -> Sums:
+        return _sums((s, a, late.penalty) for (s, a), late in self.late.items())
+
+    @cached_property
+    def _pending_by(self) -> Sums:
+        return _sums((s, a, self.maximum[a, g]) for s, a, g in self.pending)
+
+
+def _sums(values: Iterable[tuple[str, str, float]]) -> Sums:
+    """(student, assignment, value)s summed per (student, assignment) and per (student, None)."""
+    sums: Sums = defaultdict(float)
+    for student, assignment, value in values:
+        sums[student, assignment] += value
+        sums[student, None] += value
+    return sums
+
+
+def gather(course: GradingFolder) -> Report:
     """Read the gradebook (once the configured due dates and late policy are applied to it)
     and the status of every submission."""
     apply_penalties(course)
@@ -143,21 +160,19 @@ def gather(course: CourseConfig) -> Report:
     for student in students:
         for assignment in assignments:
             outcome = read_status(course, student, assignment)
-            submitted = (course.root / "submitted" / student / assignment).is_dir()
-            if outcome is not None and submitted:
-                if outcome.timestamp != submitted_timestamp(course, student, assignment):
-                    statuses[student, assignment] = (
-                        "missing",
-                        "a newer submission is collected but not graded yet",
-                    )
-                else:
-                    statuses[student, assignment] = (outcome.status, outcome.message)
-                    if not outcome.sandboxed:
-                        unsafe.add((student, assignment))
-            elif submitted:
-                statuses[student, assignment] = ("missing", "collected but not autograded yet")
-            else:
+            if not (course.root / "submitted" / student / assignment).is_dir():
                 statuses[student, assignment] = ("missing", NOTHING_SUBMITTED)
+            elif outcome is None:
+                statuses[student, assignment] = ("missing", "collected but not autograded yet")
+            elif not is_current(course, student, assignment):
+                statuses[student, assignment] = (
+                    "missing",
+                    "a newer submission is collected but not graded yet",
+                )
+            else:
+                statuses[student, assignment] = (outcome.status, outcome.message)
+                if not outcome.sandboxed:
+                    unsafe.add((student, assignment))
     late = {key: value for key, value in late.items() if key in statuses}
     # A submission not (yet) autograded has nothing pending: it is not graded at all.
     pending = {
@@ -167,7 +182,7 @@ def gather(course: CourseConfig) -> Report:
 
 
 def write_report(
-    course: CourseConfig, out: Path | None = None, roster: Roster | None = None
+    course: GradingFolder, out: Path | None = None, roster: Roster | None = None
 ) -> tuple[Report, Path]:
     """The CSV files and the plot in `out` (default reports/ in the grading folder); with a
     `roster`, the LMS uploads too."""
@@ -261,7 +276,7 @@ def write_report(
     return report, out
 
 
-def write_uploads(course: CourseConfig, report: Report, roster: Roster, out: Path) -> None:
+def write_uploads(course: GradingFolder, report: Report, roster: Roster, out: Path) -> None:
     """canvas-grades.csv and moodle-grades.csv: every roster student's final scores."""
     maximum = {a: report.max_total(a) for a in report.assignments}
     finals = {

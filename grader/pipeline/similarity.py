@@ -58,10 +58,11 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from grader.config import CourseConfig
-from grader.notebooks.sanitize import CSP_META
+from grader.config import GradingFolder
+from grader.notebooks.cells import text_of
+from grader.notebooks.sanitize import html_page
 from grader.pipeline.feedback import MAX_NOTEBOOK_BYTES
-from grader.workdir.gradebook import check_assignments
+from grader.workdir.folder import check_assignments
 
 K = 5  # tokens per fingerprint
 STARTER_RUN = 3  # tokens in a row shared with the stub that count as starter code
@@ -128,6 +129,10 @@ class Similarity:
     common: dict[str, set[int]]  # grade id -> common fingerprints
 
 
+# pairs.csv: these, then the score of each answer compared.
+PAIR_COLUMNS = ("student_a", "student_b", "score", "shared_fingerprints")
+
+
 # --- normalising -----------------------------------------------------------------------------
 
 
@@ -160,7 +165,8 @@ def _tokens(source: str) -> list[tuple[int, str, int]]:
 def normalise(source: str, kept: set[str]) -> tuple[list[str], list[int]]:
     """The cell's tokens as compared (see the module's docstring), and the line of each."""
     significant = [t for t in _tokens(source) if t[0] not in SKIPPED]
-    texts, lines, names = [], [], {}
+    texts, lines = [], []
+    names: dict[str, str] = {}  # a name as written -> its placeholder
     depth, def_depth = 0, None  # bracket depth; the depth of a `def` header being read
     skip_to = -1
     for i, (kind, text, line) in enumerate(significant):
@@ -224,7 +230,8 @@ def kept_names(release) -> set[str]:
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        loaded, stored = set(), set()
+        loaded: set[str] = set()
+        stored: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 kept.update((a.asname or a.name).split(".")[0] for a in node.names)
@@ -326,8 +333,8 @@ def compare(answers: dict[str, dict[str, Answer]]) -> tuple[list[Pair], dict[str
         for held in holders.values():
             if 2 <= len(held) <= limit:
                 first, second = _pairs_of(len(held))
-                held = np.asarray(held, dtype=np.int64)
-                codes.append(held[first] * n + held[second])
+                positions = np.asarray(held, dtype=np.int64)
+                codes.append(positions[first] * n + positions[second])
         shared[grade_id] = np.unique(np.concatenate(codes), return_counts=True)
     candidates = np.unique(
         np.concatenate([np.empty(0, dtype=np.int64), *(codes for codes, _ in shared.values())])
@@ -337,9 +344,9 @@ def compare(answers: dict[str, dict[str, Answer]]) -> tuple[list[Pair], dict[str
     total_smaller = np.zeros(len(candidates), dtype=np.int64)
     columns = {}
     for grade_id in answers:
-        codes, counts = shared[grade_id]
+        pair_codes, counts = shared[grade_id]
         both_shared = np.zeros(len(candidates), dtype=np.int64)
-        both_shared[np.searchsorted(candidates, codes)] = counts
+        both_shared[np.searchsorted(candidates, pair_codes)] = counts
         ra, rb = rare[grade_id][first], rare[grade_id][second]
         both = (ra > 0) & (rb > 0)  # both answered with something of their own
         smaller = np.where(both, np.minimum(ra, rb), 0)
@@ -365,12 +372,12 @@ def _pairs_of(count: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(count, 1)
 
 
-def read_answers(course: CourseConfig, assignment: str):
+def read_answers(course: GradingFolder, assignment: str):
     """(grade id -> student -> Answer, students read, [(student, why not read)]) of every
     submission in submitted/. Only the first cell with a solution's grade id counts, as in
     grading; a notebook that is not JSON, or too big, is listed as not read."""
     release = nbformat.read(str(course.root / "release" / assignment / f"{assignment}.ipynb"), 4)
-    stubs = {}
+    stubs: dict[str, str] = {}  # grade id -> the release's cell
     for cell in release.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("solution") and meta.get("grade_id"):
@@ -387,9 +394,8 @@ def read_answers(course: CourseConfig, assignment: str):
             continue
         students.append(student)
         for cell in cells:
-            meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-            nbgrader = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
-            grade_id, source = nbgrader.get("grade_id"), _text(cell.get("source"))
+            nbgrader = _as_dict(_as_dict(cell.get("metadata")).get("nbgrader"))
+            grade_id, source = nbgrader.get("grade_id"), text_of(cell.get("source"))
             if (
                 isinstance(grade_id, str)
                 and grade_id in stubs
@@ -401,6 +407,11 @@ def read_answers(course: CourseConfig, assignment: str):
                     student, grade_id, source, stubs[grade_id], kept
                 )
     return answers, students, unreadable
+
+
+def _as_dict(value) -> dict:
+    """`value` if a dict, else an empty one (a submission's JSON may hold anything)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _cells(path: Path) -> list[dict] | str:
@@ -420,15 +431,7 @@ def _cells(path: Path) -> list[dict] | str:
     return [c for c in cells if isinstance(c, dict)]
 
 
-def _text(value) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "".join(value)
-    return None
-
-
-def similarity(course: CourseConfig, assignment: str) -> Similarity:
+def similarity(course: GradingFolder, assignment: str) -> Similarity:
     [assignment] = check_assignments(course, [assignment])
     answers, students, unreadable = read_answers(course, assignment)
     pairs, common = compare(answers)
@@ -436,7 +439,7 @@ def similarity(course: CourseConfig, assignment: str) -> Similarity:
 
 
 def write_similarity(
-    course: CourseConfig,
+    course: GradingFolder,
     assignment: str,
     out: Path | None = None,
     *,
@@ -452,15 +455,7 @@ def write_similarity(
             old.unlink()
     with open(out / "pairs.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            [
-                "student_a",
-                "student_b",
-                "score",
-                "shared_fingerprints",
-                *(f"score_{g}" for g in result.answers),
-            ]
-        )
+        writer.writerow([*PAIR_COLUMNS, *(f"score_{g}" for g in result.answers)])
         for pair in result.pairs:
             scores = {m.grade_id: f"{m.score:.3f}" for m in pair.matches}
             writer.writerow(
@@ -540,26 +535,6 @@ LEAD = (
 )
 
 
-def _page(title: str, body: list[str]) -> str:
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            CSP_META,
-            '<meta charset="utf-8">',
-            f"<title>{escape(title)}</title>",
-            f"<style>{STYLE}</style>",
-            "</head>",
-            "<body>",
-            *body,
-            "</body>",
-            "</html>",
-            "",
-        ]
-    )
-
-
 def index_page(result: Similarity, listed: list[Pair], min_score: float) -> str:
     e = escape
     body = [
@@ -581,7 +556,7 @@ def index_page(result: Similarity, listed: list[Pair], min_score: float) -> str:
         )
     if not listed:
         body.append("<p>No pair to list.</p>")
-        return _page(f"Similar answers: {result.assignment}", body)
+        return html_page(f"Similar answers: {result.assignment}", body, STYLE)
     body += [
         "<table>",
         "<tr><th>#</th><th>Score</th><th>Students</th>"
@@ -600,7 +575,7 @@ def index_page(result: Similarity, listed: list[Pair], min_score: float) -> str:
             f"{cells}</tr>"
         )
     body.append("</table>")
-    return _page(f"Similar answers: {result.assignment}", body)
+    return html_page(f"Similar answers: {result.assignment}", body, STYLE)
 
 
 def pair_page(result: Similarity, pair: Pair, number: int) -> str:
@@ -624,7 +599,7 @@ def pair_page(result: Similarity, pair: Pair, number: int) -> str:
         for answer in (a, b):
             body.append(f"<div><h3>{e(answer.student)}</h3>{_source(answer, shared)}</div>")
         body.append("</div>")
-    return _page(f"{pair.a} and {pair.b}: {result.assignment}", body)
+    return html_page(f"{pair.a} and {pair.b}: {result.assignment}", body, STYLE)
 
 
 def _source(answer: Answer, shared: set[int]) -> str:

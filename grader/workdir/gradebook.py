@@ -1,78 +1,41 @@
-"""The grading work folder: an nbgrader course root of its own.
-
-    grading/                  (--workdir, GRADER_WORKDIR)
-      source/<assignment>/    a copy of the course's source (autograde copies files from it)
-      release/<assignment>/   generated with the gradebook, which records every graded cell
-      submitted/<student>/<assignment>/<assignment>.ipynb, timestamp.txt
-      autograded/ feedback/   nbgrader's folders
-      status/<student>/<assignment>.json   how the grader's run of each submission ended
-      reports/                CSV files and plots
-      gradebook.db            nbgrader's SQLite gradebook, unless one is chosen by URL
+"""nbgrader's gradebook of a grading folder: where it is, opening it safely, what it holds.
 
 The gradebook is nbgrader's, on any database nbgrader's SQLAlchemy models run on here:
 SQLite in the grading folder by default, or a URL (`--db`, or `c.CourseDirectory.db_url`
 in nbgrader_config.py) such as postgresql+psycopg://user:password@host:5432/dbname for a
-gradebook that several machines and instructors share.
+gradebook that several machines and instructors share. Every message that names it hides
+the password a URL may hold. The folder around it is grader.workdir.folder.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy
 from nbgrader.api import Course, Gradebook
-from nbgrader.converters import Autograde
-from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.engine import make_url
 
-from grader.config import DB_NAME, CourseConfig, with_root
+from grader.config import DB_NAME, CourseConfig
 from grader.errors import GraderError
-from grader.execution.execute import quiet_environment
-from grader.notebooks.validate import source_assignments
-from grader.pipeline.build import generate_release
 
 BACKENDS = ("sqlite", "postgresql")
 URL_FORMS = "sqlite:////path/to/gradebook.db or postgresql+psycopg://user:password@host:port/dbname"
 
 
-@dataclass(frozen=True, order=True)
-class Grade:
-    """One graded cell of one student's submission."""
-
-    student: str
-    assignment: str
-    grade_id: str
-    points: float  # 0 while pending
-    max_points: float
-    pending: bool = False  # a written answer waiting to be graded by hand (see `is_pending`)
-
-
-def graded_by_hand(notebook) -> set[str]:
-    """Grade ids of an nbgrader Notebook's (the assignment's, not a submission's) answers
-    graded by hand: cells that are both graded and a solution ("Manually graded answer")."""
-    return {c.name for c in notebook.grade_cells} & {c.name for c in notebook.solution_cells}
-
-
-def is_pending(grade) -> bool:
-    """Whether an nbgrader Grade of an answer graded by hand still waits for its grade: no
-    automatic score (nbgrader gives 0 only to an answer left as the release had it) and no
-    manual one. Any manual score ends it, however set (formgrader, nbgrader's API)."""
-    return grade.auto_score is None and grade.manual_score is None
-
-
-def default_workdir(course: CourseConfig) -> Path:
-    return Path(os.environ.get("GRADER_WORKDIR") or course.root / "grading")
-
-
 def db_url(course: CourseConfig) -> str:
     """The gradebook's SQLAlchemy URL: the chosen one, else gradebook.db in the course root."""
     return course.db or f"sqlite:///{course.root / DB_NAME}"
+
+
+def coursedir_config(course: CourseConfig):
+    """nbgrader's configuration for the course (a grading folder): its root and its gradebook,
+    for nbgrader's apps and preprocessors."""
+    config = copy.deepcopy(course.config)
+    config.CourseDirectory.db_url = db_url(course)
+    return config
 
 
 def safe_url(url: str) -> str:
@@ -157,6 +120,16 @@ def exists(course: CourseConfig) -> bool:
         engine.dispose()
 
 
+def check_can_create(course: CourseConfig) -> None:
+    """Refuse an SQLite gradebook in a folder that does not exist: nbgrader would fail late
+    and unclearly. The course root's own folder is made with the grading folder."""
+    path = _sqlite_path(db_url(course))
+    if path is not None and path.parent != course.root and not path.parent.is_dir():
+        raise GraderError(
+            f"cannot make the gradebook {path}: no folder {path.parent}; {_fix(course)}"
+        )
+
+
 def _unreachable(course: CourseConfig, error: BaseException) -> GraderError:
     url = db_url(course)
     what = (
@@ -168,73 +141,6 @@ def _unreachable(course: CourseConfig, error: BaseException) -> GraderError:
         f"cannot open the gradebook {describe(course)}: {one_line(error, url)}; check that "
         f"{what}, or {_fix(course)}"
     )
-
-
-def coursedir_config(course: CourseConfig):
-    """nbgrader's configuration for a grading course: its root and its gradebook."""
-    config = copy.deepcopy(course.config)
-    config.CourseDirectory.db_url = db_url(course)
-    return config
-
-
-def prepare(repo: CourseConfig, workdir: Path, assignments: list[str] | None = None):
-    """Create (or extend) a grading folder with the assignments registered in its gradebook.
-
-    An assignment already in the gradebook is left alone: regenerating it would be refused
-    by nbgrader once submissions exist, and grading must use the notebooks students got.
-    A shared gradebook may know an assignment that this machine's grading folder lacks:
-    its source/ and release/ are made here without touching the gradebook.
-    """
-    workdir = Path(workdir).resolve()
-    course = with_root(repo, workdir)
-    course.config.CourseDirectory.db_url = db_url(course)
-    check_course_id(course)
-    path = _sqlite_path(db_url(course))
-    if path is not None and path.parent != workdir and not path.parent.is_dir():
-        raise GraderError(
-            f"cannot make the gradebook {path}: no folder {path.parent}; {_fix(course)}"
-        )
-    known = registered_assignments(course) if exists(course) else set()
-    workdir.mkdir(parents=True, exist_ok=True)
-    for assignment in assignments or source_assignments(repo):
-        target = workdir / "source" / assignment
-        if assignment in known and target.exists():
-            continue
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(
-            repo.root / "source" / assignment,
-            target,
-            ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
-        )
-        # Known to a shared gradebook, new to this folder: a release of its own, nothing recorded.
-        generate_release(course, assignment, db_url=None if assignment in known else db_url(course))
-    return course
-
-
-def open_workdir(repo: CourseConfig, workdir: Path | str | None) -> CourseConfig:
-    """An existing grading folder, checked to belong to this course."""
-    workdir = Path(workdir or default_workdir(repo)).resolve()
-    course = with_root(repo, workdir)
-    course.config.CourseDirectory.db_url = db_url(course)
-    if course.db is None and not (workdir / DB_NAME).exists():
-        raise GraderError(
-            f"no grading folder at {workdir} (no {DB_NAME}); run `python -m grader collect PATH` "
-            "first, or point --workdir / GRADER_WORKDIR at your grading folder (and --db at "
-            "its gradebook if that is on a server)"
-        )
-    check_course_id(course)
-    if not workdir.is_dir() or not exists(course):
-        missing = (
-            f"no folder {workdir}"
-            if not workdir.is_dir()
-            else (f"the gradebook {describe(course)} is empty")
-        )
-        raise GraderError(
-            f"no grading folder at {workdir} ({missing}); run `python -m grader collect PATH` "
-            "with this --db first, or point --workdir / GRADER_WORKDIR at your grading folder"
-        )
-    return course
 
 
 def check_course_id(course: CourseConfig) -> None:
@@ -287,44 +193,35 @@ def _not_a_gradebook(course: CourseConfig, why: str) -> GraderError:
     return GraderError(f"{describe(course)} is not an nbgrader gradebook ({why}); {fix}")
 
 
+@dataclass(frozen=True, order=True)
+class Grade:
+    """One graded cell of one student's submission."""
+
+    student: str
+    assignment: str
+    grade_id: str
+    points: float  # 0 while pending
+    max_points: float
+    pending: bool = False  # a written answer waiting to be graded by hand (see `is_pending`)
+
+
+def graded_by_hand(notebook) -> set[str]:
+    """Grade ids of an nbgrader Notebook's (the assignment's, not a submission's) answers
+    graded by hand: cells that are both graded and a solution ("Manually graded answer")."""
+    return {c.name for c in notebook.grade_cells} & {c.name for c in notebook.solution_cells}
+
+
+def is_pending(grade) -> bool:
+    """Whether an nbgrader Grade of an answer graded by hand still waits for its grade: no
+    automatic score (nbgrader gives 0 only to an answer left as the release had it) and no
+    manual one. Any manual score ends it, however set (formgrader, nbgrader's API)."""
+    return grade.auto_score is None and grade.manual_score is None
+
+
 def registered_assignments(course: CourseConfig) -> set[str]:
+    """The assignments the gradebook knows (nbgrader records one when it makes its release)."""
     with Gradebook(db_url(course), course.course_id) as gb:
         return {a.name for a in gb.assignments}
-
-
-def check_assignments(course: CourseConfig, assignments: list[str]) -> list[str]:
-    """The named assignments (all registered ones by default), each known to the gradebook."""
-    known = registered_assignments(course)
-    unknown = [a for a in assignments if a not in known]
-    if unknown:
-        raise GraderError(f"unknown assignment {unknown[0]!r}; this gradebook has {sorted(known)}")
-    return assignments or [a for a in course.assignments if a in known]
-
-
-def submit(course: CourseConfig, student: str, assignment: str, notebook: Path) -> Path:
-    """Place a student's notebook where nbgrader looks for it."""
-    target = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(notebook, target)
-    return target
-
-
-def autograde(
-    course: CourseConfig, assignment: str, student: str, cell_timeout: int | None = None
-) -> None:
-    """Plain sequential `nbgrader autograde` of one submission (the reference behaviour)."""
-    config = coursedir_config(course)
-    if cell_timeout is not None:
-        config.Execute.timeout = cell_timeout
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = assignment
-    coursedir.student_id = student
-    app = Autograde(coursedir=coursedir, config=config)
-    app.force = True
-    app.create_student = True
-    app.log.setLevel(logging.CRITICAL)
-    with quiet_environment():
-        app.start()
 
 
 def grades(course: CourseConfig) -> list[Grade]:

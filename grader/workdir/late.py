@@ -37,8 +37,9 @@ from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import parse_utc
 from traitlets import Float
 
-from grader.config import CourseConfig
+from grader.config import CourseConfig, GradingFolder
 from grader.errors import GraderError
+from grader.workdir.gradebook import coursedir_config, db_url
 
 DAY = 24 * 3600
 LOG = logging.getLogger("grader.workdir.late")
@@ -123,11 +124,9 @@ def sync_duedates(course: CourseConfig, gb: Gradebook) -> dict[str, dt.datetime 
     return effective
 
 
-def apply_penalties(course: CourseConfig) -> None:
+def apply_penalties(course: GradingFolder) -> None:
     """Due dates into the gradebook, then nbgrader's AssignLatePenalties (with the plugin
     of the configuration) for every submission in it."""
-    from grader.workdir.gradebook import coursedir_config, db_url
-
     with Gradebook(db_url(course), course.course_id) as gb:
         sync_duedates(course, gb)
         # Only late work gets a penalty; one stored earlier is reset if no longer late.

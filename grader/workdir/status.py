@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from grader.config import CourseConfig
+from grader.config import GradingFolder
 
 Status = Literal["graded", "timeout", "crashed", "invalid", "missing"]
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -28,18 +28,18 @@ class Outcome:
     sandboxed: bool = True  # False: graded with --unsafe, the kernel had the grader's rights
 
 
-def status_path(course: CourseConfig, student: str, assignment: str) -> Path:
+def status_path(course: GradingFolder, student: str, assignment: str) -> Path:
     return course.root / "status" / student / f"{assignment}.json"
 
 
-def read_status(course: CourseConfig, student: str, assignment: str) -> Outcome | None:
+def read_status(course: GradingFolder, student: str, assignment: str) -> Outcome | None:
     path = status_path(course, student, assignment)
     if not path.exists():
         return None
     return Outcome(**json.loads(path.read_text()))
 
 
-def write_status(course: CourseConfig, outcome: Outcome) -> None:
+def write_status(course: GradingFolder, outcome: Outcome) -> None:
     path = status_path(course, outcome.student, outcome.assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -47,7 +47,7 @@ def write_status(course: CourseConfig, outcome: Outcome) -> None:
     tmp.replace(path)  # atomic: a killed run leaves the old status or the new one
 
 
-def submissions(course: CourseConfig, assignments: list[str]) -> list[tuple[str, str]]:
+def submissions(course: GradingFolder, assignments: list[str]) -> list[tuple[str, str]]:
     """(student, assignment) of every submission folder of the named assignments."""
     root = course.root / "submitted"
     found = []
@@ -58,12 +58,12 @@ def submissions(course: CourseConfig, assignments: list[str]) -> list[tuple[str,
     return found
 
 
-def submitted_timestamp(course: CourseConfig, student: str, assignment: str) -> str | None:
+def submitted_timestamp(course: GradingFolder, student: str, assignment: str) -> str | None:
     stamp = course.root / "submitted" / student / assignment / "timestamp.txt"
     return stamp.read_text().strip() if stamp.exists() else None
 
 
-def is_current(course: CourseConfig, student: str, assignment: str) -> bool:
+def is_current(course: GradingFolder, student: str, assignment: str) -> bool:
     """Whether the submission was graded at its current timestamp (a resubmission, or one
     never graded, is not): autograde skips those unless forced; reports flag the others."""
     outcome = read_status(course, student, assignment)

@@ -1,0 +1,66 @@
+"""Preparing this process for nbgrader, once, by the entry point that starts it.
+
+Importing grader changes nothing outside it: each entry point (the command line, a grading
+worker, a benchmark, the test session) calls `setup_process()` itself, first, before anything
+imports nbformat.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+
+def setup_process() -> None:
+    """Make this process fit to run nbgrader: its console scripts found, its gradebook
+    warnings silenced, notebooks read without rfc3987_syntax, gradebooks made without a
+    subprocess. Calling it again changes nothing."""
+    skip_rfc3987_syntax()
+    find_console_scripts()
+    # nbgrader 0.9 trips SQLAlchemy 2's autoflush warnings on every new submission; they are
+    # about nbgrader's session handling, not the grades, and would bury the grader's output.
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module="nbgrader")
+    alembic_head_in_process()
+
+
+def skip_rfc3987_syntax() -> None:
+    """jsonschema (under nbformat) imports rfc3987_syntax, which compiles an Earley grammar at
+    import: 2.8 s of CPU in every process that reads a notebook, paid again by every grading
+    worker (python-jsonschema/jsonschema#1392). It only checks the "iri" string format, which
+    no notebook schema uses; without it jsonschema skips that format. Only effective before
+    jsonschema is imported."""
+    # None in sys.modules makes `import rfc3987_syntax` raise ImportError, as if not installed.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+def find_console_scripts() -> None:
+    """nbgrader runs other console scripts (alembic) by name: make sure the ones installed
+    beside this Python are found even when the virtual environment is not activated."""
+    scripts = os.path.dirname(sys.executable)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+
+
+def alembic_head() -> str:
+    """What nbgrader's get_alembic_version returns, read in this process: nbgrader runs
+    `alembic heads` as a command for every new gradebook, which imports nbgrader anew and
+    takes 5 s (a build makes one gradebook per assignment)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no alembic revision in {ALEMBIC_DIR}")
+    return head
+
+
+def alembic_head_in_process() -> None:
+    """nbgrader's get_alembic_version replaced by `alembic_head` (nbgrader offers no setting
+    for it; the one place the grader replaces a function of a library)."""
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = alembic_head

@@ -1,8 +1,8 @@
 """`python -m grader bundle`: the zip students download.
 
-It holds release/, the `course` package, the student lab (`courselab`), the set-up files, a
-student README and a student-safe nbgrader_config.py; nothing from source/, solutions/,
-grader/ or tests/ (hidden tests and answers live there).
+It holds release/, the `course` package, the student lab (`courselab`), the set-up files,
+the LICENSE, a student README and a student-safe nbgrader_config.py; nothing from source/,
+solutions/, grader/ or tests/ (hidden tests and answers live there).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from grader.errors import GraderError
 
 TOP = "intro-to-deep-learning"
 BUNDLE_NAME = "student-bundle.zip"  # in the grading folder, unless --out names another place
-FILES = ["environment.yml", "pyproject.toml", "constraints.txt"]
+FILES = ["environment.yml", "pyproject.toml", "constraints.txt", "LICENSE"]
 FOLDERS = ["release", "course", "courselab"]
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 # What a student's nbgrader needs of the course's configuration to validate a notebook as

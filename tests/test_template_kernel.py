@@ -178,6 +178,27 @@ print("FOUND", found)
 )
 
 
+WRITE_RUNTIME = """
+import sys, course
+for folder in (sys.prefix, sys.base_prefix, os.path.dirname(course.__file__)):
+    try:
+        with open(os.path.join(folder, "planted.py"), "w") as f:
+            f.write("x = 1")
+        print("WROTE", folder)
+    except OSError as error:
+        print("REFUSED", folder, error.errno)
+"""
+
+
+def test_a_forked_kernel_cannot_write_into_python_the_venv_or_course(tmp_path):
+    """Python, the venv and `course` are bound read-only into every forked kernel, also
+    where they lie under /tmp (a clone in a temporary folder), which the kernel gets fresh:
+    a planted module would run in every later kernel of the worker and in the grader."""
+    [printed], _ = run_worker(tmp_path, [WRITE_RUNTIME])
+    assert printed.startswith("FORKED"), printed
+    assert "WROTE" not in printed and printed.count("REFUSED") == 3, printed
+
+
 def test_nothing_of_a_submission_reaches_the_next_of_the_same_worker(tmp_path):
     (a, b), log = run_worker(tmp_path, [LEAVE, LOOK])
     assert a.startswith("FORKED") and b.startswith("FORKED"), log

@@ -94,6 +94,8 @@ ENVIRONMENT = (
 )
 # How long processes may take to disappear after SIGKILL before clean() calls it a failure.
 KILL_WAIT_S = 10
+# Empty cgroups of dead workers younger than this are left to a later sweep (sweep_leftovers).
+CGROUP_SWEEP_AGE_S = 300
 
 
 @dataclass(frozen=True)
@@ -648,9 +650,15 @@ def sweep_leftovers() -> None:
             if dead(folder.name.removeprefix("grader-sandbox-")):
                 _unmount(folder / "ipc")
                 shutil.rmtree(folder, ignore_errors=True)
+    # A cgroup is empty between its mkdir and its kernel moving in: a worker whose pid this
+    # process cannot see (another PID namespace) would lose it then. Its name holds its
+    # birth on the monotonic clock, which all namespaces share; only old ones are swept.
+    now = time.monotonic_ns()
     for parent in [Path("/sys/fs/cgroup/grader"), *Path("/sys/fs/cgroup").glob("*/")]:
         for group in parent.glob("**/grader-*-*") if parent.is_dir() else []:
-            if dead(group.name.removeprefix("grader-")):
+            born = group.name.rpartition("-")[2]
+            young = born.isdigit() and now - int(born) < CGROUP_SWEEP_AGE_S * 10**9
+            if not young and dead(group.name.removeprefix("grader-")):
                 with contextlib.suppress(OSError):  # only if empty: a live process keeps it
                     group.rmdir()
 

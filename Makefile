@@ -51,12 +51,12 @@ test: $(STAMP)
 	# `make lab`) keep Jupyter's default inline backend, which students see. Each solution
 	# notebook runs once, graded for the round trip; tests/test_solutions_run.py makes nbval's
 	# checks (--nbval-lax) on that run instead of executing the notebooks again.
-	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder tests
 
 # No kernel, no browser, no bubblewrap: what to run after each change (markers in
 # pyproject.toml). None of these tests takes a minute: one that does hangs.
 test-fast: $(STAMP)
-	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile \
+	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder \
 		-m "not slow and not sandbox" --timeout 60 tests
 
 # What pre-commit runs before each commit (.pre-commit-config.yaml), on the whole tree.

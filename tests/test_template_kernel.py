@@ -19,7 +19,6 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from conftest import REFERENCE
 
 from grader.config import REPO_ROOT, load_config
 from grader.execution import template_kernel as template_module
@@ -405,43 +404,33 @@ def results(course, students=None):
 
 
 @pytest.fixture(scope="module")
-def classes(tmp_path_factory, graded_reference):
-    """The synthetic demo class of 01_perceptron and every assignment's reference solution,
-    graded twice: kernels from the template, and kernels of their own.
+def classes(tmp_path_factory):
+    """The synthetic demo class of 01_perceptron graded twice: kernels forked from the
+    template, and kernels of their own.
 
-    With the template (the default), the reference solutions are the run's one grading of
-    them (conftest.py's graded_reference); without it, they are graded here again, as they
-    are there: this second execution of every notebook is what the comparison is about."""
+    Its students score everything from 0 to full marks and end in every status (a loop that
+    times out, a kernel that dies, a notebook that does not parse). The reference solutions
+    are not graded again without the template: they score full marks with it
+    (test_roundtrip.py), which is what a kernel of their own gives them, and executing every
+    notebook a second time would cost a minute of each `make test`."""
     repo = load_config(REPO_ROOT)
-    assignments = list(repo.assignments)
     root = tmp_path_factory.mktemp("template-grades")
     zip_path = make_class(repo, ["01_perceptron"], root / "class.zip")
     graded = {}
     for switch in ("1", "0"):
-        course = folder.prepare(repo, root / f"grading-{switch}", assignments)
+        course = folder.prepare(repo, root / f"grading-{switch}", ["01_perceptron"])
         collect(course, zip_path)
-        if switch == "0":
-            handed_in = graded_reference.root / "submitted" / REFERENCE
-            for assignment in assignments:
-                notebook = handed_in / assignment / f"{assignment}.ipynb"
-                folder.submit(course, REFERENCE, assignment, notebook)
-            grade_with_template(course, switch, students=[REFERENCE])
         grade_with_template(course, switch, cell_timeout=10)
         graded[switch] = results(course)
-    statuses, points, logs = results(graded_reference, [REFERENCE])
-    graded["1"] = (
-        {**graded["1"][0], **statuses},
-        {**graded["1"][1], **points},
-        graded["1"][2] + logs,
-    )
     return graded
 
 
 def test_grades_are_the_same_with_and_without_the_template(classes):
     statuses, points, logs = classes["1"]
     assert "not from a template" not in logs, logs[-2000:]
-    assert statuses[(REFERENCE, "05_convolution")] == "graded"
-    assert {s for s, a in statuses} >= {"ada", "blank", "ivy", "leo", REFERENCE}
+    assert set(statuses.values()) >= {"graded", "timeout", "crashed"}, statuses
+    assert {s for s, a in statuses} >= {"ada", "blank", "ivy", "leo"}
+    assert len(set(points.values())) > 2, points  # partial credit, not only all or nothing
     assert (statuses, points) == classes["0"][:2]
 
 

@@ -55,6 +55,7 @@ SLOWEST_FIRST = [
     "test_grader_cli.py",
     "test_tamper.py",
     "test_feedback_hostile.py",
+    "test_template_preload.py",
     "test_course_training.py",
     "test_similarity.py",
     "test_feedback_redaction.py",

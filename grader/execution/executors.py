@@ -11,12 +11,13 @@ its main process.
   to start, and measured no slower than a LocalCluster (README, "Grading on several
   machines").
 - `DaskExecutor`: each job is a Dask task. What it needs travels with it (the notebook,
-  the assignment's files, the course's nbgrader_config.py), so workers share no file
-  system with the grader; a task runs the job in a grading worker of that Dask worker's
-  own (grader.execution.pool again: same sandbox, same limits) and sends back the result
-  (as JSON data) and the executed notebook. A Dask worker that dies mid-task has its task
-  run again elsewhere by the scheduler; one that dies `allowed-failures` times on the same
-  submission ends it as `crashed`. Results are recorded once, by the grader's main process.
+  the assignment's files, the course's nbgrader_config.py, the libraries its kernel
+  template is to preload), so workers share no file system with the grader; a task runs
+  the job in a grading worker of that Dask worker's own (grader.execution.pool again: same
+  sandbox, same limits) and sends back the result (as JSON data) and the executed
+  notebook. A Dask worker that dies mid-task has its task run again elsewhere by the
+  scheduler; one that dies `allowed-failures` times on the same submission ends it as
+  `crashed`. Results are recorded once, by the grader's main process.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class DaskExecutor:
             queued.job.notebook_timeout,
             self.sandbox,
             self.cpus,
+            queued.job.preload,
             pure=False,
             key=f"grade-{notebook.parent.parent.name}-{notebook.parent.name}-{os.urandom(4).hex()}",
         )
@@ -244,6 +246,7 @@ def grade_remotely(
     notebook_timeout: int,
     sandbox: bool,
     cpus: float,
+    preload: tuple[str, ...] | None = None,
 ):
     """A Dask task: run one job in a grading worker of this Dask worker process; the
     worker's result as a JSON object (ExecutionResult.to_json: what crosses to the grader is
@@ -270,7 +273,7 @@ def grade_remotely(
                 raise ValueError(f"a job's file name leaves its folder: {name!r}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        job = Job(Path(folder, notebook), cell_timeout, notebook_timeout)
+        job = Job(Path(folder, notebook), cell_timeout, notebook_timeout, preload)
         try:
             result = slot.run(job)
         finally:

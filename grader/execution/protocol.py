@@ -28,23 +28,24 @@ class ProtocolError(ValueError):
 @dataclass(frozen=True)
 class Job:
     """One sanitized notebook to execute and score in its own folder (which holds the
-    assignment's files too), with its per-cell and per-notebook timeouts in seconds."""
+    assignment's files too), with its per-cell and per-notebook timeouts in seconds, and the
+    libraries its worker's kernel template is to import (grader.execution.preload; None: all
+    it may import, what a job line without them gets)."""
 
     notebook: Path
     cell_timeout: int
     notebook_timeout: int
+    preload: tuple[str, ...] | None = None
 
     def to_line(self) -> str:
-        return (
-            json.dumps(
-                {
-                    "notebook": str(self.notebook),
-                    "cell_timeout": self.cell_timeout,
-                    "notebook_timeout": self.notebook_timeout,
-                }
-            )
-            + "\n"
-        )
+        data: dict[str, Any] = {
+            "notebook": str(self.notebook),
+            "cell_timeout": self.cell_timeout,
+            "notebook_timeout": self.notebook_timeout,
+        }
+        if self.preload is not None:
+            data["preload"] = list(self.preload)
+        return json.dumps(data) + "\n"
 
     @classmethod
     def from_line(cls, line: str) -> Job:
@@ -52,10 +53,19 @@ class Job:
         notebook = data.get("notebook")
         if not isinstance(notebook, str) or not notebook:
             raise ProtocolError(f"a job without a notebook: {line[:200]!r}")
+        preload = data.get("preload")
+        if "preload" in data and (
+            not isinstance(preload, list)
+            or not all(isinstance(name, str) and name for name in preload)
+        ):
+            raise ProtocolError(
+                f"a job's preload is not a list of module names: {str(preload)[:200]!r}"
+            )
         return cls(
             Path(notebook),
             _seconds(data, "cell_timeout"),
             _seconds(data, "notebook_timeout"),
+            None if preload is None else tuple(preload),
         )
 
 

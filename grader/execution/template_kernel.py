@@ -5,7 +5,12 @@ A fresh sandboxed kernel pays for ipykernel's imports and the course's libraries
 first line runs (torch about 2.5 s of CPU, matplotlib.pyplot 0.9 s, ipykernel 0.4 s, plus
 bwrap and the interpreter): a third of what grading a notebook costs. Here each grading
 worker keeps one long-lived template process that imports them once, and forks every
-submission's kernel from it.
+submission's kernel from it. It imports ipykernel's modules and, of numpy, torch and
+matplotlib (the libraries known to fork safely), those that the graded assignments' release
+notebooks import, directly or through the course's own package (grader.execution.preload:
+autograde names them in every Job; a template imports what its worker's first job names,
+all three for a job line without a preload). A course without torch does not pay for it in
+every worker; a kernel whose notebook uses what its template lacks imports it itself.
 
 The template runs in a bwrap sandbox built by grader.execution.sandbox from the same allowlist as a
 kernel's (read-only system and Python, an empty read-only root, a cleared environment, no
@@ -101,8 +106,10 @@ from grader.execution.sandbox import (
 )
 
 SWITCH = "GRADER_KERNEL_TEMPLATE"  # "0": no template, a fresh kernel for each submission
-# What the template imports: what every kernel imports before its first cell, then the
-# course's libraries (matplotlib where MPLBACKEND fixes the backend, as when grading).
+# What the template imports: what every kernel imports before its first cell, then those of
+# the libraries it may preload that the graded notebooks use (grader.execution.preload; all
+# of them for a job that does not say): matplotlib's only where MPLBACKEND fixes the
+# backend, as when grading.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel")
 LIBRARIES = ("numpy", "torch")
 LIBRARIES_WITH_BACKEND = ("matplotlib", "matplotlib.pyplot")
@@ -115,6 +122,14 @@ _LOADER = "import sys; exec(compile(sys.stdin.read(), 'grader-template', 'exec')
 
 def enabled() -> bool:
     return os.environ.get(SWITCH, "1") != "0"
+
+
+def template_modules(preload: tuple[str, ...] | None) -> list[str]:
+    """The library modules a template imports for a job's `preload` (None: all of them)."""
+    modules = list(LIBRARIES)
+    if "MPLBACKEND" in os.environ:  # what the kernel's environment will say
+        modules += LIBRARIES_WITH_BACKEND
+    return [m for m in modules if preload is None or m.split(".")[0] in preload]
 
 
 class TemplateUnavailable(Exception):
@@ -132,7 +147,19 @@ class TemplateSandbox(Sandbox):
         self.failures = 0
         self.off: str | None = None  # why this worker's kernels do not come from a template
         self.said: set[str] = set()
-        self._start_template()
+        # The first job's, for every template of this worker: a later job that uses more
+        # still gets a forked kernel, which imports the rest itself.
+        self.preload: tuple[str, ...] | None = None
+        self.preload_chosen = False
+
+    def choose_preload(self, preload: tuple[str, ...] | None) -> None:
+        """What the template imports (a Job's preload), if no template was started yet;
+        the template starts now, importing while the worker prepares the job."""
+        if self.preload_chosen:
+            return
+        self.preload, self.preload_chosen = preload, True
+        if self.template is None and self.off is None:
+            self._start_template()
 
     # --- per kernel ----------------------------------------------------------------
 
@@ -210,6 +237,7 @@ class TemplateSandbox(Sandbox):
     # --- the template --------------------------------------------------------------
 
     def _start_template(self) -> None:
+        self.preload_chosen = True  # too late for another preload: this one is imported
         try:
             self.template = Template(self)
         except (OSError, SandboxError, subprocess.SubprocessError) as error:
@@ -384,15 +412,12 @@ class Template:
 
     def _command(self, listener: int, lifeline: int, etc_files, files) -> list[str]:
         sandbox = self.sandbox
-        libraries = list(LIBRARIES)
-        if "MPLBACKEND" in os.environ:  # what the kernel's environment will say
-            libraries += LIBRARIES_WITH_BACKEND
         spec = importlib.util.find_spec("ipykernel_launcher")
         config = {
             "listener": listener,
             "lifeline": lifeline,
             "kernel_modules": list(KERNEL_MODULES),
-            "libraries": libraries,
+            "libraries": template_modules(sandbox.preload),
             "home": HOME,
             "workdir": WORKDIR,
             "ipc": IPC,

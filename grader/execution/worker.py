@@ -3,14 +3,17 @@
     python -m grader.execution.worker --config nbgrader_config.py [--cpus N | --unsafe]
 
 reads one job per line on stdin, {"notebook": PATH, "cell_timeout": S,
-"notebook_timeout": S}, and answers each with one line on stdout, {"status": ...,
-"message": ..., "scores": {grade id: [points, max points]}} (grader.execution.protocol's
-Job and ExecutionResult; grader.execution.pool is the other end).
+"notebook_timeout": S, "preload": [LIBRARY, ...]}, and answers each with one line on
+stdout, {"status": ..., "message": ..., "scores": {grade id: [points, max points]}}
+(grader.execution.protocol's Job and ExecutionResult; grader.execution.pool is the other
+end).
 
 Each kernel runs in a grader.execution.sandbox (bubblewrap: an empty file system but for what
 Python and the course need, no network, a cleared environment, limits) unless --unsafe,
-forked from the worker's template process that has imported the course's libraries once
-(grader.execution.template_kernel; GRADER_KERNEL_TEMPLATE=0 turns it off).
+forked from the worker's template process that has imported the course's libraries once:
+those the first job's "preload" names (all it may import if the job does not say), since a
+kernel imports what its template lacks itself (grader.execution.template_kernel;
+GRADER_KERNEL_TEMPLATE=0 turns it off).
 Each notebook is executed in place, in its own folder, with nbgrader's Execute
 preprocessor (per-cell timeout, errors recorded, execution goes on), then cleaned by the
 same preprocessors nbgrader's autograde runs after executing. The worker never touches
@@ -355,6 +358,8 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
     one is the grader's bug: the worker ends with it, and the pool reports the crash)."""
     for line in jobs:
         job = Job.from_line(line)
+        if isinstance(sandbox, TemplateSandbox):
+            sandbox.choose_preload(job.preload)
         try:
             result = execute_and_score(
                 job.notebook, config, job.cell_timeout, job.notebook_timeout, sandbox

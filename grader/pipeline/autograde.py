@@ -59,6 +59,7 @@ from grader.errors import GraderError
 from grader.execution.execute import QUIET_ENVIRONMENT
 from grader.execution.executors import LocalExecutor
 from grader.execution.pool import worker_command
+from grader.execution.preload import preload_for
 from grader.execution.protocol import ExecutionResult, Job
 from grader.execution.sandbox import missing_pieces
 from grader.execution.timeouts import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S
@@ -150,6 +151,11 @@ def autograde(
     # Longest first: with N workers, a long notebook started last leaves N-1 of them idle.
     weight = {a: _code_cells(course, a) for a in assignments}
     todo.sort(key=lambda job: -weight[job[1]])
+    # The libraries each worker's kernel template imports: those these notebooks use.
+    preload = preload_for(
+        (_release_notebook(course, a) for a in sorted({a for _, a, _ in todo})),
+        course.config_file.parent,  # the course's repository, where its packages lie
+    )
     start = time.perf_counter()
     outcomes = []
     before = _grades_of(course, todo)
@@ -164,7 +170,7 @@ def autograde(
                 outcomes.append(_finish(course, prepared, bar, sandboxed=not unsafe))
                 continue
             notebook, notes = prepared
-            future = executor.submit(Job(notebook, cell_timeout, notebook_timeout))
+            future = executor.submit(Job(notebook, cell_timeout, notebook_timeout, preload))
             running[future] = (student, assignment, stamp, notebook, notes)
         for future in as_completed(running):
             student, assignment, stamp, notebook, notes = running[future]
@@ -289,6 +295,10 @@ def _finish(course: GradingFolder, outcome: Outcome, bar, sandboxed: bool) -> Ou
     return outcome
 
 
+def _release_notebook(course: GradingFolder, assignment: str) -> Path:
+    return course.root / "release" / assignment / f"{assignment}.ipynb"
+
+
 def _work_dir(course: GradingFolder, student: str, assignment: str) -> Path:
     return course.root / "work" / assignment / student
 
@@ -311,9 +321,7 @@ def _sanitized_copy(course: GradingFolder, student: str, assignment: str, stamp:
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student, timestamp=stamp)
         graded_cells = {c.name for c in gb.find_notebook(assignment, assignment).grade_cells}
-    release = nbformat.read(
-        str(course.root / "release" / assignment / f"{assignment}.ipynb"), as_version=4
-    )
+    release = nbformat.read(str(_release_notebook(course, assignment)), as_version=4)
     submitted = course.root / "submitted" / student / assignment / f"{assignment}.ipynb"
     if not submitted.exists():
         return zero("missing", f"no {assignment}.ipynb in the submission")

@@ -7,8 +7,9 @@ nothing.
 - nbgrader's Validate and autograde with the course's configuration: a warning in a test
   cell costs nothing; a failed test still scores 0 and keeps its sentence.
 - The release: every stub names its exercise; an untouched notebook runs to its end with
-  nbclient (the `raises-exception` tags), one line per unanswered exercise, and the plots
-  of the answered exercises after an unanswered one appear.
+  nbclient (the `raises-exception` tags), one line per unanswered exercise (read from the
+  run's one execution of it, conftest.py's graded_reference), and the plots of the answered
+  exercises after an unanswered one appear.
 - Every exercise, answered with one typical wrong answer in the release notebook, fails its
   test with the sentence written for that mistake, first and alone.
 - The course's test cells keep the conventions that make this work: every assert has a
@@ -24,7 +25,7 @@ import warnings
 
 import nbformat
 import pytest
-from conftest import MINI, build_class_course, nbgrader_cell, two_exercise_cells
+from conftest import MINI, UNTOUCHED, build_class_course, nbgrader_cell, two_exercise_cells
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.utils import is_grade, is_solution
@@ -321,29 +322,126 @@ def test_every_stub_names_its_exercise_and_failing_cells_are_tagged(assignment):
     )
 
 
+def executed_untouched(course, assignment):
+    """(release/ notebook, the same notebook as nbgrader executed it), cell by cell: student
+    `untouched` of conftest.py's graded_reference handed in the release notebook as it is."""
+    release = release_notebook(assignment)
+    ran = nbs.read(course.root / "autograded" / UNTOUCHED / assignment / f"{assignment}.ipynb")
+    assert [c.cell_type for c in ran.cells] == [c.cell_type for c in release.cells], (
+        f"{assignment}: the graded untouched notebook does not have the cells of release/"
+    )
+    return list(zip(release.cells, ran.cells, strict=True))
+
+
+def parsed(source: str) -> ast.Module:
+    try:
+        return ast.parse(source)
+    except SyntaxError:  # IPython syntax: no names known
+        return ast.Module(body=[], type_ignores=[])
+
+
+def names_in(tree: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def functions_of(cells) -> dict[str, set[str]]:
+    """Every function the notebook defines -> the names its body reads."""
+    functions: dict[str, set[str]] = {}
+    for cell in cells:
+        if cell.cell_type == "code":
+            for node in ast.walk(parsed(cell.source)):
+                if isinstance(node, ast.FunctionDef):
+                    functions.setdefault(node.name, set()).update(names_in(node))
+    return functions
+
+
+def reaches(source: str, name: str, functions: dict[str, set[str]]) -> bool:
+    """Whether `source` uses `name`, itself or through functions the notebook defines."""
+    seen, todo = set(), names_in(parsed(source))
+    while todo:
+        used = todo.pop()
+        if used == name:
+            return True
+        seen.add(used)
+        todo |= functions.get(used, set()) - seen
+    return False
+
+
+def raised_before_its_hidden_tests(visible: str, error, functions) -> bool:
+    """Whether a test cell's error comes from its visible part, the cell as release/ has it:
+    then the hidden tests that nbgrader added after it never ran, and the cell did what it
+    does in a student's Run All. Only the error's text can tell: the cell's line in a full
+    traceback, the stub's function used there (the one-line error has no line), the sentence
+    of a failed check written there."""
+    shown = [plain(line) for line in error.traceback]
+    if len(shown) > 1:
+        line = re.search(r"Cell In\[\d+\], line (\d+)", "\n".join(shown))
+        return line is not None and int(line.group(1)) <= len(visible.splitlines())
+    stub = re.search(r"\(`(\w+)`\) is not answered yet", shown[0])
+    if stub:
+        return reaches(visible, stub.group(1), functions)
+    sentence = shown[0].removeprefix("AssertionError: ")
+    return sentence != shown[0] and sentence[:30] in visible
+
+
+def check_untouched_run(pairs) -> None:
+    """The checks of an untouched release notebook's run, on (release/ cell, executed cell)
+    pairs; their errors say which cell breaks which promise."""
+    exercises, unanswered = set(), set()
+    functions = functions_of(released for released, _ in pairs)
+    for index, (released, ran) in enumerate(pairs):
+        where = f"cell {index + 1}"
+        if released.cell_type == "markdown":
+            heading = re.search(r"Exercise\s+(?P<number>\d[\d.]*)\s*:", released.source)
+            exercises |= {heading.group("number")} if heading else set()
+        if released.cell_type != "code":
+            continue
+        assert ran.get("execution_count"), f"{where} did not run"
+        hidden = ran.source != released.source
+        if hidden:  # a test cell comes back with its hidden tests, after the visible part
+            assert is_grade(released) and not is_solution(released), f"{where}: not release/'s"
+            visible = released.source.rstrip()
+            assert ran.source.startswith(visible), f"{where}: not release/'s"
+            added = ran.source[len(visible) :].strip()
+            assert added.startswith(nbs.BEGIN_HIDDEN) and added.endswith(nbs.END_HIDDEN), where
+        for error in errors(ran):
+            # nbgrader runs with errors allowed; Run All and nbclient go on past an error only
+            # in a cell that release/ tags so.
+            assert RAISES in released.metadata.get("tags", []), (
+                f"{where} fails untagged, Run All stops there: {error.ename}: {error.evalue}"
+            )
+            if hidden:
+                assert raised_before_its_hidden_tests(released.source, error, functions), (
+                    f"{where}: its hidden tests fail, not what release/ shows: {error.traceback}"
+                )
+            if error.ename == "NotImplementedError":
+                shown = error.traceback
+                assert len(shown) == 1 and "\n" not in shown[0], f"{where}: not one line: {shown}"
+                number = UNANSWERED.search(plain(shown[0]))
+                assert number, f"{where}: names no exercise: {shown}"
+                unanswered.add(number.group(1))
+    assert unanswered == exercises, f"shown unanswered: {unanswered}, headings: {exercises}"
+
+
 @pytest.mark.slow
+@pytest.mark.sandbox  # graded_reference grades sandboxed
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_an_untouched_release_runs_to_its_end_with_one_line_per_unanswered_exercise(
-    assignment, tmp_path
+    assignment, graded_reference
 ):
-    nb = run(release_notebook(assignment), tmp_path, allow_errors=False)  # no cell stops it
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.execution_count for c in code), "a cell did not run"
-    unanswered = set()
-    for cell in code:
-        for error in errors(cell):
-            if error.ename == "NotImplementedError":
-                [line] = error.traceback
-                assert "\n" not in line
-                unanswered.add(UNANSWERED.search(plain(line)).group(1))
-    exercises = {
-        m.group("number")
-        for c in nb.cells
-        if c.cell_type == "markdown"
-        for m in [re.search(r"Exercise\s+(?P<number>\d[\d.]*)\s*:", c.source)]
-        if m
-    }
-    assert unanswered == exercises
+    """Read from the run's one execution of the untouched release notebook (graded_reference),
+    with nbgrader's kernel option that installs course.messages; a student's kernel has it
+    from `import course` in the setup cell (test_the_kernel_shows_sentences_... proves both)."""
+    pairs = executed_untouched(graded_reference, assignment)
+    setup = next(released for released, _ in pairs if released.cell_type == "code")
+    imported = set()
+    for node in ast.walk(ast.parse(setup.source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.partition(".")[0])
+    assert "course" in imported, "the setup cell should `import course`: it installs the messages"
+    check_untouched_run(pairs)
 
 
 @pytest.mark.slow
@@ -725,7 +823,9 @@ def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, tmp_pa
         nb.cells[i] = original  # nbclient puts the cell it ran in its place
         return cell
 
-    with client.setup_kernel(env=kernel_environment()):
+    # Only the test cells' errors are read here, never a plot: Agg draws none, where the
+    # inline backend renders each figure to PNG (a fifth of this test's CPU time).
+    with client.setup_kernel(env={**kernel_environment(), "MPLBACKEND": "agg"}):
         for i, cell in enumerate(nb.cells[: last + 1]):
             if cell.cell_type != "code":
                 continue

@@ -98,7 +98,9 @@ def snapshot(url: str) -> dict:
 def grade_class(repo, inbox: Path, workdir: Path):
     course = folder.prepare(repo, workdir)
     collect(course, inbox)
-    autograde(course, jobs=2, cell_timeout=30, progress=False)
+    # One grading worker: only the main process writes the gradebook, however many there
+    # are, and a second would cost a start-up of its own for three short notebooks.
+    autograde(course, jobs=1, cell_timeout=30, progress=False)
     write_report(course)
     return course
 

@@ -76,8 +76,10 @@ def graded(request, course):
     with contextlib.redirect_stdout(out):
         assert main([*common, "collect", str(archive), "--roster", str(roster)]) == 0
     collected = out.getvalue()
+    # One grading worker: what is asserted is what the LMS gave in and gets out, and a
+    # second worker would cost a start-up of its own for five short notebooks.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main([*common, "autograde", "--jobs", "2", "--timeout", "10", *unsafe]) == 0
+        assert main([*common, "autograde", "--jobs", "1", "--timeout", "10", *unsafe]) == 0
     grading = folder.open_workdir(course, work)
     with Gradebook(gradebook.db_url(grading), grading.course_id) as gb:
         after_autograde = {

@@ -12,7 +12,7 @@ submission of each kind:
     dan      the untouched stub                         right
     eve      right                                      raises a ValueError of hostile HTML
     mal      quotes the hidden test in its error        right
-    fay      loops forever (timeout): square undefined  right
+    fay      loops asleep (timeout): square undefined   right
     gus      right                                      the kernel dies (crashed)
     hal      not JSON (invalid)
     ivy      in the gradebook, nothing submitted (missing)
@@ -82,6 +82,9 @@ QUOTE_CALLER = (
     "        raise ValueError(inspect.stack()[1].code_context[0])\n"
     "    return x * x"
 )
+# fay's loop sleeps: a busy one would burn a core for the whole cell timeout, to no further
+# effect on the report (a busy loop's timeout: the demo class's `ivy`, test_grader_demo.py).
+LOOP = "import time\nwhile True:\n    time.sleep(0.1)"
 ANSWERS = {  # student -> (square cell, cube cell); None: the release's stub
     "ada": (SQUARE.format("return x * x"), CUBE.format("return x ** 3")),
     "bob": (SQUARE.format("return x * abs(x)"), CUBE.format("return x ** 3")),
@@ -89,7 +92,7 @@ ANSWERS = {  # student -> (square cell, cube cell); None: the release's stub
     "dan": (None, CUBE.format("return x ** 3")),
     "eve": (SQUARE.format("return x * x"), CUBE.format(f"raise ValueError({HOSTILE!r})")),
     "mal": (QUOTE_CALLER, CUBE.format("return x ** 3")),
-    "fay": ("while True:\n    pass", CUBE.format("return x ** 3")),
+    "fay": (LOOP, CUBE.format("return x ** 3")),
     "gus": (SQUARE.format("return x * x"), "import os\nos._exit(1)"),
 }
 
@@ -114,7 +117,9 @@ def graded(tmp_path_factory):
     folder.submit(course, "hal", MINI, root / "hal.ipynb")
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
         gb.update_or_create_student("ivy")
-    autograde(course, jobs=2, cell_timeout=5, notebook_timeout=120, progress=False)
+    # One worker: a second one's start (its imports, its kernel template) costs about as much
+    # CPU as grading the class, and nothing in the report depends on how many graded at once.
+    autograde(course, jobs=1, cell_timeout=5, notebook_timeout=120, progress=False)
     out = root / "reports"
     code = main(
         ["--root", str(repo.root), "--workdir", str(course.root), "report", "--out", str(out)]

@@ -71,12 +71,12 @@ NORMAL = {
     "gus": (2, 1, "graded", ""),  # right, and warns on stderr inside the tests: full marks
 }
 HOSTILE = {
-    "loop": (0, 1, "timeout", f"ran longer than {CELL_TIMEOUT} s"),  # `square`'s cell loops
+    "loop": (0, 1, "timeout", f"ran longer than {CELL_TIMEOUT} s"),  # `square`'s cell: LOOP
     "exit": (2, 0, "crashed", "kernel died"),  # os._exit(1) in `cube`'s cell
     "segv": (2, 0, "crashed", "kernel died"),  # a segfault in `cube`'s cell
     "memhog": (2, 1, "graded", "ran out of memory"),  # 64 GiB at once, then a growing list
     "forkbomb": (2, 1, "timeout", "cell 10"),  # after the tests; stopped, every process reaped
-    "spam": (2, 1, "graded", "the rest of the output was dropped"),  # prints 100 MB
+    "spam": (2, 1, "graded", "the rest of the output was dropped"),  # prints 20 MB (SPAM)
     "edited": (0, 1, "graded", ""),  # tests edited to `pass`, `square` wrong: restored (the
     # message: test_edited_tests_are_noted)
     "deleted": (2, 1, "graded", "deleted"),  # test_square deleted: restored, and it passes
@@ -145,10 +145,20 @@ while True:
     except OSError:
         pass"""
 
-SPAM = """\
+# Twice what the grader keeps: what it drops is as much again as what it keeps. (Not more:
+# every megabyte printed costs the kernel and the worker CPU time, to no further effect.)
+SPAM = f"""\
 line = "spam " * 2000  # 10 kB
-for _ in range(10_000):  # 100 MB in all
+for _ in range({2 * OUTPUT_LIMIT // 10_000}):  # {2 * OUTPUT_LIMIT >> 20} MB in all
     print(line)"""
+
+# A cell that never ends, for the cell timeout. It sleeps: a busy loop would burn a core for
+# the whole timeout, to no further effect here (a busy loop's timeout: the demo class's `ivy`,
+# test_grader_demo.py).
+LOOP = """\
+import time
+while True:  # oops
+    time.sleep(0.1)"""
 
 DISARM = """\
 _shell = get_ipython()
@@ -376,7 +386,7 @@ def make_class(repo, course, folder: Path, port: int, base: Path) -> Path:
         "blank": blank,
         "cat": wrong_cube(right),
         "gus": with_noisy_function(full),
-        "loop": with_answer_at(full, in_square_cell, "while True:  # oops\n    pass"),
+        "loop": with_answer_at(full, in_square_cell, LOOP),
         "exit": with_answer_at(full, in_cube_cell, "import os\nos._exit(1)"),
         "segv": with_answer_at(full, in_cube_cell, "import ctypes\nctypes.string_at(0)"),
         "memhog": with_cells_after(right, "square", MEMORY_AT_ONCE, MEMORY_GROWING),

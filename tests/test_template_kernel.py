@@ -189,17 +189,36 @@ for folder in (sys.prefix, sys.base_prefix, os.path.dirname(course.__file__)):
 """
 
 
-def test_a_forked_kernel_cannot_write_into_python_the_venv_or_course(tmp_path):
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory):
+    """One worker grades the notebooks of the four tests below in turn, as it grades a class,
+    one template forking every kernel (a worker and its template cost about 7 CPU-s to start:
+    once here instead of four times); LEAVE's kernel is followed by LOOK's, the next of the
+    worker. (What each printed, by name; the worker's log.)"""
+    codes = {
+        "write": WRITE_RUNTIME,
+        "privileges": PRIVILEGES,
+        "random 1": RANDOM,
+        "random 2": RANDOM,
+        "leave": LEAVE,
+        "look": LOOK,
+    }
+    printed, log = run_worker(tmp_path_factory.mktemp("one-worker"), list(codes.values()))
+    return dict(zip(codes, printed, strict=True)), log
+
+
+def test_a_forked_kernel_cannot_write_into_python_the_venv_or_course(one_worker):
     """Python, the venv and `course` are bound read-only into every forked kernel, also
     where they lie under /tmp (a clone in a temporary folder), which the kernel gets fresh:
     a planted module would run in every later kernel of the worker and in the grader."""
-    [printed], _ = run_worker(tmp_path, [WRITE_RUNTIME])
+    printed = one_worker[0]["write"]
     assert printed.startswith("FORKED"), printed
     assert "WROTE" not in printed and printed.count("REFUSED") == 3, printed
 
 
-def test_nothing_of_a_submission_reaches_the_next_of_the_same_worker(tmp_path):
-    (a, b), log = run_worker(tmp_path, [LEAVE, LOOK])
+def test_nothing_of_a_submission_reaches_the_next_of_the_same_worker(one_worker):
+    (printed, log) = one_worker
+    a, b = printed["leave"], printed["look"]
     assert a.startswith("FORKED") and b.startswith("FORKED"), log
     assert "template" not in log, log  # one template forked both
     for place in PLACES:
@@ -239,8 +258,8 @@ print("PIDS", json.dumps(sorted(int(p) for p in os.listdir("/proc") if p.isdigit
 """
 
 
-def test_a_forked_kernel_has_no_privilege(tmp_path):
-    [text], _ = run_worker(tmp_path, [PRIVILEGES])
+def test_a_forked_kernel_has_no_privilege(one_worker):
+    text = one_worker[0]["privileges"]
     assert text.startswith("FORKED"), text
     assert value(text, "STATUS") == {
         "CapInh": "0000000000000000",
@@ -265,8 +284,9 @@ print("DRAWN", json.dumps([np.random.get_state()[1][:4].tolist(), np.random.rand
 """
 
 
-def test_forked_kernels_draw_different_random_numbers(tmp_path):
-    (first, second), log = run_worker(tmp_path, [RANDOM, RANDOM])
+def test_forked_kernels_draw_different_random_numbers(one_worker):
+    printed, log = one_worker
+    first, second = printed["random 1"], printed["random 2"]
     assert first.startswith("FORKED") and second.startswith("FORKED")
     assert "template" not in log, log  # one template forked both
     one, two = value(first, "DRAWN"), value(second, "DRAWN")

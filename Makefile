@@ -12,11 +12,11 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 JOBS ?= 2
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: help venv system test test-fast lint build demo lab formgrader bench bench-grading clean
+.PHONY: help venv system test test-suite test-fast lint build demo lab formgrader bench bench-grading clean
 
 help:
 	@echo "make demo   build the course and grade a demo class (the main job)"
-	@echo "make test   the whole test suite (unit, sync, notebooks, grading round-trip)"
+	@echo "make test   lint and the whole test suite (unit, sync, notebooks, grading round-trip)"
 	@echo "make test-fast  the tests that execute no notebook and grade no class (< 1 min)"
 	@echo "make build  regenerate release/ and solutions/ from source/"
 	@echo "make lab    the student's JupyterLab: release/ and solutions/, Validate"
@@ -46,7 +46,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 test: $(STAMP)
 	./scripts/system-packages --tests --browser
-	$(MAKE) --no-print-directory lint
+	# lint (mypy: half a minute of one core) beside the tests, which leave a core idle now and
+	# then; a lint error fails `make test` when the tests are done.
+	$(MAKE) --no-print-directory -j2 lint test-suite
+
+# The tests alone (what `make test` runs beside lint).
+test-suite: $(STAMP)
 	# Unit tests draw figures without a screen; notebooks (the grader's kernels, the build,
 	# `make lab`) keep Jupyter's default inline backend, which students see. Each solution
 	# notebook runs once, graded for the round trip; tests/test_solutions_run.py makes nbval's

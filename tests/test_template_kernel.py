@@ -435,7 +435,11 @@ def classes(tmp_path_factory):
     notebook a second time would cost a minute of each `make test`."""
     repo = load_config(REPO_ROOT)
     root = tmp_path_factory.mktemp("template-grades")
-    zip_path = make_class(repo, ["01_perceptron"], root / "class.zip")
+    # hal and max test collect (which attempt, which file name), dan and eve are two more
+    # partly right notebooks like cat and fay: graded here they add time, not cases.
+    zip_path = make_class(
+        repo, ["01_perceptron"], root / "class.zip", exclude=("dan", "eve", "hal", "max")
+    )
     graded = {}
     for switch in ("1", "0"):
         course = folder.prepare(repo, root / f"grading-{switch}", ["01_perceptron"])

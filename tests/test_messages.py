@@ -35,6 +35,7 @@ from nbgrader_reference import nbgrader_autograde
 from course import messages
 from grader.config import REPO_ROOT, load_config
 from grader.execution.execute import in_course_environment, kernel_environment
+from grader.execution.preload import imported_names
 from grader.notebooks import cells as nbs
 from grader.notebooks.stubs import RAISES
 from grader.notebooks.validate import source_assignments
@@ -434,13 +435,9 @@ def test_an_untouched_release_runs_to_its_end_with_one_line_per_unanswered_exerc
     from `import course` in the setup cell (test_the_kernel_shows_sentences_... proves both)."""
     pairs = executed_untouched(graded_reference, assignment)
     setup = next(released for released, _ in pairs if released.cell_type == "code")
-    imported = set()
-    for node in ast.walk(ast.parse(setup.source)):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.partition(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.partition(".")[0])
-    assert "course" in imported, "the setup cell should `import course`: it installs the messages"
+    assert "course" in imported_names(setup.source), (
+        "the setup cell should `import course`: it installs the messages"
+    )
     check_untouched_run(pairs)
 
 

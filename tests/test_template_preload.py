@@ -113,6 +113,9 @@ def test_the_template_imports_matplotlib_only_with_a_backend(monkeypatch):
     assert template_modules(None) == ["numpy", "torch", "matplotlib", "matplotlib.pyplot"]
     assert template_modules(("matplotlib", "numpy")) == ["numpy", "matplotlib", "matplotlib.pyplot"]
     assert template_modules(("scipy",)) == template_modules(()) == []
+    # Only allow-listed modules, named exactly: a job's preload cannot make the template
+    # import anything else (a module with side effects, a submodule of its own choosing).
+    assert template_modules(("os", "antigravity", "numpy.evil", "torch ", "NUMPY")) == []
     monkeypatch.delenv("MPLBACKEND")
     assert template_modules(None) == ["numpy", "torch"]
     assert template_modules(("matplotlib",)) == []

@@ -41,7 +41,7 @@ def preload_for(notebooks: Iterable[Path], course_root: Path) -> tuple[str, ...]
             continue
         for cell in nb.cells:
             if cell.cell_type == "code":
-                imported |= _imports(cell.source)
+                imported |= imported_names(cell.source)
     root = Path(course_root).resolve()
     pending, scanned = sorted(imported), set()
     while pending:
@@ -51,7 +51,7 @@ def preload_for(notebooks: Iterable[Path], course_root: Path) -> tuple[str, ...]
         scanned.add(name)
         for file in _course_files(name, root):
             try:
-                found = _imports(file.read_text(encoding="utf-8"))
+                found = imported_names(file.read_text(encoding="utf-8"))
             except (OSError, ValueError):  # unreadable or not UTF-8: nothing to learn
                 continue
             pending += sorted(found - imported)
@@ -59,7 +59,7 @@ def preload_for(notebooks: Iterable[Path], course_root: Path) -> tuple[str, ...]
     return tuple(name for name in PRELOADABLE if name in imported)
 
 
-def _imports(source: str) -> set[str]:
+def imported_names(source: str) -> set[str]:
     """The top-level names of the absolute imports in `source` (`import numpy.linalg`:
     numpy); none if it does not parse (an IPython magic, a student's typo)."""
     try:

@@ -2,8 +2,8 @@
 
 The hostile-submission suite (test_hostile.py) attacks it with whole submissions; these
 tests look at the pieces: the machine check, what a kernel sees, the clean-up, --unsafe.
-Run as root, the last test runs the tests of UNPRIVILEGED again as an unprivileged user: an
-instructor on a laptop grades sandboxed.
+Run as root, the last test runs this module again as an unprivileged user, but for the tests
+of SAME_FOR_EVERY_USER and those named `as_root`: an instructor on a laptop grades sandboxed.
 """
 
 from __future__ import annotations
@@ -330,25 +330,30 @@ def test_unsafe_grades_are_graded_and_marked(one_submission, monkeypatch):
     assert "(unsafe)" in table(report), "the table must mark unsafe grades"
 
 
-# The tests whose subject an unprivileged grader does otherwise than root (bubblewrap in a
-# user namespace of its own, no claimed uid, no cgroups).
-UNPRIVILEGED = (
-    "test_this_machine_can_sandbox",
-    "test_a_sandboxed_kernel_sees_only_the_allowlist",
-    "test_python_and_course_under_tmp_stay_visible",
-    "test_a_kernel_and_its_folders_are_gone_after_clean",
-    "test_a_class_is_graded_sandboxed",
+# The tests that would prove nothing new as another user: they replace what they check around
+# (the kill, the machine check) and start no kernel, or run no sandbox (--unsafe). Those named
+# `as_root` need root. Every other test of this module, a new one too, runs again unprivileged.
+SAME_FOR_EVERY_USER = (
+    "test_clean_fails_loudly_when_a_process_survives",
+    "test_autograde_refuses_without_bubblewrap_and_writes_nothing",
+    "test_unsafe_grades_are_graded_and_marked",
 )
+
+
+def unprivileged_tests() -> list[str]:
+    return [
+        name
+        for name in globals()
+        if name.startswith("test_") and "as_root" not in name and name not in SAME_FOR_EVERY_USER
+    ]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not ROOT, reason="this run is the unprivileged one")
 def test_as_root_the_sandbox_works_for_an_unprivileged_user():
-    """The tests of UNPRIVILEGED, as `nobody`: the machine check, what a kernel sees, the
-    clean-up, a class graded sandboxed. The others would prove nothing new as another user:
-    those named `as_root` need root; test_clean_fails_loudly_when_a_process_survives and
-    test_autograde_refuses_without_bubblewrap_and_writes_nothing replace what they check
-    around (the kill, the machine check) and start no kernel; --unsafe runs no sandbox."""
+    """This module's tests as `nobody` (unprivileged_tests()): the machine check, what a
+    kernel sees, the clean-up, a class graded sandboxed."""
+    tests = unprivileged_tests()
     with unprivileged_folder() as home:
         result = subprocess.run(
             as_unprivileged(
@@ -361,7 +366,7 @@ def test_as_root_the_sandbox_works_for_an_unprivileged_user():
                     "no:cacheprovider",
                     "-p",
                     "no:xdist",
-                    *(f"{__file__}::{name}" for name in UNPRIVILEGED),
+                    *(f"{__file__}::{name}" for name in tests),
                 ],
                 home,
             ),
@@ -371,5 +376,5 @@ def test_as_root_the_sandbox_works_for_an_unprivileged_user():
             timeout=600,
         )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    assert f"{len(UNPRIVILEGED)} passed" in result.stdout, result.stdout[-2000:]
+    assert f"{len(tests)} passed" in result.stdout, result.stdout[-2000:]
     assert "skipped" not in result.stdout, result.stdout[-2000:]

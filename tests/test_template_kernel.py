@@ -335,6 +335,14 @@ seen = {
     "events": {k: len(v) for k, v in ip.events.callbacks.items()},
     "umask": os.umask(0o022),
 }
+try:
+    json.loads("{")
+except ValueError as error:
+    seen["traceback"] = ip.InteractiveTB.structured_traceback(
+        type(error), error, error.__traceback__
+    )
+    store = getattr(ip, "_format_exception_for_storage", None)
+    print("STORED", json.dumps(store and store(error)))
 print("SEEN", json.dumps(seen, default=repr))
 """
 
@@ -347,7 +355,14 @@ def test_a_forked_kernel_sees_what_a_kernel_of_its_own_sees(tmp_path, threads):
     [forked], _ = run_worker(tmp_path / "forked", [SEEN], worker_env(**env))
     [own], _ = run_worker(tmp_path / "own", [SEEN], worker_env(**env, **{SWITCH: "0"}))
     assert forked.startswith("FORKED") and own.startswith("OWN KERNEL")
+    # Not the same, on purpose: the forked kernel keeps no second copy of a traceback in
+    # its history (template_inside's _error_for_history), one of its own does.
+    stored = value(forked, "STORED")
+    assert stored == {"ename": "JSONDecodeError", "evalue": stored["evalue"], "traceback": []}
+    assert "Expecting property name" in stored["evalue"]
+    assert value(own, "STORED")["traceback"], own
     forked, own = value(forked, "SEEN"), value(own, "SEEN")
+    assert own["traceback"], own  # a traceback, shown the same in both
     assert forked.keys() == own.keys()
     differ = {key: (own[key], forked[key]) for key in own if own[key] != forked[key]}
     assert differ == {}, json.dumps(differ)[:3000]

@@ -110,7 +110,26 @@ SWITCH = "GRADER_KERNEL_TEMPLATE"  # "0": no template, a fresh kernel for each s
 # the libraries it may preload that the graded notebooks use (grader.execution.preload; all
 # of them for a job that does not say): matplotlib's only where MPLBACKEND fixes the
 # backend, as when grading.
-KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel")
+KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    # What IPKernelApp.initialize() imports besides (ipykernel 7, IPython 9): pdb, the
+    # history's sqlite3 and the rest, once in the template. Not its debugger (debugpy, 60 ms
+    # per kernel): pydevd makes a Thread at import, and the kernel's threads would be named
+    # otherwise than in a kernel of its own.
+    "IPython.core.completerlib",
+    "IPython.extensions.storemagic",
+    "faulthandler",
+    "psutil",
+    "sqlite3",
+    "tornado.platform.asyncio",
+    "tornado.queues",
+    # What formats a failing cell's traceback, which every graded notebook has (each test
+    # cell's twin fails): the template formats one (template_inside's warm_tracebacks).
+    "IPython.core.ultratb",
+    "pygments.formatters.terminal256",
+    "stack_data",
+)
 LIBRARIES = ("numpy", "torch")
 LIBRARIES_WITH_BACKEND = ("matplotlib", "matplotlib.pyplot")
 START_S = 300  # the template's imports, on a machine busy grading

@@ -53,6 +53,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import Execute, IgnorePattern, LimitOutput
 
 from grader.config import load_config
+from grader.execution.kernel_client import PromptKernelClient
 from grader.execution.lifeline import die_with_parent
 from grader.execution.protocol import ExecutionResult, ExecutionStatus, Job, Score
 from grader.execution.sandbox import Limits, Sandbox, SandboxError
@@ -343,6 +344,7 @@ def _execute(executor: TrackingExecute, nb, path: Path, sandbox: Sandbox | None)
         cwd, km = path.parent, None
         if sandbox is not None:
             cwd, km = sandbox.start(path.parent, kernel_name)
+            km.client_factory = PromptKernelClient
         try:
             executor.preprocess(nb, {"metadata": {"path": str(cwd)}}, km=km)
             return

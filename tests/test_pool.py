@@ -116,7 +116,9 @@ def test_a_result_with_malformed_scores_gives_no_points(slot):
 def test_a_worker_that_never_answers_times_out_and_is_replaced(slot):
     before = graded_by(slot.run(job("ada")))
     result = slot.run(job("silent", notebook_timeout=0))  # then the grace period, 0.3 s
-    assert result == ExecutionResult("timeout", "the notebook ran longer than 0 s and was stopped")
+    assert result == ExecutionResult(
+        "timeout", "the notebook ran longer than 0 s and was stopped", seconds=0.3
+    )
     assert gone(before)
     graded_by(slot.run(job("bob")))
 
@@ -153,7 +155,7 @@ def test_the_local_executor_answers_every_job(tmp_path):
 
 
 def test_results_and_jobs_survive_the_round_trip():
-    result = ExecutionResult("timeout", "cell 3 ran longer than 10 s", GRADED)
+    result = ExecutionResult("timeout", "cell 3 ran longer than 10 s", GRADED, 12.5)
     assert ExecutionResult.from_line(result.to_line()) == result
     assert json.loads(result.to_line())["scores"] == {"test_q": [2.0, 2.0], "essay": [None, 3.0]}
     assert Job.from_line(job("ada").to_line()) == job("ada")
@@ -175,6 +177,9 @@ def test_every_execution_status_is_a_stored_status():
         '{"status": "graded", "scores": {"q": [true, 1]}}',
         '{"status": "graded", "scores": {"q": [NaN, 1]}}',
         '{"status": "graded", "scores": {"q": [1, null]}}',
+        '{"status": "graded", "seconds": -1}',
+        '{"status": "graded", "seconds": "3"}',
+        '{"status": "graded", "seconds": Infinity}',
         "[" * 100_000,
     ],
 )

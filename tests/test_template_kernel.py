@@ -93,6 +93,7 @@ def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
                 answer,
                 worker.stderr.read()[-3000:] if worker.poll() is not None else "",
             )
+            assert 0 < answer["seconds"] < 120, answer  # how long it took, for autograde's order
             outputs = nbformat.read(str(path), 4).cells[0].outputs
             errors = [o for o in outputs if o.output_type == "error"]
             assert not errors, errors

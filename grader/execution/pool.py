@@ -90,6 +90,7 @@ class WorkerSlot:
             return ExecutionResult(
                 "timeout",
                 f"the notebook ran longer than {job.notebook_timeout} s and was stopped",
+                seconds=float(wait),
             )
         line = stdout.readline()
         if not line.endswith("\n"):  # end of output, maybe amid a line: the worker died

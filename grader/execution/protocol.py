@@ -79,12 +79,14 @@ class Score:
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    """How a submission's execution ended, what the worker has to say about it, and the
-    score of every graded cell (grade id -> Score); no scores where it never ran."""
+    """How a submission's execution ended, what the worker has to say about it, the
+    score of every graded cell (grade id -> Score; none where it never ran), and how many
+    seconds the worker spent on it (0: it never reached one)."""
 
     status: ExecutionStatus
     message: str = ""
     scores: dict[str, Score] = field(default_factory=dict)
+    seconds: float = 0.0
 
     @classmethod
     def crashed(cls, message: str) -> ExecutionResult:
@@ -103,6 +105,7 @@ class ExecutionResult:
                 grade_id: [score.points, score.max_points]
                 for grade_id, score in self.scores.items()
             },
+            "seconds": self.seconds,
         }
 
     @classmethod
@@ -118,10 +121,14 @@ class ExecutionResult:
         scores = data.get("scores", {})
         if not isinstance(scores, dict):
             raise ProtocolError("a result's scores are not an object")
+        seconds = data.get("seconds", 0.0)
+        if not _number(seconds) or seconds < 0:
+            raise ProtocolError(f"a result's seconds are not a duration: {str(seconds)[:60]!r}")
         return cls(
             cast(ExecutionStatus, status),
             message,
             {str(grade_id): _score(grade_id, value) for grade_id, value in scores.items()},
+            float(seconds),
         )
 
     def to_line(self) -> str:

@@ -36,12 +36,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import random
 import secrets
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +364,7 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
         job = Job.from_line(line)
         if isinstance(sandbox, TemplateSandbox):
             sandbox.choose_preload(job.preload)
+        start = time.monotonic()
         try:
             result = execute_and_score(
                 job.notebook, config, job.cell_timeout, job.notebook_timeout, sandbox
@@ -374,6 +377,7 @@ def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:
             raise
         except Exception as error:  # this submission is lost, not the worker
             result = ExecutionResult.crashed(f"grading failed: {type(error).__name__}: {error}")
+        result = dataclasses.replace(result, seconds=round(time.monotonic() - start, 3))
         answers.write(result.to_line())
         answers.flush()
 

@@ -38,7 +38,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import Future, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
 import nbformat
@@ -65,6 +65,7 @@ from grader.execution.sandbox import missing_pieces
 from grader.execution.timeouts import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S
 from grader.notebooks.restore import grade_id_of, graded_cell_notes, restore_from_release
 from grader.notebooks.scoring import mark_not_run, settle
+from grader.pipeline.order import LongestFirst
 from grader.workdir.folder import check_assignments
 from grader.workdir.gradebook import coursedir_config, db_url, graded_by_hand, grades
 from grader.workdir.status import (
@@ -148,7 +149,8 @@ def autograde(
     for student, assignment in handed_in:
         if force or not is_current(course, student, assignment):
             todo.append((student, assignment, submitted_timestamp(course, student, assignment)))
-    # Longest first: with N workers, a long notebook started last leaves N-1 of them idle.
+    # Until this run has measured them (grader.pipeline.order), the assignments with the
+    # most code cells first.
     weight = {a: _code_cells(course, a) for a in assignments}
     todo.sort(key=lambda job: -weight[job[1]])
     # The libraries each worker's kernel template imports: those these notebooks use.
@@ -162,9 +164,14 @@ def autograde(
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
     executor = _executor(course, jobs, cpus, unsafe, cluster, scheduler_file)
     where = f"the Dask cluster ({executor.jobs} threads)" if remote else f"{jobs} job(s)"
-    try:
-        running = {}
-        for student, assignment, stamp in todo:
+    order = LongestFirst((assignment, (student, stamp)) for student, assignment, stamp in todo)
+    running: dict[Future[ExecutionResult], tuple] = {}
+
+    def hand_out() -> None:
+        # One submission more than the workers: a worker that is done starts the next at
+        # once, while this process saves what it sent back.
+        while order and len(running) <= executor.jobs:
+            assignment, (student, stamp) = order.next()
             prepared = _prepare(course, student, assignment, stamp)
             if isinstance(prepared, Outcome):
                 outcomes.append(_finish(course, prepared, bar, sandboxed=not unsafe))
@@ -172,11 +179,17 @@ def autograde(
             notebook, notes = prepared
             future = executor.submit(Job(notebook, cell_timeout, notebook_timeout, preload))
             running[future] = (student, assignment, stamp, notebook, notes)
-        for future in as_completed(running):
-            student, assignment, stamp, notebook, notes = running[future]
-            result = _result(future)
-            outcome = _save(course, student, assignment, stamp, notebook, result, notes)
-            outcomes.append(_finish(course, outcome, bar, sandboxed=not unsafe))
+
+    try:
+        hand_out()
+        while running:
+            for future in wait(running, return_when=FIRST_COMPLETED).done:
+                student, assignment, stamp, notebook, notes = running.pop(future)
+                result = _result(future)
+                order.ran(assignment, result.seconds)
+                hand_out()
+                outcome = _save(course, student, assignment, stamp, notebook, result, notes)
+                outcomes.append(_finish(course, outcome, bar, sandboxed=not unsafe))
     finally:
         executor.close()
     bar.close()

@@ -34,19 +34,16 @@ system:
 
 # uv installs the pinned set in well under a minute where pip takes about 2 minutes (CI's
 # machine); pip stays the fallback. uv reads no pip configuration: pip's find-links (where a
-# machine keeps wheels of its own, such as CI's local torch) are handed on. Sandboxed kernels
-# see the venv read-only: without .pyc files each of them would compile torch's and numpy's
-# sources again (a fresh-clone `make test` took twice as long). grader.execution.bytecode
-# compiles what they import, a fifth of the venv (all of it, uv's --compile-bytecode, took
-# 42 s); every other process writes the .pyc files of what it imports itself.
+# machine keeps wheels of its own, such as CI's local torch) are handed on. --compile-bytecode
+# as pip does: sandboxed kernels see the venv read-only, and without .pyc files each of them
+# would compile torch's and numpy's sources again (a fresh-clone `make test` took twice as long).
 FIND_LINKS = $${PIP_FIND_LINKS:-$$($(BIN)/python -m pip config get global.find-links 2>/dev/null)}
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	( $(PIP_INSTALL) uv && UV_FIND_LINKS="$(FIND_LINKS)" $(BIN)/uv pip install --quiet \
+	( $(PIP_INSTALL) uv && UV_FIND_LINKS="$(FIND_LINKS)" $(BIN)/uv pip install --quiet --compile-bytecode \
 		--python $(BIN)/python -c constraints.txt -e ".[dev]" ) || $(PIP_INSTALL) -e ".[dev]"
-	$(BIN)/python -m grader.execution.bytecode
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -56,7 +56,14 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory -j2 lint test-suite
 
 # The tests alone (what `make test` runs beside lint).
+# The course's own modules compiled where PYTHONDONTWRITEBYTECODE=1 keeps processes from caching
+# them: each grader process compiled grader/ anew at its start (0.4 s of CPU, a few hundred
+# processes per `make test`), and sandboxed kernels, which see the repository read-only,
+# course/. Stale .pyc files after an edit are only compiled again, in memory.
+OWN_BYTECODE := $(BIN)/python -m compileall -q -j0 grader course tests >/dev/null
+
 test-suite: $(STAMP)
+	$(OWN_BYTECODE)
 	# Unit tests draw figures without a screen; notebooks (the grader's kernels, the build,
 	# `make lab`) keep Jupyter's default inline backend, which students see. Each solution
 	# notebook runs once, graded for the round trip; tests/test_solutions_run.py makes nbval's
@@ -66,6 +73,7 @@ test-suite: $(STAMP)
 # No kernel, no browser, no bubblewrap: what to run after each change (markers in
 # pyproject.toml). None of these tests takes a minute: one that does hangs.
 test-fast: $(STAMP)
+	$(OWN_BYTECODE)
 	$(TEST_ENV) MPLBACKEND=Agg $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder \
 		-m "not slow and not sandbox" --timeout 60 tests
 
@@ -80,6 +88,7 @@ build: $(STAMP)
 
 demo: $(STAMP)
 	-./scripts/system-packages  # without bubblewrap the demo grades its own class unsandboxed
+	$(OWN_BYTECODE)
 	$(BIN)/python -m grader demo
 
 # The student's JupyterLab on this folder (courselab/: the course's lab configuration, first

@@ -16,17 +16,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from postgres import postgres  # noqa: F401 (a session's PostgreSQL server, on request)
 
 from grader.config import REPO_ROOT, CourseConfig, GradingFolder, load_config
-from grader.process import setup_process
 from grader.workdir import folder
 
 MINI = "01_perceptron"  # the tiny course reuses a real assignment id of nbgrader_config.py
 # How the demo class of the tiny course is graded (tests read its timeouts in messages).
 DEMO_JOBS, DEMO_CELL_TIMEOUT = 2, 5
-
-
-def pytest_configure(config):
-    """Prepare the test session's process as the command line prepares its own."""
-    setup_process()
 
 
 # The files that take longest, longest first (measured: `pytest --durations`), so that no long

@@ -98,7 +98,7 @@ ANSWERS = {  # student -> (square cell, cube cell); None: the release's stub
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, workers):
     root = tmp_path_factory.mktemp("class_report")
     repo = build_class_course(root / "course", course_cells())
     course = folder.prepare(repo, root / "grading", [MINI])
@@ -117,9 +117,11 @@ def graded(tmp_path_factory):
     folder.submit(course, "hal", MINI, root / "hal.ipynb")
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
         gb.update_or_create_student("ivy")
-    # One worker: a second one's start (its imports, its kernel template) costs about as much
-    # CPU as grading the class, and nothing in the report depends on how many graded at once.
-    autograde(course, jobs=1, cell_timeout=5, notebook_timeout=120, progress=False)
+    # On the run's shared workers (conftest.py): nothing in the report depends on which
+    # workers graded.
+    autograde(
+        course, cell_timeout=5, notebook_timeout=120, progress=False, executor=workers(course)
+    )
     out = root / "reports"
     code = main(
         ["--root", str(repo.root), "--workdir", str(course.root), "report", "--out", str(out)]

@@ -294,7 +294,7 @@ SCRATCH = [
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory):
+def pages(tmp_path_factory, workers):
     root = tmp_path_factory.mktemp("redaction")
     repo = build_class_course(root / "course", CELLS)
     course = folder.prepare(repo, root / "grading", [MINI])
@@ -310,8 +310,9 @@ def pages(tmp_path_factory):
         path.parent.mkdir(exist_ok=True)
         nbs.write(nb, path)
         folder.submit(course, student, MINI, path)
+    unsafe = bool(missing_pieces())
     outcomes = autograde(
-        course, [MINI], jobs=2, cell_timeout=30, progress=False, unsafe=bool(missing_pieces())
+        course, [MINI], cell_timeout=30, progress=False, executor=workers(course, unsafe=unsafe)
     )
     assert {(o.student, o.status) for o in outcomes} == {(s, "graded") for s in students}, outcomes
     written = generate_feedback(course, [MINI], jobs=1)

@@ -95,25 +95,25 @@ def snapshot(url: str) -> dict:
         engine.dispose()
 
 
-def grade_class(repo, inbox: Path, workdir: Path):
+def grade_class(repo, inbox: Path, workdir: Path, workers):
     course = folder.prepare(repo, workdir)
     collect(course, inbox)
-    # One grading worker: only the main process writes the gradebook, however many there
-    # are, and a second would cost a start-up of its own for three short notebooks.
-    autograde(course, jobs=1, cell_timeout=30, progress=False)
+    # Only the main process writes the gradebook, whichever workers grade: the run's
+    # shared ones (conftest.py).
+    autograde(course, cell_timeout=30, progress=False, executor=workers(course))
     write_report(course)
     return course
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, postgres):
+def graded(tmp_path_factory, postgres, workers):
     """The class graded on SQLite and on PostgreSQL, by the same calls."""
     root = tmp_path_factory.mktemp("shared")
     repo = build_class_course(root / "course")
     inbox = write_inbox(repo, root / "inbox")
-    sqlite = grade_class(repo, inbox, root / "sqlite")
+    sqlite = grade_class(repo, inbox, root / "sqlite", workers)
     url = postgres.new_database(password=SECRET)
-    shared = grade_class(load_config(repo.root, db=url), inbox, root / "postgres")
+    shared = grade_class(load_config(repo.root, db=url), inbox, root / "postgres", workers)
     return repo, sqlite, shared, url
 
 

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 
 @pytest.fixture(scope="module")
-def graded_once(tmp_path_factory):
+def graded_once(tmp_path_factory, workers):
     """(course, grading folder) of ada (right) and cat (cube wrong), graded once for the module."""
     tmp_path = tmp_path_factory.mktemp("regrade")
     repo = build_class_course(tmp_path / "course")
@@ -35,7 +35,7 @@ def graded_once(tmp_path_factory):
     for student, nb in {"ada": right, "cat": wrong}.items():
         nbformat.write(nb, str(tmp_path / f"{student}.ipynb"))
         folder.submit(course, student, MINI, tmp_path / f"{student}.ipynb")
-    autograde(course, jobs=2, cell_timeout=30, progress=False)
+    autograde(course, cell_timeout=30, progress=False, executor=workers(course))
     return repo, course.root
 
 
@@ -50,9 +50,14 @@ def points(course) -> dict[tuple[str, str], float]:
     return {(g.student, g.grade_id): g.points for g in gradebook.grades(course)}
 
 
-def test_one_student_is_graded_again_and_nobody_else(graded_class, capsys):
+def test_one_student_is_graded_again_and_nobody_else(graded_class, capsys, workers):
     outcomes = autograde(
-        graded_class, students=["cat"], force=True, cell_timeout=30, progress=False
+        graded_class,
+        students=["cat"],
+        force=True,
+        cell_timeout=30,
+        progress=False,
+        executor=workers(graded_class),
     )
     assert [o.student for o in outcomes] == ["cat"]
     assert "changed" not in capsys.readouterr().out  # the same notebook, the same grades

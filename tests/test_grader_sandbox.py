@@ -287,7 +287,7 @@ def one_submission(class_course, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_class_is_graded_sandboxed(tmp_path):
+def test_a_class_is_graded_sandboxed(tmp_path, workers):
     """Right, blank: the exact points, sandboxed."""
     repo = build_class_course(tmp_path / "course")
     course = prepare(repo, tmp_path / "grading")
@@ -297,7 +297,7 @@ def test_a_class_is_graded_sandboxed(tmp_path):
     nbformat.write(right, str(tmp_path / "right.ipynb"))
     submit(course, "ada", MINI, tmp_path / "right.ipynb")
     submit(course, "blank", MINI, repo.root / "release" / MINI / f"{MINI}.ipynb")
-    outcomes = autograde(course, jobs=2, cell_timeout=30, progress=False)
+    outcomes = autograde(course, cell_timeout=30, progress=False, executor=workers(course))
     assert {(o.student, o.status, o.sandboxed) for o in outcomes} == {
         ("ada", "graded", True),
         ("blank", "graded", True),

@@ -224,7 +224,7 @@ def write_submission(path: Path, nb) -> None:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, workers):
     root = tmp_path_factory.mktemp("scoring")
     repo = build_class_course(root / "course", course_cells())
     course = folder.prepare(repo, root / "grading", [MINI])
@@ -235,18 +235,15 @@ def graded(tmp_path_factory):
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where the folder goes")
     unsafe = bool(missing_pieces())  # sandboxed where the machine can
+    shared = workers(course, unsafe=unsafe)
     outcomes = autograde(
-        course, jobs=2, cell_timeout=10, notebook_timeout=60, progress=False, unsafe=unsafe
+        course, cell_timeout=10, notebook_timeout=60, progress=False, executor=shared
     )
     first = _read(course)
     blocked.unlink()
     for student in AGAIN:
         (course.root / "status" / student / f"{MINI}.json").unlink()
-    # One worker: a worker's start (its imports, its kernel template) costs more than grading
-    # these three, and what is asserted of them does not depend on how many grade at once.
-    again = autograde(
-        course, jobs=1, cell_timeout=10, notebook_timeout=60, progress=False, unsafe=unsafe
-    )
+    again = autograde(course, cell_timeout=10, notebook_timeout=60, progress=False, executor=shared)
     return {
         "course": course,
         "outcomes": outcomes,

@@ -264,7 +264,7 @@ def _snapshot(course, name: str, roster) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stages(tmp_path_factory):
+def stages(tmp_path_factory, workers):
     root = tmp_path_factory.mktemp("manual")
     repo = build_class_course(root / "course", question_cells())
     course = folder.prepare(repo, root / "grading")
@@ -278,7 +278,8 @@ def stages(tmp_path_factory):
         nbformat.write(_submission(repo, answer), str(root / f"{student}.ipynb"))
         folder.submit(course, student, MINI, root / f"{student}.ipynb")
     found = {}
-    outcomes = autograde(course, jobs=2, cell_timeout=30, progress=False)
+    shared = workers(course)
+    outcomes = autograde(course, cell_timeout=30, progress=False, executor=shared)
     found["outcomes"] = {o.student: o for o in outcomes}
     found["autograded"] = _snapshot(course, "reports-autograded", roster)
     # ann graded in formgrader (its Manual Grading page's request), cal through the API alone
@@ -299,17 +300,19 @@ def stages(tmp_path_factory):
         gb.find_grade("why_square", MINI, MINI, "cal").manual_score = 2
         gb.db.commit()
     found["by_hand"] = _snapshot(course, "reports-by-hand", roster)
-    regraded = autograde(course, jobs=2, cell_timeout=30, progress=False, force=True)
+    regraded = autograde(course, cell_timeout=30, progress=False, force=True, executor=shared)
     found["forced_outcomes"] = {o.student: o for o in regraded}
     found["forced"] = _snapshot(course, "reports-forced", roster)
     nbformat.write(_submission(repo, ANN_AGAIN), str(root / "ann.ipynb"))
     folder.submit(course, "ann", MINI, root / "ann.ipynb")
-    [again] = autograde(course, students=["ann"], force=True, cell_timeout=30, progress=False)
+    [again] = autograde(
+        course, students=["ann"], force=True, cell_timeout=30, progress=False, executor=shared
+    )
     found["resubmitted_outcome"] = again
     found["resubmitted"] = _snapshot(course, "reports-resubmitted", roster)
     # cal hands in a broken file: invalid, 0 for the tests, the grade given by hand stays
     (course.root / "submitted" / "cal" / MINI / f"{MINI}.ipynb").write_text("{not json")
-    [broken] = autograde(course, students=["cal"], force=True, progress=False)
+    [broken] = autograde(course, students=["cal"], force=True, progress=False, executor=shared)
     found["broken_outcome"] = broken
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
         found["broken"] = {

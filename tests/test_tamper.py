@@ -90,7 +90,7 @@ def submission(source_nb, answer: str, patch: str | None):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, workers):
     root = tmp_path_factory.mktemp("tamper")
     repo_root = root / "course"
     repo_root.mkdir()
@@ -105,7 +105,7 @@ def graded(tmp_path_factory):
         path = root / "hand-in" / f"{student}.ipynb"
         nbs.write(submission(source, answer, patch), path)
         folder.submit(course, student, MINI, path)
-    autograde(course, jobs=2, cell_timeout=30, progress=False)
+    autograde(course, cell_timeout=30, progress=False, executor=workers(course))
     report, out = write_report(course)
     with open(out / "submissions.csv") as f:
         messages = {row["student"]: row for row in csv.DictReader(f)}

@@ -30,12 +30,23 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from grader.errors import GraderError
 from grader.execution.pool import WorkerSlot, worker_command
 from grader.execution.protocol import ExecutionResult, Job, ProtocolError
 from grader.execution.sandbox import ENVIRONMENT
 from grader.execution.template_kernel import SWITCH
+
+
+class Executor(Protocol):
+    """What autograde hands jobs to: `jobs` of them run at once."""
+
+    jobs: int
+
+    def submit(self, job: Job) -> Future[ExecutionResult]: ...
+
+    def close(self) -> None: ...
 
 
 class LocalExecutor:

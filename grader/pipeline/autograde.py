@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 from grader.config import GradingFolder
 from grader.errors import GraderError
 from grader.execution.execute import QUIET_ENVIRONMENT
-from grader.execution.executors import LocalExecutor
+from grader.execution.executors import Executor, LocalExecutor
 from grader.execution.pool import worker_command
 from grader.execution.preload import preload_for
 from grader.execution.protocol import ExecutionResult, Job
@@ -111,6 +111,7 @@ def autograde(
     cluster: str | None = None,
     scheduler_file: str | None = None,
     students: list[str] | None = None,
+    executor: Executor | None = None,
 ) -> list[Outcome]:
     """Grade every submission of the assignments (all by default) that needs grading, or
     only those of `students`. Grades that a new run changes (after `force`, say, once a
@@ -120,6 +121,11 @@ def autograde(
     to grade unless `unsafe`, and the grades are marked as made without one. Kernels run
     on this machine, `jobs` at a time, or on the Dask cluster at `cluster` (a scheduler
     address) or described by `scheduler_file`.
+
+    `executor`: open workers to grade on (`local_executor`), which this call leaves open,
+    instead of workers of its own; `jobs`, `cpus`, `unsafe` and the cluster are then the
+    executor's. For a caller that grades many times in one process, such as a test session:
+    each worker's start costs about 2 s of CPU, its kernel template's 1 to 3 more.
     """
     assignments = check_assignments(course, assignments or [])
     remote = bool(cluster or scheduler_file)
@@ -162,8 +168,10 @@ def autograde(
     outcomes = []
     before = _grades_of(course, todo)
     bar = tqdm(total=len(todo), desc="autograde", unit="submission", disable=not progress)
-    executor = _executor(course, jobs, cpus, unsafe, cluster, scheduler_file)
-    where = f"the Dask cluster ({executor.jobs} threads)" if remote else f"{jobs} job(s)"
+    own = executor is None
+    if executor is None:
+        executor = _executor(course, jobs, cpus, unsafe, cluster, scheduler_file)
+    where = f"the Dask cluster ({executor.jobs} threads)" if remote else f"{executor.jobs} job(s)"
     order = LongestFirst((assignment, (student, stamp)) for student, assignment, stamp in todo)
     running: dict[Future[ExecutionResult], tuple] = {}
 
@@ -191,7 +199,8 @@ def autograde(
                 outcome = _save(course, student, assignment, stamp, notebook, result, notes)
                 outcomes.append(_finish(course, outcome, bar, sandboxed=not unsafe))
     finally:
-        executor.close()
+        if own:
+            executor.close()
     bar.close()
     counts = Counter(o.status for o in outcomes)
     parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
@@ -272,14 +281,13 @@ def _executor(
     unsafe: bool,
     cluster: str | None,
     scheduler_file: str | None,
-):
-    env = _worker_env(cpus)
+) -> Executor:
     if cluster or scheduler_file:
         from grader.execution.executors import DaskExecutor
 
         executor = DaskExecutor(
             course.config_file,
-            env,
+            _worker_env(cpus),
             address=cluster,
             scheduler_file=scheduler_file,
             sandbox=not unsafe,
@@ -291,8 +299,24 @@ def _executor(
             flush=True,
         )
         return executor
+    return local_executor(course, jobs, unsafe=unsafe, cpus=cpus)
+
+
+def local_executor(
+    course: GradingFolder,
+    jobs: int,
+    *,
+    unsafe: bool = False,
+    cpus: float | None = None,
+    logs: Path | None = None,
+) -> LocalExecutor:
+    """`jobs` grading workers on this machine, as autograde starts them for `course` (its
+    nbgrader_config.py, the sandbox unless `unsafe`, each kernel's share of the cores: `cpus`,
+    by default the machine's cores over `jobs`), their logs in `logs` (the course's logs/
+    folder by default); started on first use, ended by `close()`."""
+    cpus = cpus or max(1.0, (os.cpu_count() or 1) / jobs)
     command = worker_command(course.config_file, sandbox=not unsafe, cpus=cpus)
-    return LocalExecutor(command, env, course.root / "logs", jobs)
+    return LocalExecutor(command, _worker_env(cpus), logs or course.root / "logs", jobs)
 
 
 def _code_cells(course: GradingFolder, assignment: str) -> int:

@@ -363,14 +363,14 @@ def graded_reference(tmp_path_factory) -> GradingFolder:
     """The grading folder in which every real notebook is executed once per run.
 
     Student `reference` hands in every assignment's reference solution (source/ without
-    delimiters and hidden tests: the cells of solutions/), graded by the grader, sandboxed,
-    with the course's own timeouts; student `untouched` hands in every release notebook,
-    graded by plain nbgrader. The round trip (test_roundtrip.py), the check that every
-    solution cell runs (test_solutions_run.py) and the template comparison
-    (test_template_kernel.py) all read this one run.
+    delimiters and hidden tests: the cells of solutions/), student `untouched` every release
+    notebook as it is; both graded by the grader, sandboxed, with the course's own timeouts.
+    The round trip (test_roundtrip.py), the check that every solution cell runs
+    (test_solutions_run.py), the template comparison (test_template_kernel.py) and the
+    untouched notebooks' messages (test_messages.py) all read this one run. That the grader
+    scores as plain nbgrader does is test_grader_demo.py's, on a class of every kind of
+    submission.
     """
-    from nbgrader_reference import nbgrader_autograde
-
     from grader.notebooks import cells as nbs
     from grader.notebooks.validate import source_assignments
     from grader.pipeline.autograde import autograde
@@ -387,11 +387,8 @@ def graded_reference(tmp_path_factory) -> GradingFolder:
             handed_in.parent.mkdir(parents=True)
             nbs.write(as_handed_in(nbs.read(REPO_ROOT / "source" / notebook)), handed_in)
             folder.submit(course, REFERENCE, assignment, handed_in)
-        autograde(course, assignments, jobs=2, progress=False)
-        for assignment in assignments:
-            notebook = f"{assignment}/{assignment}.ipynb"
             folder.submit(course, UNTOUCHED, assignment, REPO_ROOT / "release" / notebook)
-            nbgrader_autograde(course, assignment, UNTOUCHED)
+        autograde(course, assignments, jobs=2, progress=False)
 
     path = shared_folder(tmp_path_factory, "reference", make)
     return folder.open_workdir(repo, path / "grading")

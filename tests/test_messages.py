@@ -324,7 +324,7 @@ def test_every_stub_names_its_exercise_and_failing_cells_are_tagged(assignment):
 
 
 def executed_untouched(course, assignment):
-    """(release/ notebook, the same notebook as nbgrader executed it), cell by cell: student
+    """(release/ notebook, the same notebook as the grader executed it), cell by cell: student
     `untouched` of conftest.py's graded_reference handed in the release notebook as it is."""
     release = release_notebook(assignment)
     ran = nbs.read(course.root / "autograded" / UNTOUCHED / assignment / f"{assignment}.ipynb")
@@ -431,7 +431,8 @@ def test_an_untouched_release_runs_to_its_end_with_one_line_per_unanswered_exerc
     assignment, graded_reference
 ):
     """Read from the run's one execution of the untouched release notebook (graded_reference),
-    with nbgrader's kernel option that installs course.messages; a student's kernel has it
+    with the kernel option of nbgrader_config.py that installs course.messages (the grader's
+    kernels have it as nbgrader's do); a student's kernel has it
     from `import course` in the setup cell (test_the_kernel_shows_sentences_... proves both)."""
     pairs = executed_untouched(graded_reference, assignment)
     setup = next(released for released, _ in pairs if released.cell_type == "code")

@@ -3,7 +3,7 @@
 The source notebook handed in as a student's work gets every point of every graded
 cell from the grader (sandboxed, with the canaries and the perturbed twin of every test
 cell: a twin that an honest solution passes would make it `invalid`), with nothing to
-note; the untouched release notebook gets zero on every graded cell from plain nbgrader,
+note; the untouched release notebook gets zero on every graded cell from the grader,
 and grading it finishes without error. Both are graded once for the whole run, in
 conftest.py's graded_reference, which other tests read too.
 """
@@ -39,6 +39,10 @@ def test_source_gets_every_point_and_release_none(assignment, graded_reference):
         for g in grades
         if g.student == REFERENCE and not g.pending
     }
+    untouched = read_status(course, UNTOUCHED, assignment)
+    assert untouched is not None and untouched.status == "graded", (
+        f"the untouched release of {assignment}: {untouched}"
+    )
     blank = {g.grade_id: g.points for g in grades if g.student == UNTOUCHED}
     assert reference, f"{assignment} has no graded cells"
     # Written answers (the model answer, handed in) wait for a person's grade: all of them,

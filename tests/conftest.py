@@ -337,8 +337,10 @@ class SharedWorkers:
                 executor.close()
 
     def close(self):
+        """End every worker; the next call starts new ones."""
         for pool in self.pools.values():
             pool.close()
+        self.pools.clear()
 
 
 @pytest.fixture(scope="session")

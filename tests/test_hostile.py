@@ -473,7 +473,10 @@ def processes_of(uids: set[int], before: float) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def graded():
+def graded(workers):
+    # Every sandboxed process of this pytest process is watched as this run's: the shared
+    # grading workers of other tests (conftest.py) end first.
+    workers.close()
     # Not under /tmp, which every kernel gets empty anyway: here only the sandbox's hiding of
     # the grading folder and of the course keeps them out of sight, as in a real course
     # (a world-readable folder, like grading/ in the repository).

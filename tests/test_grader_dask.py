@@ -94,11 +94,10 @@ def cluster():
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
-def test_a_class_on_dask_scores_as_on_this_machine(tmp_path, cluster, postgres):
+def test_a_class_on_dask_scores_as_on_this_machine(tmp_path, cluster, postgres, workers):
     local = make_class(tmp_path, "local")
-    # One grading worker: the scores to match do not depend on how many, and each costs a
-    # start-up of its own.
-    outcomes = autograde(local, jobs=1, cell_timeout=30, progress=False)
+    # On the run's shared workers (conftest.py): the scores to match do not depend on which.
+    outcomes = autograde(local, cell_timeout=30, progress=False, executor=workers(local))
     assert Counter(o.status for o in outcomes) == {"graded": 5}
 
     remote = make_class(tmp_path, "dask", db=postgres.new_database())

@@ -519,17 +519,20 @@ def snapshot(course: CourseConfig) -> dict:
 
 
 @pytest.mark.slow
-def test_autograding_twice_gives_the_same_gradebook(graded, tmp_path):
+def test_autograding_twice_gives_the_same_gradebook(graded, tmp_path, workers):
     course = copy_grading(graded.repo, graded.course.root, tmp_path / "grading")
+    shared = workers(course)  # as the class was graded (conftest.py's graded_demo)
     before = snapshot(course)
     assert before["grades"] and before["timestamps"], "The class was not graded at all."
-    assert autograde(course, jobs=JOBS, cell_timeout=CELL_TIMEOUT, progress=False) == [], (
+    assert autograde(course, cell_timeout=CELL_TIMEOUT, progress=False, executor=shared) == [], (
         "Autograding an already graded class graded something again."
     )
     after = snapshot(course)
     for part in before:
         assert after[part] == before[part], f"Autograding again changed the {part}."
-    forced = autograde(course, jobs=JOBS, cell_timeout=CELL_TIMEOUT, force=True, progress=False)
+    forced = autograde(
+        course, cell_timeout=CELL_TIMEOUT, force=True, progress=False, executor=shared
+    )
     assert sorted((o.student, o.assignment) for o in forced) == sorted(submitted(course)), (
         "Forced autograding did not grade every submission exactly once."
     )

@@ -332,7 +332,7 @@ def started_in(folder: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="module")
-def resumed(graded, tmp_path_factory):
+def resumed(graded, tmp_path_factory, workers):
     """The class of `graded`, collected afresh, graded by a CLI run killed half way, then
     by a second run to the end."""
     work = tmp_path_factory.mktemp("killed") / "grading"
@@ -404,9 +404,9 @@ def resumed(graded, tmp_path_factory):
         outcomes, error = (
             autograde(
                 folder.open_workdir(graded.repo, work),
-                jobs=JOBS,
                 cell_timeout=CELL_TIMEOUT,
                 progress=False,
+                executor=workers(graded.repo),  # as graded_demo graded the class
             ),
             None,
         )

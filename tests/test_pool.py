@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future
 from pathlib import Path
 
 import psutil
@@ -149,6 +150,45 @@ def test_the_local_executor_answers_every_job(tmp_path):
         "worker-0.log",
         "worker-1.log",
     ]
+
+
+class CallersExecutor:
+    """An executor autograde is given: every job ends as `crashed` at once; what it saw."""
+
+    jobs = 2
+
+    def __init__(self):
+        self.notebooks: list[Path] = []
+        self.closed = False
+
+    def submit(self, job: Job) -> Future[ExecutionResult]:
+        self.notebooks.append(job.notebook)
+        future: Future[ExecutionResult] = Future()
+        future.set_result(ExecutionResult.crashed("the caller's executor"))
+        return future
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_autograde_runs_on_the_callers_executor_and_leaves_it_open(copied_grading, tmp_path):
+    from conftest import MINI
+
+    from grader.pipeline.autograde import autograde
+    from grader.workdir import folder
+
+    release = copied_grading.root / "release" / MINI / f"{MINI}.ipynb"
+    for student in ("ada", "bob", "cy"):
+        folder.submit(copied_grading, student, MINI, release)
+    executor = CallersExecutor()
+    outcomes = autograde(copied_grading, progress=False, unsafe=True, executor=executor)
+    assert sorted((o.student, o.status) for o in outcomes) == [
+        ("ada", "crashed"),
+        ("bob", "crashed"),
+        ("cy", "crashed"),
+    ]
+    assert "the caller's executor" in outcomes[0].message
+    assert len(executor.notebooks) == 3 and not executor.closed
 
 
 # --- the protocol ------------------------------------------------------------------------

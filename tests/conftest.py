@@ -262,11 +262,10 @@ class Demo:
 
 
 @pytest.fixture(scope="session")
-def graded_demo(tmp_path_factory, workers) -> Demo:
+def graded_demo(tmp_path_factory) -> Demo:
     """The tiny course's synthetic class through the whole demo (build, collect, autograde,
     feedback, reports), once per run: the end-to-end suites read it, and the tests that grade
     again do it on a copy (copy_grading)."""
-    from grader.execution.sandbox import missing_pieces
     from grader.pipeline.demo import run_demo
 
     def make(path: Path) -> None:
@@ -275,14 +274,14 @@ def graded_demo(tmp_path_factory, workers) -> Demo:
         root.mkdir()
         shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
         write_notebook(root / "source" / MINI / f"{MINI}.ipynb", two_exercise_cells())
-        repo = load_config(root)
+        # Workers of its own, their logs in the grading folder: the template comparison
+        # (test_template_kernel.py) reads there that every kernel was forked.
         run_demo(
-            repo,
+            load_config(root),
             path / "grading",
             jobs=DEMO_JOBS,
             cell_timeout=DEMO_CELL_TIMEOUT,
             progress=False,
-            executor=workers(repo, unsafe=bool(missing_pieces())),
         )
 
     path = shared_folder(tmp_path_factory, "demo", make)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from grader.config import CourseConfig, default_workdir
 from grader.errors import GraderError
-from grader.execution.executors import Executor
 from grader.execution.sandbox import missing_pieces
 from grader.execution.timeouts import DEMO_CELL_TIMEOUT_S
 from grader.notebooks.validate import source_assignments
@@ -36,10 +35,7 @@ def run_demo(
     jobs: int | None = None,
     cell_timeout: int = DEMO_CELL_TIMEOUT_S,
     progress: bool = True,
-    executor: Executor | None = None,
 ):
-    """The demo of `assignments` (all by default) in `workdir`; its report. `executor`: open
-    grading workers to grade on (autograde's), instead of workers of its own."""
     start = time.perf_counter()
     assignments = assignments or source_assignments(repo)
     workdir = Path(workdir) if workdir else default_workdir(repo) / "demo"
@@ -77,7 +73,6 @@ def run_demo(
         cell_timeout=cell_timeout,
         progress=progress,
         unsafe=bool(missing),
-        executor=executor,
     )
     step("5. Writing feedback")
     pages = generate_feedback(course, assignments)

@@ -192,9 +192,9 @@ for folder in (sys.prefix, sys.base_prefix, os.path.dirname(course.__file__)):
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory):
-    """One worker grades the notebooks of the four tests below in turn, as it grades a class,
+    """One worker grades the notebooks of the five tests below in turn, as it grades a class,
     one template forking every kernel (a worker and its template cost about 7 CPU-s to start:
-    once here instead of four times); LEAVE's kernel is followed by LOOK's, the next of the
+    once here instead of five times); LEAVE's kernel is followed by LOOK's, the next of the
     worker. (What each printed, by name; the worker's log.)"""
     codes = {
         "write": WRITE_RUNTIME,
@@ -203,6 +203,7 @@ def one_worker(tmp_path_factory):
         "random 2": RANDOM,
         "leave": LEAVE,
         "look": LOOK,
+        "seen": SEEN,  # with one thread per kernel, as graded
     }
     printed, log = run_worker(tmp_path_factory.mktemp("one-worker"), list(codes.values()))
     return dict(zip(codes, printed, strict=True)), log
@@ -349,11 +350,15 @@ print("SEEN", json.dumps(seen, default=repr))
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
-def test_a_forked_kernel_sees_what_a_kernel_of_its_own_sees(tmp_path, threads):
+def test_a_forked_kernel_sees_what_a_kernel_of_its_own_sees(tmp_path, threads, one_worker):
     """Environment, interpreter, files, limits, signals, warnings filters, thread pools (one
-    thread per kernel as graded, and two: OpenBLAS starts them in the kernel), IPython."""
+    thread per kernel as graded: one_worker's, and two: OpenBLAS starts them in the kernel),
+    IPython."""
     env = {"OMP_NUM_THREADS": threads}
-    [forked], _ = run_worker(tmp_path / "forked", [SEEN], worker_env(**env))
+    if threads == "1":  # one_worker's environment
+        forked = one_worker[0]["seen"]
+    else:
+        [forked], _ = run_worker(tmp_path / "forked", [SEEN], worker_env(**env))
     [own], _ = run_worker(tmp_path / "own", [SEEN], worker_env(**env, **{SWITCH: "0"}))
     assert forked.startswith("FORKED") and own.startswith("OWN KERNEL")
     # Not the same, on purpose: the forked kernel keeps no second copy of a traceback in

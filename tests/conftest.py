@@ -14,6 +14,7 @@ from browser import chromium  # noqa: F401 (Debian's Chromium, on request)
 from filelock import FileLock
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from postgres import postgres  # noqa: F401 (a session's PostgreSQL server, on request)
+from shared_workers import workers  # noqa: F401 (grading workers the tests share)
 
 from grader.config import REPO_ROOT, CourseConfig, GradingFolder, load_config
 from grader.workdir import folder
@@ -287,70 +288,6 @@ def graded_demo(tmp_path_factory) -> Demo:
     path = shared_folder(tmp_path_factory, "demo", make)
     repo = load_config(path / "course")
     return Demo(repo, folder.open_workdir(repo, path / "grading"))
-
-
-class SharedWorkers:
-    """Grading workers that the tests of one pytest process share, for autograde's
-    `executor`: `workers(course)` (sandboxed) or `workers(course, unsafe=True)`.
-
-    Each worker's start costs about 2 s of CPU and its kernel template 1 to 3 more; a test
-    that grades a few short notebooks would pay that more than the grading. Workers are
-    shared only where they would be the same: the same course settings (nbgrader_config.py)
-    and environment, and the same libraries in the kernel template (a worker keeps its
-    first job's), so one pool per preload. Nothing of a submission reaches the next one
-    (test_template_kernel.py), so sharing changes no grade. Tests that look at the
-    grader's processes or its worker logs, or that change the environment of kernels,
-    start their own (autograde without `executor`).
-    """
-
-    JOBS = 2  # as most tests grade; a second worker starts only when two jobs wait
-
-    def __init__(self, logs: Path):
-        self.logs = logs
-        self.pools: dict[tuple, SharedWorkers.ByPreload] = {}
-
-    def __call__(self, course: GradingFolder, *, unsafe: bool = False):
-        from grader.pipeline.autograde import local_executor
-
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-        key = (course.config_file.read_bytes(), unsafe, tuple(sorted(environment.items())))
-        if key not in self.pools:
-            logs = self.logs / f"pool-{len(self.pools)}"
-            self.pools[key] = self.ByPreload(
-                lambda n: local_executor(course, self.JOBS, unsafe=unsafe, logs=logs / str(n))
-            )
-        return self.pools[key]
-
-    class ByPreload:
-        """An executor that hands each job to the workers of its preload."""
-
-        jobs = 2  # SharedWorkers.JOBS
-
-        def __init__(self, start):
-            self.start, self.executors = start, {}
-
-        def submit(self, job):
-            if job.preload not in self.executors:
-                self.executors[job.preload] = self.start(len(self.executors))
-            return self.executors[job.preload].submit(job)
-
-        def close(self):
-            for executor in self.executors.values():
-                executor.close()
-
-    def close(self):
-        """End every worker; the next call starts new ones."""
-        for pool in self.pools.values():
-            pool.close()
-        self.pools.clear()
-
-
-@pytest.fixture(scope="session")
-def workers(tmp_path_factory):
-    """SharedWorkers of this pytest process, ended with it."""
-    shared = SharedWorkers(tmp_path_factory.mktemp("shared-workers"))
-    yield shared
-    shared.close()
 
 
 def copy_grading(repo: CourseConfig, grading: Path, to: Path) -> GradingFolder:

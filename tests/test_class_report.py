@@ -117,7 +117,7 @@ def graded(tmp_path_factory, workers):
     folder.submit(course, "hal", MINI, root / "hal.ipynb")
     with Gradebook(gradebook.db_url(course), course.course_id) as gb:
         gb.update_or_create_student("ivy")
-    # On the run's shared workers (conftest.py): nothing in the report depends on which
+    # On shared workers (shared_workers.py): nothing in the report depends on which
     # workers graded.
     autograde(
         course, cell_timeout=5, notebook_timeout=120, progress=False, executor=workers(course)

@@ -99,7 +99,7 @@ def grade_class(repo, inbox: Path, workdir: Path, workers):
     course = folder.prepare(repo, workdir)
     collect(course, inbox)
     # Only the main process writes the gradebook, whichever workers grade: the run's
-    # shared ones (conftest.py).
+    # shared ones (shared_workers.py).
     autograde(course, cell_timeout=30, progress=False, executor=workers(course))
     write_report(course)
     return course

@@ -96,7 +96,7 @@ def cluster():
 
 def test_a_class_on_dask_scores_as_on_this_machine(tmp_path, cluster, postgres, workers):
     local = make_class(tmp_path, "local")
-    # On the run's shared workers (conftest.py): the scores to match do not depend on which.
+    # On shared workers (shared_workers.py): the scores to match do not depend on which.
     outcomes = autograde(local, cell_timeout=30, progress=False, executor=workers(local))
     assert Counter(o.status for o in outcomes) == {"graded": 5}
 

@@ -406,7 +406,7 @@ def resumed(graded, tmp_path_factory, workers):
                 folder.open_workdir(graded.repo, work),
                 cell_timeout=CELL_TIMEOUT,
                 progress=False,
-                executor=workers(graded.repo),  # as graded_demo graded the class
+                executor=workers(graded.repo),  # shared_workers.py
             ),
             None,
         )
@@ -521,7 +521,7 @@ def snapshot(course: CourseConfig) -> dict:
 @pytest.mark.slow
 def test_autograding_twice_gives_the_same_gradebook(graded, tmp_path, workers):
     course = copy_grading(graded.repo, graded.course.root, tmp_path / "grading")
-    shared = workers(course)  # as the class was graded (conftest.py's graded_demo)
+    shared = workers(course)  # shared_workers.py
     before = snapshot(course)
     assert before["grades"] and before["timestamps"], "The class was not graded at all."
     assert autograde(course, cell_timeout=CELL_TIMEOUT, progress=False, executor=shared) == [], (

@@ -475,7 +475,7 @@ def processes_of(uids: set[int], before: float) -> list[str]:
 @pytest.fixture(scope="module")
 def graded(workers):
     # Every sandboxed process of this pytest process is watched as this run's: the shared
-    # grading workers of other tests (conftest.py) end first.
+    # grading workers of other tests (shared_workers.py) end first.
     workers.close()
     # Not under /tmp, which every kernel gets empty anyway: here only the sandbox's hiding of
     # the grading folder and of the course keeps them out of sight, as in a real course

@@ -195,7 +195,8 @@ def one_worker(tmp_path_factory):
     """One worker grades the notebooks of the five tests below in turn, as it grades a class,
     one template forking every kernel (a worker and its template cost about 7 CPU-s to start:
     once here instead of five times); LEAVE's kernel is followed by LOOK's, the next of the
-    worker. (What each printed, by name; the worker's log.)"""
+    worker. (What each printed, by name; the worker's log; its threads and file
+    descriptors after each notebook.)"""
     codes = {
         "write": WRITE_RUNTIME,
         "privileges": PRIVILEGES,
@@ -205,8 +206,24 @@ def one_worker(tmp_path_factory):
         "look": LOOK,
         "seen": SEEN,  # with one thread per kernel, as graded
     }
-    printed, log = run_worker(tmp_path_factory.mktemp("one-worker"), list(codes.values()))
-    return dict(zip(codes, printed, strict=True)), log
+    held = []
+
+    def count(worker):
+        process = psutil.Process(worker.pid)
+        held.append((process.num_threads(), process.num_fds()))
+
+    printed, log = run_worker(
+        tmp_path_factory.mktemp("one-worker"), list(codes.values()), between=count
+    )
+    return dict(zip(codes, printed, strict=True)), log, held
+
+
+def test_a_worker_keeps_nothing_of_a_kernel_that_ended(one_worker):
+    """Its threads and file descriptors (a kernel client's heartbeat pinging the dead
+    kernel, the kernel manager's zmq context) are as many after the last submission as after
+    the first."""
+    held = one_worker[2]
+    assert set(held) == {held[0]}, f"(threads, descriptors) after each notebook: {held}"
 
 
 def test_a_forked_kernel_cannot_write_into_python_the_venv_or_course(one_worker):
@@ -219,7 +236,7 @@ def test_a_forked_kernel_cannot_write_into_python_the_venv_or_course(one_worker)
 
 
 def test_nothing_of_a_submission_reaches_the_next_of_the_same_worker(one_worker):
-    (printed, log) = one_worker
+    printed, log, _ = one_worker
     a, b = printed["leave"], printed["look"]
     assert a.startswith("FORKED") and b.startswith("FORKED"), log
     assert "template" not in log, log  # one template forked both
@@ -287,7 +304,7 @@ print("DRAWN", json.dumps([np.random.get_state()[1][:4].tolist(), np.random.rand
 
 
 def test_forked_kernels_draw_different_random_numbers(one_worker):
-    printed, log = one_worker
+    printed, log, _ = one_worker
     first, second = printed["random 1"], printed["random 2"]
     assert first.startswith("FORKED") and second.startswith("FORKED")
     assert "template" not in log, log  # one template forked both

@@ -355,6 +355,21 @@ def _execute(executor: TrackingExecute, nb, path: Path, sandbox: Sandbox | None)
                 raise
             sandbox.clean()
             sandbox.template_failed(error)
+        finally:
+            if km is not None:
+                _release(executor, km)
+
+
+def _release(executor: TrackingExecute, km) -> None:
+    """Close what the worker holds of a sandboxed kernel, which the sandbox ends: its client's
+    channels and its manager's sockets and zmq context. nbclient leaves both open for a
+    kernel manager it was handed: a heartbeat thread pinging the dead kernel every second,
+    two zmq threads and a dozen descriptors, one more set per submission for the rest of the
+    worker's life (until the garbage collector happens to close them)."""
+    if executor.kc is not None:
+        executor.kc.stop_channels()
+        executor.kc = None
+    run_sync(km.cleanup_resources)(restart=False)
 
 
 def serve(config, jobs, answers, sandbox: Sandbox | None) -> None:

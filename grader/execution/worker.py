@@ -364,8 +364,9 @@ def _release(executor: TrackingExecute, km) -> None:
     """Close what the worker holds of a sandboxed kernel, which the sandbox ends: its client's
     channels and its manager's sockets and zmq context. nbclient leaves both open for a
     kernel manager it was handed: a heartbeat thread pinging the dead kernel every second,
-    two zmq threads and a dozen descriptors, one more set per submission for the rest of the
-    worker's life (until the garbage collector happens to close them)."""
+    and zmq's threads and sockets: five threads and about 18 descriptors more per
+    submission, for the rest of the worker's life (until the garbage collector happens to
+    close them)."""
     if executor.kc is not None:
         executor.kc.stop_channels()
         executor.kc = None

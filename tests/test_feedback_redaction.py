@@ -312,7 +312,12 @@ def pages(tmp_path_factory, workers):
         folder.submit(course, student, MINI, path)
     unsafe = bool(missing_pieces())
     outcomes = autograde(
-        course, [MINI], cell_timeout=30, progress=False, executor=workers(course, unsafe=unsafe)
+        course,
+        [MINI],
+        cell_timeout=30,
+        progress=False,
+        unsafe=unsafe,
+        executor=workers(course, unsafe=unsafe),
     )
     assert {(o.student, o.status) for o in outcomes} == {(s, "graded") for s in students}, outcomes
     written = generate_feedback(course, [MINI], jobs=1)

@@ -237,13 +237,15 @@ def graded(tmp_path_factory, workers):
     unsafe = bool(missing_pieces())  # sandboxed where the machine can
     shared = workers(course, unsafe=unsafe)
     outcomes = autograde(
-        course, cell_timeout=10, notebook_timeout=60, progress=False, executor=shared
+        course, cell_timeout=10, notebook_timeout=60, progress=False, unsafe=unsafe, executor=shared
     )
     first = _read(course)
     blocked.unlink()
     for student in AGAIN:
         (course.root / "status" / student / f"{MINI}.json").unlink()
-    again = autograde(course, cell_timeout=10, notebook_timeout=60, progress=False, executor=shared)
+    again = autograde(
+        course, cell_timeout=10, notebook_timeout=60, progress=False, unsafe=unsafe, executor=shared
+    )
     return {
         "course": course,
         "outcomes": outcomes,

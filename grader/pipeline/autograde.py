@@ -123,9 +123,10 @@ def autograde(
     address) or described by `scheduler_file`.
 
     `executor`: open workers to grade on (`local_executor`), which this call leaves open,
-    instead of workers of its own; `jobs`, `cpus`, `unsafe` and the cluster are then the
-    executor's. For a caller that grades many times in one process, such as a test session:
-    each worker's start costs about 2 s of CPU, its kernel template's 1 to 3 more.
+    instead of workers of its own; `jobs`, `cpus` and the cluster are then the executor's,
+    and `unsafe` must be what it was built with (the report marks unsandboxed grades). For a
+    caller that grades many times in one process, such as a test session: each worker's
+    start costs about 2 s of CPU, its kernel template's 1 to 3 more.
     """
     assignments = check_assignments(course, assignments or [])
     remote = bool(cluster or scheduler_file)

@@ -243,8 +243,11 @@ class Template:
             # init whose parent the worker killed), also while it waits: every REAP_S, since
             # the worker's clean-up waits until the killed processes are gone, zombies too
             # (with a 1 s wait that was 0.4 s of an idle grading slot per submission).
-            self.reap()
-            ready = select.select([listener.fileno(), lifeline], [], [], REAP_S)[0]
+            # With no child left there is nothing to reap until the next request forks one
+            # (orphans come only from descendants): an idle template sleeps until then.
+            children = self.reap()
+            watched = [listener.fileno(), lifeline]
+            ready = select.select(watched, [], [], REAP_S if children else None)[0]
             if lifeline in ready:  # the worker is gone: so is everything in this namespace
                 os._exit(0)
             if not ready:
@@ -296,12 +299,14 @@ class Template:
                 os.close(pidfd)
 
     @staticmethod
-    def reap() -> None:
+    def reap() -> bool:
+        """Reap the children that have exited; whether any child is left."""
         try:
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
         except ChildProcessError:
-            pass
+            return False
+        return True
 
     # --- a submission -------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ def autograde(
     jobs = jobs or os.cpu_count() or 1
     # Each kernel's share of the cores (N kernels at once here; a Dask worker thread's one
     # core there), unless told.
-    cpus = cpus or (1.0 if remote else max(1.0, (os.cpu_count() or 1) / jobs))
+    cpus = cpus or (1.0 if remote else _share_of_cores(jobs))
     cell_timeout = cell_timeout or int(course.config.Execute.get("timeout", CELL_TIMEOUT_S))
     todo = []
     handed_in = submissions(course, assignments)
@@ -315,9 +315,14 @@ def local_executor(
     nbgrader_config.py, the sandbox unless `unsafe`, each kernel's share of the cores: `cpus`,
     by default the machine's cores over `jobs`), their logs in `logs` (the course's logs/
     folder by default); started on first use, ended by `close()`."""
-    cpus = cpus or max(1.0, (os.cpu_count() or 1) / jobs)
+    cpus = cpus or _share_of_cores(jobs)
     command = worker_command(course.config_file, sandbox=not unsafe, cpus=cpus)
     return LocalExecutor(command, _worker_env(cpus), logs or course.root / "logs", jobs)
+
+
+def _share_of_cores(jobs: int) -> float:
+    """Each of `jobs` kernels' share of this machine's cores, at least one."""
+    return max(1.0, (os.cpu_count() or 1) / jobs)
 
 
 def _code_cells(course: GradingFolder, assignment: str) -> int:

@@ -19,6 +19,7 @@ nothing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import re
 import warnings
@@ -26,6 +27,8 @@ import warnings
 import nbformat
 import pytest
 from conftest import MINI, UNTOUCHED, build_class_course, nbgrader_cell, two_exercise_cells
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.utils import is_grade, is_solution
@@ -785,12 +788,28 @@ def test_every_exercise_has_a_wrong_answer_here():
             assert (assignment, grade_id) in covered, f"{assignment}: {grade_id} has none"
 
 
+@pytest.fixture(scope="module")
+def shared_kernel(tmp_path_factory):
+    """One kernel for the notebooks of the typical wrong answers, one after the other, its
+    namespace reset between them: a kernel's start and torch's import once, not once per
+    notebook (10 s of CPU). Only the test cells' errors are read, never a plot: Agg draws
+    none, where the inline backend renders each figure to PNG (a fifth of the CPU time)."""
+    km = AsyncKernelManager(kernel_name="python3")
+    run_sync(km.start_kernel)(
+        env={**kernel_environment(), "MPLBACKEND": "agg"},
+        cwd=str(tmp_path_factory.mktemp("wrong_answers")),
+    )
+    yield km
+    run_sync(km.shutdown_kernel)(now=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, tmp_path):
-    """The release notebook answered right, in one kernel; after each exercise's test has
-    passed, the exercise cell runs again with the wrong answer, then the cells up to and with
-    the test (a training cell between them included), then right again."""
+def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, shared_kernel):
+    """The release notebook answered right, in shared_kernel (reset first); after each
+    exercise's test has passed, the exercise cell runs again with the wrong answer, then the
+    cells up to and with the test (a training cell between them included), then right
+    again."""
     nb = release_notebook(assignment)
     answers = solution_sources(assignment)
     index = {nbs.nbgrader_meta(c).get("grade_id"): i for i, c in enumerate(nb.cells)}
@@ -803,13 +822,7 @@ def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, tmp_pa
         if a == assignment
     }
     last = max(index[test] for test in cases)
-    client = NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
+    client = NotebookClient(nb, km=shared_kernel, timeout=600, allow_errors=True)
     seen = {}
 
     def execute(i, source=None):
@@ -821,9 +834,12 @@ def test_a_typical_wrong_answer_fails_with_its_sentence_first(assignment, tmp_pa
         nb.cells[i] = original  # nbclient puts the cell it ran in its place
         return cell
 
-    # Only the test cells' errors are read here, never a plot: Agg draws none, where the
-    # inline backend renders each figure to PNG (a fifth of this test's CPU time).
-    with client.setup_kernel(env={**kernel_environment(), "MPLBACKEND": "agg"}):
+    with client.setup_kernel(), contextlib.ExitStack() as stack:
+        stack.callback(client.kc.stop_channels)  # the kernel stays, for the next notebook
+        # What an earlier notebook left: its names, its figures.
+        reset = new_code_cell("%reset -f\nimport matplotlib.pyplot\nmatplotlib.pyplot.close('all')")
+        client.execute_cell(reset, 0)
+        assert not errors(reset), errors(reset)
         for i, cell in enumerate(nb.cells[: last + 1]):
             if cell.cell_type != "code":
                 continue

@@ -8,7 +8,8 @@ environment, and the same libraries in the kernel template (a worker keeps its f
 job's), so one pool per preload. Nothing of a submission reaches the next one
 (test_template_kernel.py), so sharing changes no grade. Tests that look at the grader's
 processes or its worker logs, or that change the environment of kernels, start their own
-(autograde without `executor`); test_hostile.py ends the shared ones first.
+(autograde without `executor`); test_hostile.py leaves the shared ones, idle, out of what
+it watches.
 """
 
 from __future__ import annotations

@@ -431,8 +431,9 @@ class Watcher(threading.Thread):
     """Samples, while the class is graded, the sandbox uids the grader's kernels use, how
     many processes each uid has and the largest memory of one sandboxed process."""
 
-    def __init__(self, interval: float = 0.2):
+    def __init__(self, earlier: set[int], interval: float = 0.2):
         super().__init__(daemon=True)
+        self.earlier = earlier  # processes of this pytest process's before the run: not its
         self.interval = interval
         self.uids: set[int] = set()
         self.peak_processes: Counter = Counter()
@@ -443,6 +444,8 @@ class Watcher(threading.Thread):
         me = psutil.Process()
         while not self.done.wait(self.interval):
             for child in me.children(recursive=True):
+                if child.pid in self.earlier:
+                    continue
                 try:
                     uid = child.uids().real
                 except psutil.Error:
@@ -473,10 +476,7 @@ def processes_of(uids: set[int], before: float) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def graded(workers):
-    # Every sandboxed process of this pytest process is watched as this run's: the shared
-    # grading workers of other tests (shared_workers.py) end first.
-    workers.close()
+def graded():
     # Not under /tmp, which every kernel gets empty anyway: here only the sandbox's hiding of
     # the grading folder and of the course keeps them out of sight, as in a real course
     # (a world-readable folder, like grading/ in the repository).
@@ -489,8 +489,8 @@ def graded(workers):
 
 
 def grade_the_class(base: Path) -> dict:
-    # What this process ran before grading (a session's PostgreSQL server, say) is not the
-    # grader's to end.
+    # What this process ran before grading (a session's PostgreSQL server, the kernel
+    # templates of shared_workers.py, idle) is not the grader's to end, nor watched as its.
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     repo = build_class_course(base / "course")
     course = prepare(repo, base / "grading", [MINI])
@@ -506,7 +506,7 @@ def grade_the_class(base: Path) -> dict:
     lost.mkdir(parents=True)
     shutil.copy(course.root / "submitted" / "ada" / MINI / "timestamp.txt", lost)
 
-    watcher = Watcher()
+    watcher = Watcher(before)
     watcher.start()
     start = time.perf_counter()
     os.environ[SECRET_NAME] = SECRET  # a token of the grader's that no kernel may see

@@ -133,7 +133,7 @@ def test_scores_equal_plain_sequential_nbgrader(demo, tmp_path):
     sample = ["ada", "blank", "cat", "gus", "ivy", "jon", "kim"]
     for student in sample:
         try:
-            nbgrader_autograde(plain, MINI, student, cell_timeout=5)
+            nbgrader_autograde(plain, MINI, student, cell_timeout=DEMO_CELL_TIMEOUT)
         except NbGraderException:
             assert student == "kim"  # nbgrader gives up on a notebook that is not JSON
     ours = {

@@ -62,7 +62,7 @@ JOBS, CELL_TIMEOUT = DEMO_JOBS, DEMO_CELL_TIMEOUT  # those of the graded demo cl
 # After a SIGKILL of the grader, how long what it started may take to notice and exit
 # (a kernel polls for its parent once a second).
 EXIT_GRACE_S = 4.0
-# A student of the synthetic class whose first answer loops until the cell timeout (5 s).
+# A student of the synthetic class whose first answer loops until the cell timeout.
 # Submissions are graded in the order of the students' names, so once every student before
 # this one is graded, its kernel is in the loop (or starting): killed then, the run has a
 # process that would outlive the grace if nothing stopped it.

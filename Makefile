@@ -49,8 +49,11 @@ $(STAMP): pyproject.toml constraints.txt
 		--python $(BIN)/python -c constraints.txt -e ".[dev]" ) || $(PIP_INSTALL) -e ".[dev]"
 	touch $(STAMP)
 
-test: $(STAMP)
-	./scripts/system-packages --tests --browser
+test:
+	# The system packages and the venv at once: on a fresh machine apt-get installs chromium
+	# and its libraries (half a minute, mostly waiting on the disk and the mirror) while uv
+	# installs and compiles the venv.
+	$(MAKE) --no-print-directory -j2 system venv
 	# lint (mypy: half a minute of one core) beside the tests, which leave a core idle now and
 	# then; a lint error fails `make test` when the tests are done. At a lower priority: it
 	# takes those idle moments instead of slowing the shared fixtures that every test waits for.

@@ -94,7 +94,7 @@ def probe_kernel(tmp_path: Path, secrets: list[str]) -> str:
         [
             sys.executable,
             "-m",
-            "grader.execution.worker",
+            "grader.execution",  # the worker, as autograde starts it (pool.worker_command)
             "--config",
             str(REPO_ROOT / "nbgrader_config.py"),
         ],

@@ -71,7 +71,7 @@ def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
         [
             sys.executable,
             "-m",
-            "grader.execution.worker",
+            "grader.execution",  # the worker, as autograde starts it (pool.worker_command)
             "--config",
             str(REPO_ROOT / "nbgrader_config.py"),
         ],

@@ -195,7 +195,7 @@ def run_jobs(tmp_path: Path, jobs: list[tuple[str, list[str] | None]]) -> list[s
     """Each (code, preload) as a notebook of one cell, graded in turn by one worker (as
     autograde starts it, the template on); what each printed."""
     env = {**os.environ, **QUIET_ENVIRONMENT, **NO_FIGURES, "OMP_NUM_THREADS": "1", SWITCH: "1"}
-    command = [sys.executable, "-m", "grader.execution.worker"]
+    command = [sys.executable, "-m", "grader.execution"]  # as pool.worker_command
     command += ["--config", str(REPO_ROOT / "nbgrader_config.py")]
     lines = []
     for number, (code, preload) in enumerate(jobs):

@@ -430,4 +430,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Too late here: this module's imports ran before main() could set the process up.
+    sys.exit("start a grading worker with `python -m grader.execution` (pool.worker_command)")

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from courselab import skip_rfc3987_syntax
+
 CONFIG = Path(__file__).resolve().parent / "jupyter"
 
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         [str(CONFIG)]
         + [p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     )
+    skip_rfc3987_syntax()  # the server reads notebooks: 2.8 s of CPU less at each start
     from jupyterlab.labapp import LabApp
 
     LabApp.launch_instance(argv=lab_argv(root, extra))

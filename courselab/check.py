@@ -23,12 +23,11 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# As grader.process.skip_rfc3987_syntax does (courselab ships without grader): jsonschema
-# (under nbformat) would compile rfc3987_syntax's grammar at import, seconds of CPU on every
-# Validate, for a string format no notebook schema uses. Here, at import, because it must
-# come before nbgrader's import below.
-# None in sys.modules is import's own "not importable" mark, which typeshed does not allow.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+from courselab import skip_rfc3987_syntax
+
+# At import, because it must come before nbgrader's import below: seconds of CPU on every
+# Validate otherwise.
+skip_rfc3987_syntax()
 
 from nbgrader import utils  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402

@@ -11,6 +11,8 @@ import os
 import sys
 import warnings
 
+from courselab import skip_rfc3987_syntax
+
 
 def setup_process() -> None:
     """Make this process fit to run nbgrader: its console scripts found, its gradebook
@@ -22,16 +24,6 @@ def setup_process() -> None:
     # about nbgrader's session handling, not the grades, and would bury the grader's output.
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module="nbgrader")
     alembic_head_in_process()
-
-
-def skip_rfc3987_syntax() -> None:
-    """jsonschema (under nbformat) imports rfc3987_syntax, which compiles an Earley grammar at
-    import: 2.8 s of CPU in every process that reads a notebook, paid again by every grading
-    worker (python-jsonschema/jsonschema#1392). It only checks the "iri" string format, which
-    no notebook schema uses; without it jsonschema skips that format. Only effective before
-    jsonschema is imported."""
-    # None in sys.modules makes `import rfc3987_syntax` raise ImportError, as if not installed.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def find_console_scripts() -> None:

@@ -236,7 +236,10 @@ def test_passed_means_points():
 
 
 def test_the_main_process_never_imports_the_worker():
-    code = "import sys, grader.pipeline.autograde; print('grader.execution.worker' in sys.modules)"
+    code = (  # set up first, as the command line is
+        "import sys; from grader.process import setup_process; setup_process(); "
+        "import grader.pipeline.autograde; print('grader.execution.worker' in sys.modules)"
+    )
     answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert answer.returncode == 0, answer.stderr[-2000:]
     assert answer.stdout.strip() == "False"

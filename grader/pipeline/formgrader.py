@@ -75,6 +75,14 @@ def write_config(folder: Path, course: GradingFolder) -> None:
     )
 
 
+# `python -m jupyterlab`, its process set up as the grader's are (grader.process): nbformat
+# without rfc3987_syntax (2.8 s of CPU at each start), nbgrader's alembic check in-process.
+SERVER = (
+    "import runpy, sys; from grader.process import setup_process; setup_process(); "
+    "runpy.run_module('jupyterlab', run_name='__main__', alter_sys=True)"
+)
+
+
 def formgrader(course: GradingFolder, lab_args: list[str]) -> int:
     """Run JupyterLab with formgrader on an open grading folder until it stops."""
     lab_args = lab_args[1:] if lab_args[:1] == ["--"] else lab_args
@@ -88,8 +96,8 @@ def formgrader(course: GradingFolder, lab_args: list[str]) -> int:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         command = [
             sys.executable,
-            "-m",
-            "jupyterlab",
+            "-c",
+            SERVER,
             f"--ServerApp.root_dir={course.root}",
             "--LabApp.default_url=/formgrader/gradebook",
             *lab_args,

@@ -1,5 +1,6 @@
 """The student's JupyterLab of the course: `python -m courselab` (`make lab`).
 
+    __init__.py   skip_rfc3987_syntax: what a process that reads notebooks calls first
     __main__.py   starts JupyterLab on the course folder with the configuration in jupyter/
     jupyter/      a Jupyter configuration folder (put first on JUPYTER_CONFIG_PATH): nbgrader's
                   Validate stays, the instructor's parts of nbgrader (assignment exchange,

@@ -78,7 +78,7 @@ def write_config(folder: Path, course: GradingFolder) -> None:
 # `python -m jupyterlab`, its process set up as the grader's are (grader.process): nbformat
 # without rfc3987_syntax (2.8 s of CPU at each start), nbgrader's alembic check in-process.
 SERVER = (
-    "import runpy, sys; from grader.process import setup_process; setup_process(); "
+    "import runpy; from grader.process import setup_process; setup_process(); "
     "runpy.run_module('jupyterlab', run_name='__main__', alter_sys=True)"
 )
 

@@ -28,6 +28,7 @@ from unprivileged import as_unprivileged, unprivileged_folder
 from grader.config import REPO_ROOT
 from grader.errors import GraderError
 from grader.execution import sandbox as sandbox_module
+from grader.execution.pool import worker_command
 from grader.execution.sandbox import INSIDE_UID, Sandbox, SandboxError, missing_pieces
 from grader.pipeline import autograde as autograde_module
 from grader.pipeline.autograde import autograde
@@ -91,13 +92,7 @@ def probe_kernel(tmp_path: Path, secrets: list[str]) -> str:
     nbformat.write(nb, str(notebook))
     job = {"notebook": str(notebook), "cell_timeout": 60, "notebook_timeout": 120}
     answer = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grader.execution",  # the worker, as autograde starts it (pool.worker_command)
-            "--config",
-            str(REPO_ROOT / "nbgrader_config.py"),
-        ],
+        worker_command(REPO_ROOT / "nbgrader_config.py", sandbox=True, cpus=1.0),
         input=json.dumps(job) + "\n",
         capture_output=True,
         text=True,

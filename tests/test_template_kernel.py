@@ -24,6 +24,7 @@ from conftest import DEMO_CELL_TIMEOUT, MINI
 from grader.config import REPO_ROOT
 from grader.execution import template_kernel as template_module
 from grader.execution.execute import QUIET_ENVIRONMENT
+from grader.execution.pool import worker_command
 from grader.execution.sandbox import Limits, missing_pieces
 from grader.execution.template_kernel import SWITCH, TemplateSandbox
 from grader.pipeline.autograde import NO_FIGURES, autograde
@@ -68,13 +69,7 @@ def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
     """Each code as a notebook of one cell, graded in turn by one worker: (what each
     printed, the worker's log). `between(worker)` runs after each job."""
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "grader.execution",  # the worker, as autograde starts it (pool.worker_command)
-            "--config",
-            str(REPO_ROOT / "nbgrader_config.py"),
-        ],
+        worker_command(REPO_ROOT / "nbgrader_config.py", sandbox=True, cpus=1.0),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

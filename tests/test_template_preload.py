@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from grader.config import REPO_ROOT
 from grader.execution.execute import QUIET_ENVIRONMENT
+from grader.execution.pool import worker_command
 from grader.execution.preload import PRELOADABLE, preload_for
 from grader.execution.protocol import ExecutionResult, Job, ProtocolError
 from grader.execution.template_kernel import SWITCH, template_modules
@@ -195,8 +195,7 @@ def run_jobs(tmp_path: Path, jobs: list[tuple[str, list[str] | None]]) -> list[s
     """Each (code, preload) as a notebook of one cell, graded in turn by one worker (as
     autograde starts it, the template on); what each printed."""
     env = {**os.environ, **QUIET_ENVIRONMENT, **NO_FIGURES, "OMP_NUM_THREADS": "1", SWITCH: "1"}
-    command = [sys.executable, "-m", "grader.execution"]  # as pool.worker_command
-    command += ["--config", str(REPO_ROOT / "nbgrader_config.py")]
+    command = worker_command(REPO_ROOT / "nbgrader_config.py", sandbox=True, cpus=1.0)
     lines = []
     for number, (code, preload) in enumerate(jobs):
         path = write_notebook(tmp_path / f"job-{number}" / "job.ipynb", [new_code_cell(code)])

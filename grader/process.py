@@ -10,20 +10,25 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 from courselab import skip_rfc3987_syntax
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def setup_process() -> None:
     """Make this process fit to run nbgrader: its console scripts found, its gradebook
     warnings silenced, notebooks read without rfc3987_syntax, gradebooks made without a
-    subprocess. Calling it again changes nothing."""
+    subprocess, one database engine per gradebook. Calling it again changes nothing."""
     skip_rfc3987_syntax()
     find_console_scripts()
     # nbgrader 0.9 trips SQLAlchemy 2's autoflush warnings on every new submission; they are
     # about nbgrader's session handling, not the grades, and would bury the grader's output.
     warnings.filterwarnings("ignore", message=r"Object of type <Submitted", module="nbgrader")
     alembic_head_in_process()
+    one_engine_per_gradebook()
 
 
 def find_console_scripts() -> None:
@@ -52,7 +57,33 @@ def alembic_head() -> str:
 
 def alembic_head_in_process() -> None:
     """nbgrader's get_alembic_version replaced by `alembic_head` (nbgrader offers no setting
-    for it; the one place the grader replaces a function of a library)."""
+    for it; one of the two places the grader replaces a function of a library)."""
     import nbgrader.api
 
     nbgrader.api.get_alembic_version = alembic_head
+
+
+def one_engine_per_gradebook() -> None:
+    """nbgrader's Gradebook made to share one SQLAlchemy engine per database URL (nbgrader
+    offers no setting for it; the other place the grader replaces a library's function).
+
+    nbgrader makes a new engine for each Gradebook it opens, six per submission graded, and
+    an engine's cache of compiled statements goes with it: the grader's main process compiled
+    the same queries again and again, 40% of its CPU time in autograde (the demo class: 2.3 s
+    of CPU, 1.4 s with engines shared). Gradebook.close() disposes of the engine's
+    connections, as before; the engine and its cache stay for the next Gradebook."""
+    import nbgrader.api
+    from sqlalchemy import create_engine
+
+    if getattr(nbgrader.api.create_engine, "shared_engines", None) is not None:
+        return  # set up already
+    engines: dict[tuple, Engine] = {}
+
+    def shared_engine(url, **options) -> Engine:
+        key = (str(url), tuple(sorted(options.items())))
+        if key not in engines:
+            engines[key] = create_engine(url, **options)
+        return engines[key]
+
+    shared_engine.shared_engines = engines  # type: ignore[attr-defined]
+    nbgrader.api.create_engine = shared_engine

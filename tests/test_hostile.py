@@ -758,6 +758,27 @@ def test_replaced_assertion_error_still_fails(graded):
 # --- nothing of one submission reaches the next, nor the machine --------------------------
 
 
+# How deep the machine is searched for what leaver left. It writes at the top of each place:
+# a sandbox that let it out would leave its files there, or in a folder that backed the
+# kernel's private ones, a level or two down. Deeper lie other programs' caches (uv's
+# unpacked wheels under ~/.cache: a hundred thousand files and more, seconds of CPU to walk).
+SEARCH_DEPTH = 4
+
+
+def named(prefix: str, places) -> list[str]:
+    """Files and folders whose name starts with `prefix`, up to SEARCH_DEPTH levels below
+    each place. os.walk, not glob: another test's temporary folder that vanishes mid-walk is
+    skipped (os.walk ignores the error), where Path.glob raises FileNotFoundError."""
+    found = []
+    for place in map(str, places):
+        top = place.rstrip("/").count("/")
+        for folder, folders, files in os.walk(place):
+            found += [os.path.join(folder, n) for n in folders + files if n.startswith(prefix)]
+            if folder.rstrip("/").count("/") - top >= SEARCH_DEPTH - 1:
+                folders.clear()  # its files are listed; what is below them is not
+    return found
+
+
 def test_leftovers_die_with_their_sandbox(graded):
     """leaver wrote everywhere it could, made System V IPC objects, pinned memory, started
     a detached process; none of it outlives its kernel: looker (graded after it or beside
@@ -770,15 +791,7 @@ def test_leftovers_die_with_their_sandbox(graded):
     assert "LEFT daemon" in leaver
     assert "FULL /ipc" in leaver, leaver[:3000]
     assert "FOUND []" in output_text(autograded_nb(graded["course"], "looker"))
-    # os.walk, not glob: another test's temporary folder that vanishes mid-walk is skipped
-    # (os.walk ignores the error), where Path.glob raises FileNotFoundError.
-    on_machine = [
-        os.path.join(folder, name)
-        for place in ("/tmp", "/var/tmp", "/dev/shm", "/run", Path.home())
-        for folder, folders, files in os.walk(place)
-        for name in folders + files
-        if name.startswith(MARK)
-    ]
+    on_machine = named(MARK, ("/tmp", "/var/tmp", "/dev/shm", "/run", Path.home()))
     assert on_machine == []
     ipcs = subprocess.run(["ipcs", "-a"], capture_output=True, text=True).stdout
     assert f"{IPC_KEY:#010x}" not in ipcs, ipcs

@@ -29,6 +29,7 @@ print(json.dumps({{
     "filters": [repr(f) for f in warnings.filters if "Submitted" in repr(f)],
     "rfc3987_syntax": type(sys.modules.get("rfc3987_syntax", "absent")).__name__,
     "alembic": nbgrader.api.get_alembic_version.__module__,
+    "engine": nbgrader.api.create_engine.__module__,
     "jsonschema_before": {jsonschema_before},
 }}))
 """
@@ -82,6 +83,7 @@ def test_importing_every_module_of_grader_changes_nothing_outside_it():
         # jsonschema imported the real module: nobody put None in its place
         "rfc3987_syntax": "module",
         "alembic": "nbgrader.api",
+        "engine": "sqlalchemy.engine.create",
         "jsonschema_before": None,
     }
 
@@ -107,6 +109,7 @@ def test_the_command_line_sets_up_its_process_once_before_anything_reads_a_noteb
     assert len(found["filters"]) == 1, found["filters"]
     assert found["rfc3987_syntax"] == "NoneType"  # nbformat came after: jsonschema went without
     assert found["alembic"] == "grader.process"
+    assert found["engine"] == "grader.process"
 
 
 def test_a_grading_worker_sets_up_its_process_before_its_imports():
@@ -126,3 +129,25 @@ def test_a_grading_worker_sets_up_its_process_before_its_imports():
     assert len(found["filters"]) == 1
     assert found["rfc3987_syntax"] == "NoneType", "the worker read notebooks before set-up"
     assert found["alembic"] == "grader.process"
+
+
+def test_gradebooks_of_one_database_share_its_engine_and_compiled_statements(tmp_path):
+    """One engine per database URL (setup_process, which the test session has run): its
+    cache of compiled statements outlives each Gradebook; what one wrote, the next reads."""
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url, "course") as gb:
+        gb.add_student("ada")
+        engine = gb.engine
+        compiled = len(engine._compiled_cache)
+    assert compiled > 0
+    with Gradebook(url, "course") as gb:
+        assert gb.engine is engine
+        assert [s.id for s in gb.students] == ["ada"]
+    with Gradebook(url, "course") as gb:
+        [_ for _ in gb.students]
+        assert len(engine._compiled_cache) == compiled + 1  # the student query, once
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with Gradebook(other, "course") as gb:
+        assert gb.engine is not engine and gb.students == []

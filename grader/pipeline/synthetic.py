@@ -14,6 +14,9 @@ follows the course as it changes:
     kim            the notebook is not valid JSON
     leo            the kernel dies half way (os._exit)
     max            the notebook under a wrong file name (collect skips it: missing)
+
+and, for the similarity check (its test and bench/similarity.py), a class of random answers
+with copies in disguise (`similarity_class`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import random
 import re
 import shutil
 import tempfile
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -285,3 +289,79 @@ def make_lms_class(
         for filename, data, when in entries:
             archive.writestr(zipfile.ZipInfo(filename, date_time=when.timetuple()[:6]), data)
     return out
+
+
+# --- answers for the similarity check: independent ones, and copies in disguise -----------
+
+_NAMES = [
+    f"{a}{b}"
+    for a in ("val", "tmp", "acc", "res", "arr", "out", "cur", "tot")
+    for b in ("", "s", "_a", "_b", "1", "2")
+]
+_LINES = [
+    "{a} = np.asarray({b}, dtype=float)",
+    "{a} = {b} * {k} + {c}",
+    "for {i} in range(len({b})):\n    {a} = {a} + {b}[{i}] * {k}",
+    "if {a} > {k}:\n    {b} = {a} - {k}\nelse:\n    {b} = {k}",
+    "{a} = np.{fn}({b}, axis={k2})",
+    "{a} = [{c} * {k} for {c} in {b} if {c} > {k2}]",
+    "{a}, {b} = {b}, {a} + {k}",
+    "while {a} < {k}:\n    {a} += {k2}",
+    "{a} = {b}.reshape({k}, -1).T @ {c}",
+    "{a} = max({a}, {b}[{k2}])",
+]
+_FUNCTIONS = ["sum", "mean", "max", "cumsum", "argmax", "std"]
+
+
+def random_answer(rng: random.Random, lines: int = 8) -> str:
+    """The body of a function: `lines` random statements of the kind students write, then a
+    return."""
+    out = []
+    for _ in range(lines):
+        names = rng.sample(_NAMES, 4)
+        out.append(
+            rng.choice(_LINES).format(
+                a=names[0],
+                b=names[1],
+                c=names[2],
+                i=names[3],
+                k=rng.randint(0, 9),
+                k2=rng.randint(0, 3),
+                fn=rng.choice(_FUNCTIONS),
+            )
+        )
+    out.append(f"return {rng.choice(_NAMES)}")
+    return textwrap.indent("\n".join(out), "    ")
+
+
+def renamed(source: str, rng: random.Random) -> str:
+    """`source` with every name of random_answer's changed: a copy in disguise."""
+    mapping = dict(
+        zip(_NAMES, rng.sample([f"z{i}" for i in range(len(_NAMES))], len(_NAMES)), strict=True)
+    )
+    return re.sub(r"\w+", lambda m: mapping.get(m[0], m[0]), source)
+
+
+def similarity_class(
+    students: int, copies: int, exercises: int = 5, seed: int = 0
+) -> tuple[dict[tuple[str, str], str], dict[str, str], dict[str, str]]:
+    """A class for grader.pipeline.similarity: (answers {(student, grade id): source},
+    stubs {grade id: the release's stub}, copies {original: copy}). Students s000, s001, ...
+    answer each exercise `ex0`, `ex1`, ... with random_answer; the first `copies` odd-numbered
+    students hand in the answers of the student before them, renamed."""
+    rng = random.Random(seed)
+    stubs = {
+        f"ex{e}": f"def ex{e}(data):\n    raise NotImplementedError()" for e in range(exercises)
+    }
+    pairs = {f"s{2 * i:03d}": f"s{2 * i + 1:03d}" for i in range(copies)}
+    original_of = {copy: original for original, copy in pairs.items()}
+    answers: dict[tuple[str, str], str] = {}
+    for student in (f"s{i:03d}" for i in range(students)):
+        for grade_id in stubs:
+            original = original_of.get(student)
+            answers[student, grade_id] = (
+                renamed(answers[original, grade_id], rng)
+                if original
+                else f"def {grade_id}(data):\n" + random_answer(rng)
+            )
+    return answers, stubs, pairs

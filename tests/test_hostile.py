@@ -463,13 +463,35 @@ class Watcher(threading.Thread):
 
 
 def processes_of(uids: set[int], before: float) -> list[str]:
-    """Processes of those uids started before `before` (a later one is another run's)."""
+    """Processes of those uids started before `before` (a later one is another run's) that
+    no live grading worker started. Another grader of the test run (pytest-xdist runs other
+    files beside this one) may be given a sandbox uid that this run has just released; its
+    kernels have their worker above them, while this run's workers have all ended."""
     left = []
     for process in psutil.process_iter(["uids", "create_time", "pid", "cmdline"]):
         uids_ = process.info["uids"]
-        if uids_ and uids_.real in uids and process.info["create_time"] <= before:
+        if not (uids_ and uids_.real in uids and process.info["create_time"] <= before):
+            continue
+        if not any(GRADING_WORKER in command(parent) for parent in parents(process)):
             left.append(f"{process.info['pid']} (uid {uids_.real}): {process.info['cmdline']}")
     return left
+
+
+GRADING_WORKER = "grader.execution"  # in the command line of every grading worker
+
+
+def parents(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.parents()
+    except psutil.Error:
+        return []
+
+
+def command(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 # --- the class, graded once -------------------------------------------------------------

@@ -5,8 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import SVC
 
 from course import data
 from course.data import (
@@ -81,6 +79,8 @@ def test_blobs_are_separable_with_the_margin(seed, margin):
     assert y.dtype == np.int64 and set(np.unique(y)) == {0, 1}
     assert abs(np.sum(y == 1) - np.sum(y == 0)) <= 1
     # A hard-margin linear SVM finds the widest margin; it is at least the promised one.
+    from sklearn.svm import SVC  # here: scikit-learn's import costs each pytest process 1.5 s
+
     svm = SVC(kernel="linear", C=1e8).fit(X, y)
     assert svm.score(X, y) == 1.0
     assert 1 / np.linalg.norm(svm.coef_) >= margin * (1 - 1e-3)
@@ -116,6 +116,8 @@ def test_spiral_shape_balance_range_and_not_linearly_separable(seed):
     assert X.shape == (1001, 2) and X.dtype == np.float32 and y.dtype == np.int64
     assert sorted(np.bincount(y)) == [500, 501]
     assert np.abs(X).max() < 1.2
+    from sklearn.linear_model import LogisticRegression
+
     linear = LogisticRegression().fit(X, y)
     assert linear.score(X, y) < 0.8
 

@@ -65,9 +65,11 @@ def worker_env(**extra: str) -> dict[str, str]:
     }
 
 
-def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
+def run_worker(tmp_path: Path, codes: list[str], env=None, between=None, preload=None):
     """Each code as a notebook of one cell, graded in turn by one worker: (what each
-    printed, the worker's log). `between(worker)` runs after each job."""
+    printed, the worker's log). `between(worker)` runs after each job. `preload`: the
+    libraries its template imports (None: all it may, torch and matplotlib too, 2 to 3 s of
+    CPU at each template's start, as for a job that does not say)."""
     worker = subprocess.Popen(
         worker_command(REPO_ROOT / "nbgrader_config.py", sandbox=True, cpus=1.0),
         stdin=subprocess.PIPE,
@@ -81,6 +83,8 @@ def run_worker(tmp_path: Path, codes: list[str], env=None, between=None):
         for number, code in enumerate(codes):
             path = notebook(tmp_path / f"job-{number}" / "job.ipynb", WHO + code)
             job = {"notebook": str(path), "cell_timeout": 60, "notebook_timeout": 120}
+            if preload is not None:
+                job["preload"] = preload
             worker.stdin.write(json.dumps(job) + "\n")
             worker.stdin.flush()
             answer = json.loads(worker.stdout.readline() or "{}")
@@ -405,7 +409,9 @@ def test_a_dead_template_is_replaced(tmp_path):
         template.kill()
         template.wait(10)
 
-    printed, log = run_worker(tmp_path, ["print('one')", "print('two')"], between=kill_template)
+    printed, log = run_worker(
+        tmp_path, ["print('one')", "print('two')"], between=kill_template, preload=[]
+    )
     assert [text.splitlines()[0] for text in printed] == ["FORKED", "FORKED"], log
     assert "the kernel template failed" in log and "starting a new one" in log, log
 
@@ -494,7 +500,7 @@ def test_a_killed_worker_leaves_no_template_behind(tmp_path):
         worker.wait()
 
     with pytest.raises(AssertionError):  # the worker did not end well
-        run_worker(tmp_path, ["print('one')"], between=kill_worker)
+        run_worker(tmp_path, ["print('one')"], between=kill_worker, preload=[])
     assert left, "the worker had no process"
     gone, alive = psutil.wait_procs(left, timeout=10)
     assert [p for p in alive if p.status() != psutil.STATUS_ZOMBIE] == []

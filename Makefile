@@ -33,8 +33,10 @@ system:
 	./scripts/system-packages --tests --browser
 
 # uv installs the pinned set in well under a minute where pip takes about 2 minutes (CI's
-# machine); pip stays the fallback. uv reads no pip configuration: pip's find-links (where a
-# machine keeps wheels of its own, such as CI's local torch) are handed on.
+# machine). The venv starts without pip (ensurepip takes 5 s of one core): the machine's own
+# pip fetches uv into .venv/uv-bootstrap. Where that fails (no pip beside python3, no uv for
+# this platform), ensurepip and pip install everything. uv reads no pip configuration: pip's
+# find-links (where a machine keeps wheels of its own, such as CI's local torch) are handed on.
 # Then the venv's bytecode, as pip compiles it: sandboxed kernels see the venv read-only, and
 # without .pyc files each of them would compile torch's and numpy's sources again (a
 # fresh-clone `make test` took twice as long). All of it, not only what kernels import: where
@@ -44,14 +46,17 @@ system:
 # imports: 86 of the venv's 302 MB of bytecode, 10 of the 60 CPU-s that compiling it all
 # (uv's --compile-bytecode) takes. A file that does not compile (torch ships one written for
 # Python 3.12) is left out, as uv and pip leave it out.
-FIND_LINKS = $${PIP_FIND_LINKS:-$$($(BIN)/python -m pip config get global.find-links 2>/dev/null)}
-PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+FIND_LINKS = $${PIP_FIND_LINKS:-$$($(PYTHON) -m pip config get global.find-links 2>/dev/null)}
+PIP_OPTIONS := --quiet --disable-pip-version-check -c constraints.txt
+UV := $(VENV)/uv-bootstrap/bin/uv
 SITE_PACKAGES = $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	( $(PIP_INSTALL) uv && UV_FIND_LINKS="$(FIND_LINKS)" $(BIN)/uv pip install --quiet \
-		--python $(BIN)/python -c constraints.txt -e ".[dev]" ) || $(PIP_INSTALL) -e ".[dev]"
+	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	( ( test -x $(UV) || $(PYTHON) -m pip install $(PIP_OPTIONS) --target $(VENV)/uv-bootstrap uv ) \
+		&& UV_FIND_LINKS="$(FIND_LINKS)" $(UV) pip install --quiet --python $(BIN)/python \
+			-c constraints.txt -e ".[dev]" ) \
+	|| ( $(BIN)/python -m ensurepip --default-pip && $(BIN)/python -m pip install $(PIP_OPTIONS) -e ".[dev]" )
 	$(BIN)/python -m compileall -q -j0 -x '/tests?/' "$(SITE_PACKAGES)" >/dev/null || true
 	touch $(STAMP)
 

@@ -46,14 +46,17 @@ system:
 # imports: 86 of the venv's 302 MB of bytecode, 10 of the 60 CPU-s that compiling it all
 # (uv's --compile-bytecode) takes. A file that does not compile (torch ships one written for
 # Python 3.12) is left out, as uv and pip leave it out.
-FIND_LINKS = $${PIP_FIND_LINKS:-$$($(PYTHON) -m pip config get global.find-links 2>/dev/null)}
+# The interpreter the venv was made from (its pip fetches uv), not python3 on PATH: PATH
+# starts with the venv's bin/.
+BASE_PYTHON = $$($(BIN)/python -c 'import sys; print(sys._base_executable)')
+FIND_LINKS = $${PIP_FIND_LINKS:-$$($(BASE_PYTHON) -m pip config get global.find-links 2>/dev/null)}
 PIP_OPTIONS := --quiet --disable-pip-version-check -c constraints.txt
 UV := $(VENV)/uv-bootstrap/bin/uv
 SITE_PACKAGES = $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
-	( ( test -x $(UV) || $(PYTHON) -m pip install $(PIP_OPTIONS) --target $(VENV)/uv-bootstrap uv ) \
+	( ( test -x $(UV) || $(BASE_PYTHON) -m pip install $(PIP_OPTIONS) --target $(VENV)/uv-bootstrap uv ) \
 		&& UV_FIND_LINKS="$(FIND_LINKS)" $(UV) pip install --quiet --python $(BIN)/python \
 			-c constraints.txt -e ".[dev]" ) \
 	|| ( $(BIN)/python -m ensurepip --default-pip && $(BIN)/python -m pip install $(PIP_OPTIONS) -e ".[dev]" )

@@ -56,7 +56,7 @@ SITE_PACKAGES = $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path(
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
-	( ( test -x $(UV) || $(BASE_PYTHON) -m pip install $(PIP_OPTIONS) --target $(VENV)/uv-bootstrap uv ) \
+	( ( test -x $(UV) || PIP_ROOT_USER_ACTION=ignore $(BASE_PYTHON) -m pip install $(PIP_OPTIONS) --target $(VENV)/uv-bootstrap uv ) \
 		&& UV_FIND_LINKS="$(FIND_LINKS)" $(UV) pip install --quiet --python $(BIN)/python \
 			-c constraints.txt -e ".[dev]" ) \
 	|| ( $(BIN)/python -m ensurepip --default-pip && $(BIN)/python -m pip install $(PIP_OPTIONS) -e ".[dev]" )

@@ -15,23 +15,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from grader.pipeline.similarity import compare, make_answer
-from grader.pipeline.synthetic import similarity_class
+from grader.pipeline.similarity import compare
+from grader.pipeline.synthetic import fingerprinted, similarity_class
 from grader.process import setup_process
 
 
 def measure(students: int) -> tuple[float, int, bool]:
-    sources, stubs, copies = similarity_class(students, copies=students // 20)
+    answers, stubs, copies = similarity_class(students, copies=students // 20)
     start = time.perf_counter()
-    answers = {
-        g: {
-            s: make_answer(s, g, code, stub, {g, "data", "np"})
-            for (s, g_), code in sources.items()
-            if g_ == g
-        }
-        for g, stub in stubs.items()
-    }
-    pairs, _ = compare(answers)
+    pairs, _ = compare(fingerprinted(answers, stubs))
     took = time.perf_counter() - start
     first = pairs[: len(copies)]
     found = {(p.a, p.b) for p in first} == set(copies.items()) and all(

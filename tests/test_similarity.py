@@ -25,7 +25,7 @@ from grader.pipeline.similarity import (
     similarity,
     write_similarity,
 )
-from grader.pipeline.synthetic import as_handed_in, similarity_class
+from grader.pipeline.synthetic import as_handed_in, fingerprinted, similarity_class
 from grader.workdir import folder
 
 ASSIGNMENT = "01_perceptron"
@@ -424,15 +424,7 @@ def test_disguised_copies_in_a_class_come_first():
     """60 students of random answers to 5 exercises, 10 of them copies of another's with every
     name changed: those 10 pairs first, nearly identical, and no independent pair close. (How
     long a class of 100 to 1,000 takes: bench/similarity.py.)"""
-    sources, stubs, copies = similarity_class(60, copies=10)
-    answers = {
-        g: {
-            s: make_answer(s, g, code, stub, {g, "data", "np"})
-            for (s, g_), code in sources.items()
-            if g_ == g
-        }
-        for g, stub in stubs.items()
-    }
-    pairs, _ = compare(answers)
+    answers, stubs, copies = similarity_class(60, copies=10)
+    pairs, _ = compare(fingerprinted(answers, stubs))
     assert {(p.a, p.b) for p in pairs[:10]} == set(copies.items())
     assert all(p.score > 0.95 for p in pairs[:10]) and pairs[10].score < 0.6

@@ -344,8 +344,8 @@ def renamed(source: str, rng: random.Random) -> str:
 
 def similarity_class(
     students: int, copies: int, exercises: int = 5, seed: int = 0
-) -> tuple[dict[tuple[str, str], str], dict[str, str], dict[str, str]]:
-    """A class for grader.pipeline.similarity: (answers {(student, grade id): source},
+) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, str]]:
+    """A class for grader.pipeline.similarity: (answers {grade id: {student: source}},
     stubs {grade id: the release's stub}, copies {original: copy}). Students s000, s001, ...
     answer each exercise `ex0`, `ex1`, ... with random_answer; the first `copies` odd-numbered
     students hand in the answers of the student before them, renamed."""
@@ -355,13 +355,28 @@ def similarity_class(
     }
     pairs = {f"s{2 * i:03d}": f"s{2 * i + 1:03d}" for i in range(copies)}
     original_of = {copy: original for original, copy in pairs.items()}
-    answers: dict[tuple[str, str], str] = {}
+    answers: dict[str, dict[str, str]] = {grade_id: {} for grade_id in stubs}
     for student in (f"s{i:03d}" for i in range(students)):
-        for grade_id in stubs:
+        for grade_id, by_student in answers.items():
             original = original_of.get(student)
-            answers[student, grade_id] = (
-                renamed(answers[original, grade_id], rng)
+            by_student[student] = (
+                renamed(by_student[original], rng)
                 if original
                 else f"def {grade_id}(data):\n" + random_answer(rng)
             )
     return answers, stubs, pairs
+
+
+def fingerprinted(answers: dict[str, dict[str, str]], stubs: dict[str, str]) -> dict:
+    """similarity_class's answers as grader.pipeline.similarity compares them."""
+    from grader.pipeline.similarity import make_answer
+
+    return {
+        grade_id: {
+            student: make_answer(
+                student, grade_id, source, stubs[grade_id], {grade_id, "data", "np"}
+            )
+            for student, source in by_student.items()
+        }
+        for grade_id, by_student in answers.items()
+    }

@@ -33,10 +33,12 @@ system:
 	./scripts/system-packages --tests --browser
 
 # uv installs the pinned set in well under a minute where pip takes about 2 minutes (CI's
-# machine). The venv starts without pip (ensurepip takes 5 s of one core): the machine's own
-# pip fetches uv into .venv/uv-bootstrap. Where that fails (no pip beside python3, no uv for
-# this platform), ensurepip and pip install everything. uv reads no pip configuration: pip's
+# machine). The venv starts without pip (ensurepip takes 5 s of one core): the pip of the
+# interpreter the venv was made from (not python3 on PATH, which starts with the venv's bin/)
+# fetches uv into .venv/uv-bootstrap. Where that fails (no pip there, no uv for this
+# platform), ensurepip and pip install everything. uv reads no pip configuration: pip's
 # find-links (where a machine keeps wheels of its own, such as CI's local torch) are handed on.
+#
 # Then the venv's bytecode, as pip compiles it: sandboxed kernels see the venv read-only, and
 # without .pyc files each of them would compile torch's and numpy's sources again (a
 # fresh-clone `make test` took twice as long). All of it, not only what kernels import: where
@@ -46,8 +48,6 @@ system:
 # imports: 86 of the venv's 302 MB of bytecode, 10 of the 60 CPU-s that compiling it all
 # (uv's --compile-bytecode) takes. A file that does not compile (torch ships one written for
 # Python 3.12) is left out, as uv and pip leave it out.
-# The interpreter the venv was made from (its pip fetches uv), not python3 on PATH: PATH
-# starts with the venv's bin/.
 BASE_PYTHON = $$($(BIN)/python -c 'import sys; print(sys._base_executable)')
 FIND_LINKS = $${PIP_FIND_LINKS:-$$($(BASE_PYTHON) -m pip config get global.find-links 2>/dev/null)}
 PIP_OPTIONS := --quiet --disable-pip-version-check -c constraints.txt

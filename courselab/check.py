@@ -7,7 +7,9 @@ configuration (Execute's timeout and kernel options), and then, as the grader do
 scores, removes the stderr noise of the course's IgnorePattern (library warnings, progress
 bars): a warning in a test cell fails neither here nor in the grader. What it reports is a
 summary, "N of M tests pass, P of Q points", and the first failing sentence of each exercise
-(an error's message), not every failing cell's source and traceback.
+(an error's message), not every failing cell's source and traceback. Written answers (a
+"Question" heading), which a person grades, count in neither number: the summary gives their
+points apart, and names each one still as it was handed out.
 
 The lab's Validate button (courselab.validate) runs this in a process of its own.
 """
@@ -42,15 +44,18 @@ from traitlets.config import Config, PyFileConfigLoader  # noqa: E402
 
 CONFIG_FILE = "nbgrader_config.py"
 
-# "### Exercise 1.2: The perceptron (2 points)", as grader/notebooks/validate.py checks it in
-# source/.
+# "### Exercise 1.2: The perceptron (2 points)" and, over a written answer, "### Question
+# 1.6: Why XOR defeats one perceptron (2 points)", as grader/notebooks/validate.py checks
+# them in source/.
 EXERCISE_HEADING = re.compile(
-    r"^#+\s*(?P<title>Exercise\s+[\d.]+\s*:.*?)\s*\((?P<points>\d+(?:\.\d+)?)\s+points?\)\s*$",
+    r"^#+\s*(?P<title>(?:Exercise|Question)\s+[\d.]+\s*:.*?)\s*"
+    r"\((?P<points>\d+(?:\.\d+)?)\s+points?\)\s*$",
     re.MULTILINE,
 )
 MAX_LINES, MAX_CHARS = 3, 300  # of one failure message
 WIDTH = 80  # of the dialog's lines
 HIDDEN_NOTE = "The grader also runs hidden tests: make your code right for every input."
+UNWRITTEN = "not answered yet: write your answer in the cell under the question"
 
 
 def load_config(path: Path | str) -> Config:
@@ -79,14 +84,17 @@ class Exercise:
     passed: int = 0
     points: float = 0.0
     max_points: float = 0.0
+    written: float = 0.0  # the points of its written answers, which a person grades
+    unwritten: int = 0  # its written answers still as they were handed out
     errors: list[str] = field(default_factory=list)  # in notebook order
 
     @property
     def message(self) -> str | None:
-        """The first failing sentence, where a test of the exercise fails."""
-        if self.passed == self.tests:
-            return None
-        return self.errors[0] if self.errors else "a test fails without a message"
+        """The first failing sentence, where a test of the exercise fails; else what is
+        missing, where a written answer is not written yet."""
+        if self.passed < self.tests:
+            return self.errors[0] if self.errors else "a test fails without a message"
+        return UNWRITTEN if self.unwritten else None
 
 
 def short(text: str) -> str:
@@ -117,18 +125,23 @@ def summarize(nb) -> dict:
     exercises: list[Exercise] = []
     current = None
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            match = EXERCISE_HEADING.search(cell.source)
-            if match:
-                current = Exercise(match.group("title"))
-                exercises.append(current)
+        if cell.cell_type == "markdown" and (match := EXERCISE_HEADING.search(cell.source)):
+            current = Exercise(match.group("title"))
+            exercises.append(current)
             continue
-        if cell.cell_type != "code":
+        graded, answer = utils.is_grade(cell), utils.is_solution(cell)
+        if cell.cell_type not in ("code", "markdown") or not (graded or answer):
             continue
-        if current is None:  # a graded cell before any exercise heading
+        if current is None:  # a graded cell or an answer before any heading
             current = Exercise("Tests")
             exercises.append(current)
-        if utils.is_grade(cell) and not utils.is_solution(cell):
+        if graded and answer:
+            # A written answer (or code a person grades): nbgrader scores it 0 while its
+            # checksum is the one it was handed out with, and leaves it to a person after.
+            score, max_score = utils.determine_grade(cell)
+            current.written += max_score
+            current.unwritten += int(score == 0)
+        elif graded and cell.cell_type == "code":
             score, max_score = utils.determine_grade(cell)
             current.tests += 1
             current.points += score
@@ -137,14 +150,16 @@ def summarize(nb) -> dict:
                 current.passed += 1
             else:
                 current.errors.append(failure(cell) or "partial credit only")
-        elif utils.is_solution(cell) and (problem := failure(cell)):
+        elif answer and (problem := failure(cell)):
             current.errors.append(problem)  # the answer itself failed: say that first
-    exercises = [e for e in exercises if e.tests]
+    exercises = [e for e in exercises if e.tests or e.written]
     return {
         "tests": sum(e.tests for e in exercises),
         "passed": sum(e.passed for e in exercises),
         "points": sum(e.points for e in exercises),
         "max_points": sum(e.max_points for e in exercises),
+        "written": sum(e.written for e in exercises),
+        "unwritten": sum(e.unwritten for e in exercises),
         "exercises": [{**asdict(e), "message": e.message} for e in exercises],
     }
 
@@ -154,17 +169,38 @@ def points(value: float) -> str:
 
 
 def headline(summary: dict) -> str:
-    """'N of M tests pass, P of Q points.'"""
-    return (
+    """'N of M tests pass, P of Q points.', and the written answers' points apart."""
+    line = (
         f"{summary['passed']} of {summary['tests']} tests pass, "
         f"{summary['points']:g} of {points(summary['max_points'])}."
     )
+    if summary.get("written"):
+        line += f" Written answers ({points(summary['written'])}) are graded by hand."
+    return line
+
+
+def scored(exercise: dict) -> str:
+    """'1 of 3 points', '2 points, graded by hand', or both."""
+    parts = []
+    if exercise["tests"]:
+        parts.append(f"{exercise['points']:g} of {points(exercise['max_points'])}")
+    if exercise.get("written"):
+        parts.append(f"{points(exercise['written'])}, graded by hand")
+    return "; ".join(parts)
 
 
 def exercise_line(exercise: dict) -> str:
-    return (
-        f"{exercise['title']} ({exercise['points']:g} of "
-        f"{points(exercise['max_points'])}): {exercise['message']}"
+    return f"{exercise['title']} ({scored(exercise)}): {exercise['message']}"
+
+
+def ready(results: dict) -> bool:
+    """Whether every test passes, every written answer is written and no cell was changed."""
+    summary = results.get("summary")
+    return bool(
+        summary
+        and summary["passed"] == summary["tests"]
+        and not summary.get("unwritten")
+        and not (results.get("changed") or results.get("type_changed"))
     )
 
 
@@ -181,9 +217,7 @@ def dialog(results: dict) -> dict:
         return {}
     lines = []
     for exercise in failing:
-        lines.append(
-            f"{exercise['title']} ({exercise['points']:g} of {points(exercise['max_points'])})"
-        )
+        lines.append(f"{exercise['title']} ({scored(exercise)})")
         # Wrapped: the dialog's boxes do not wrap, and scroll a long line out of sight.
         lines += [
             textwrap.fill(line, WIDTH, initial_indent="    ", subsequent_indent="    ")
@@ -240,13 +274,7 @@ def main(argv=None) -> int:
         return 2
     results = validate(Path(args.notebook).resolve(), load_config(args.config))
     print(json.dumps({**results, "dialog": dialog(results)}) if args.json else text(results))
-    summary = results.get("summary")
-    passed = bool(
-        summary
-        and summary["passed"] == summary["tests"]
-        and not (results.get("changed") or results.get("type_changed"))
-    )
-    return 0 if passed else 1
+    return 0 if ready(results) else 1
 
 
 if __name__ == "__main__":

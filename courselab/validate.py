@@ -13,7 +13,8 @@ jupyter/jupyter_server_config.json switches off). Why not nbgrader's own:
   and blocking it for the whole run); here it runs in a process of its own;
 - its dialog listed every failing cell's source and traceback. The answer below is in the
   shape that dialog displays ({"success": true, "value": {"failed": [...]}}), made of a
-  summary: "N of M tests pass, P of Q points" and the first failing sentence per exercise.
+  summary: "N of M tests pass, P of Q points", the first failing sentence per exercise and
+  each written answer still blank.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import MINI
+from nbgrader import utils as nbgrader_utils
 from traitlets.config import Config, PyFileConfigLoader
 
 from courselab import check
@@ -173,6 +174,68 @@ def test_dialog_names_each_failing_exercise_once_with_its_first_sentence():
     # The source is shown as text; the error is HTML, escaped but for the bold totals.
     assert entry["error"].startswith("<b>2 of 5 tests pass, 2 of 6 points.</b>")
     assert check.HIDDEN_NOTE in entry["error"]
+
+
+def graded_cell(kind: str, source: str, grade_id: str, points: float, *, solution: bool):
+    """A cell as a release notebook has it: nbgrader's metadata and checksum."""
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    cell = make(source)
+    cell.metadata.nbgrader = {
+        "grade": True,
+        "solution": solution,
+        "locked": not solution,
+        "grade_id": grade_id,
+        "points": points,
+        "schema_version": 3,
+    }
+    cell.metadata.nbgrader.checksum = nbgrader_utils.compute_checksum(cell)
+    return cell
+
+
+def with_a_written_question(answer: str | None) -> nbformat.NotebookNode:
+    """An exercise whose one test passed, then a written question, blank unless `answer`."""
+    nb = nbformat.v4.new_notebook()
+    written = graded_cell("markdown", "YOUR ANSWER HERE", "why", 2, solution=True)
+    if answer is not None:
+        written.source = answer
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("### Exercise 1.1: Step (1 point)"),
+        graded_cell("code", "assert step(1) == 1", "test_step", 1, solution=False),
+        nbformat.v4.new_markdown_cell("### Question 1.2: Why a step (2 points)\n\nIn a sentence."),
+        written,
+    ]
+    return nb
+
+
+def test_a_blank_written_answer_is_named_and_its_points_are_apart():
+    results = {"summary": check.summarize(with_a_written_question(None))}
+    summary = results["summary"]
+    # Its points are a person's to give: neither earned nor missed by the tests.
+    assert (summary["passed"], summary["tests"], summary["points"], summary["max_points"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert (summary["written"], summary["unwritten"]) == (2, 1)
+    [entry] = check.dialog(results)["failed"]  # not nbgrader's "Success!" over a blank answer
+    assert entry["source"] == (
+        f"Question 1.2: Why a step (2 points, graded by hand)\n    {check.UNWRITTEN}"
+    )
+    assert entry["error"].startswith(
+        "<b>1 of 1 tests pass, 1 of 1 point. Written answers (2 points) are graded by hand.</b>"
+    )
+    assert check.UNWRITTEN in check.text(results) and not check.ready(results)
+
+
+def test_a_written_answer_counts_as_written_once_it_is_changed():
+    results = {"summary": check.summarize(with_a_written_question("It saturates."))}
+    assert results["summary"]["unwritten"] == 0 and results["summary"]["written"] == 2
+    assert check.dialog(results) == {}  # the dialog's "Success!"
+    assert check.ready(results)
+    assert check.headline(results["summary"]).endswith(
+        "Written answers (2 points) are graded by hand."
+    )
 
 
 def test_dialog_keeps_nbgraders_own_messages_for_changed_cells():

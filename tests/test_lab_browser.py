@@ -266,17 +266,21 @@ def one_sentence(text: str, *names: str) -> None:
     assert all(name in lines[0] for name in names), (names, lines[0])
 
 
-def exercises(nb) -> list[tuple[str, float, list[int]]]:
-    """(title, points, indices of its test cells) of each exercise, from its heading."""
+def exercises(nb) -> list[tuple[str, float, list[int], float]]:
+    """(title, points, indices of its test cells, points of its written answers) of each
+    exercise and question, from its heading."""
     found = []
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata.get("nbgrader", {})
         match = EXERCISE_HEADING.search(cell.source) if cell.cell_type == "markdown" else None
         if match:
-            found.append((match.group("title"), 0.0, []))
-        elif meta.get("grade") and not meta.get("solution"):
-            title, points, indices = found[-1]
-            found[-1] = (title, points + meta["points"], indices + [index])
+            found.append((match.group("title"), 0.0, [], 0.0))
+        elif meta.get("grade"):
+            title, points, indices, written = found[-1]
+            if meta.get("solution"):
+                found[-1] = (title, points, indices, written + meta["points"])
+            else:
+                found[-1] = (title, points + meta["points"], indices + [index], written)
     return found
 
 
@@ -284,7 +288,7 @@ def dialog_entries(text: str) -> dict[str, str]:
     """Validate's failing exercises: each heading, and its sentence (wrapped lines joined)."""
     entries, heading = {}, None
     for line in text.splitlines():
-        if line.startswith("Exercise "):
+        if line.startswith(("Exercise ", "Question ")):
             heading = line.strip()
             entries[heading] = ""
         elif heading and line.startswith("    "):
@@ -363,12 +367,19 @@ def test_a_student_session(lab, page, course_copy, shots):
     }
     earned = points[test_step] + points[gate_tests[1]] + points[gate_tests[2]]
     assert f"3 of {len(tests)} tests pass, {earned:g} of {total:g} points." in text, text
+    by_hand = sum(w for *_, w in exercises(nb))
+    assert f"Written answers ({by_hand:g} points) are graded by hand." in text, text
     expected = {}  # every exercise but the first (it passes), with the points it earned
-    for title, max_points, indices in exercises(nb)[1:]:
+    for title, max_points, indices, written in exercises(nb)[1:]:
+        if written:  # the written question, still as handed out
+            assert not indices, f"{title} has tests and a written answer"
+            expected[f"{title} ({written:g} points, graded by hand)"] = "not answered"
+            continue
         got = sum(points[i] for i in indices if i in (gate_tests[1], gate_tests[2]))
         expected[f"{title} ({got:g} of {max_points:g} point{'s' * (max_points != 1)})"] = (
             "w_and, b_and" if gate_tests[0] in indices else "not answered"
         )
+    assert any(heading.startswith("Question ") for heading in expected), "no written question"
     problems = dialog_entries(text)
     assert list(problems) == list(expected), text
     for heading, sentence in problems.items():

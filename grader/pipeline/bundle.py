@@ -48,9 +48,10 @@ Work through release/01_perceptron/01_perceptron.ipynb first, then the others in
 Replace each line `raise NotImplementedError(...)` with your code and run the test cell below it.
 The Validate button in the notebook's toolbar saves the notebook and runs it from the top
 as the grader will (with this folder's nbgrader_config.py): it says how many tests pass,
-how many points they are worth, and the first problem of each exercise. The grader also
-runs hidden tests. `nbgrader validate release/01_perceptron/01_perceptron.ipynb`, run in
-this folder, checks the same in a terminal.
+how many points they are worth, the first problem of each exercise, and which written
+answers are still blank (your instructor grades those). The grader also runs hidden tests.
+`nbgrader validate release/01_perceptron/01_perceptron.ipynb`, run in this folder, checks
+the tests the same way in a terminal.
 
 Hand in each notebook under its own name (e.g. 01_perceptron.ipynb).
 """

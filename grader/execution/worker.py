@@ -111,6 +111,13 @@ class TrackingExecute(Execute):
         self.running: int | None = None  # index of the cell last sent to the kernel
         return super().preprocess(nb, resources, km)
 
+    def create_kernel_manager(self):
+        """The kernel manager nbclient makes where it is given none (--unsafe): with the
+        client that a sandbox's kernel manager gets too (grader.execution.kernel_client)."""
+        km = super().create_kernel_manager()
+        km.client_factory = PromptKernelClient
+        return km
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if not is_test_cell(cell):
             return await super().async_execute_cell(

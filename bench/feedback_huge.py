@@ -5,7 +5,7 @@
 
 One student of 01_perceptron, graded in a temporary grading folder, whose autograded notebook
 is replaced by each case in turn: the course's own solution notebook (figures included), then
-notebooks just under grader.pipeline.feedback.MAX_NOTEBOOK_BYTES that are one huge markdown cell,
+notebooks just under grader.notebooks.defang.MAX_NOTEBOOK_BYTES that are one huge markdown cell,
 one
 huge output, many cells or many outputs, then files far over it. Each page is made in a
 fresh `python -m grader feedback`; the table gives its wall time and peak resident memory
@@ -28,7 +28,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from grader.config import REPO_ROOT, load_config
-from grader.pipeline import feedback
+from grader.notebooks import defang
 from grader.process import setup_process
 from grader.workdir import folder, gradebook
 
@@ -115,7 +115,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--giant-mb", type=int, default=500, help="size of the refused files")
     args = parser.parse_args()
-    under = feedback.MAX_NOTEBOOK_BYTES - MB
+    under = defang.MAX_NOTEBOOK_BYTES - MB
     giant = args.giant_mb * MB
     cases = [
         ("course notebook (solutions)", None, 0),

@@ -22,9 +22,10 @@ import pytest
 from grader.config import REPO_ROOT, load_config
 from grader.execution.sandbox import missing_pieces
 from grader.notebooks import cells as nbs
+from grader.notebooks.redaction import REDACTED
 from grader.notebooks.sanitize import CSP
 from grader.pipeline.autograde import autograde
-from grader.pipeline.feedback import REDACTED, generate_feedback
+from grader.pipeline.feedback import generate_feedback
 from grader.pipeline.synthetic import as_handed_in
 from grader.workdir import folder, gradebook
 

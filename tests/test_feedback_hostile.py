@@ -29,8 +29,8 @@ import pytest
 from conftest import MINI, build_class_course
 from nbgrader.api import Gradebook
 
+from grader.notebooks import defang
 from grader.notebooks.sanitize import CSP, MATHML_ATTRIBUTES, MATHML_TAGS
-from grader.pipeline import feedback
 from grader.pipeline.feedback import generate_feedback
 from grader.workdir import folder, gradebook
 
@@ -246,7 +246,7 @@ def eve(course):
     return nb
 
 
-BULKY_TEXT = 300_000  # characters of each huge piece, over feedback.MAX_TEXT
+BULKY_TEXT = 300_000  # characters of each huge piece, over defang.MAX_TEXT
 
 
 def bulky(course):
@@ -264,21 +264,21 @@ def bulky(course):
         },
     ] + [
         {"output_type": "stream", "name": "stdout", "text": f"output {i}\n"}
-        for i in range(feedback.MAX_OUTPUTS + 50)
+        for i in range(defang.MAX_OUTPUTS + 50)
     ]
     # Then enough cells of text to fill a page twice over and more cells than a page has,
     # before exercise 1.2's cells.
-    filler = feedback.MAX_PAGE * 2 // feedback.MAX_TEXT
+    filler = defang.MAX_PAGE * 2 // defang.MAX_TEXT
     at = nb.cells.index(cell) + 1
     nb.cells[at:at] = [
-        nbformat.v4.new_code_cell(f"x = {i}  # " + "c" * feedback.MAX_TEXT) for i in range(filler)
-    ] + [nbformat.v4.new_code_cell(f"y = {i}") for i in range(feedback.MAX_ITEMS)]
+        nbformat.v4.new_code_cell(f"x = {i}  # " + "c" * defang.MAX_TEXT) for i in range(filler)
+    ] + [nbformat.v4.new_code_cell(f"y = {i}") for i in range(defang.MAX_ITEMS)]
     return nb
 
 
 def write_giant(path: Path) -> None:
-    """A notebook file just over feedback.MAX_NOTEBOOK_BYTES: one markdown cell."""
-    size = feedback.MAX_NOTEBOOK_BYTES + 2**20
+    """A notebook file just over defang.MAX_NOTEBOOK_BYTES: one markdown cell."""
+    size = defang.MAX_NOTEBOOK_BYTES + 2**20
     with open(path, "w") as f:
         f.write(
             '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": '
@@ -466,7 +466,7 @@ def test_huge_texts_are_cut_with_a_note(pages):
     )
     # The graded cells after the cut still show, with their scores.
     assert "test_cube (Score: 1.0 / 1.0)" in text and "def cube(x):" in text
-    assert len(page) < feedback.MAX_PAGE + 2_000_000
+    assert len(page) < defang.MAX_PAGE + 2_000_000
 
 
 def test_too_big_a_notebook_gets_a_short_page(pages):
@@ -474,7 +474,7 @@ def test_too_big_a_notebook_gets_a_short_page(pages):
     assert len(page) < 2000
     assert f'content="{CSP}"' in page
     assert "(Score: 2.0 / 3.0)" in page
-    assert f"more than the {feedback.MAX_NOTEBOOK_BYTES // 2**20} MB" in page
+    assert f"more than the {defang.MAX_NOTEBOOK_BYTES // 2**20} MB" in page
     assert "giant words" not in page
 
 

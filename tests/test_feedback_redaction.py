@@ -28,17 +28,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from grader.config import REPO_ROOT
 from grader.execution.sandbox import missing_pieces
 from grader.notebooks import cells as nbs
-from grader.pipeline.autograde import autograde
-from grader.pipeline.feedback import (
+from grader.notebooks.redaction import (
     REDACTED,
     HideHiddenTests,
     _redact,
-    generate_feedback,
     hidden_lines,
-    latex_output,
-    mathml,
     scrub_paths,
 )
+from grader.pipeline.autograde import autograde
+from grader.pipeline.feedback import generate_feedback, latex_output, mathml
 from grader.workdir import folder
 
 TOLERANCE = "rtol=1e-10,"  # a hidden line that numpy's failure message also holds

@@ -34,10 +34,10 @@ from nbgrader.api import Gradebook
 
 from grader.config import CourseConfig
 from grader.notebooks import cells as nbs
+from grader.notebooks.redaction import HideHiddenTests
 from grader.pipeline.autograde import autograde
 from grader.pipeline.bundle import make_bundle
 from grader.pipeline.collect import collect
-from grader.pipeline.feedback import HideHiddenTests
 from grader.workdir import folder, gradebook
 
 # What counts as a leak. A snippet is one line of a solution or hidden-test body, with its

@@ -18,13 +18,13 @@ from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.preprocessors import ClearHiddenTests
 
 from grader.notebooks import cells as nbs
-from grader.pipeline.feedback import (
+from grader.notebooks.defang import defang
+from grader.notebooks.redaction import (
     FAILURE,
     REDACTED,
     HideHiddenTests,
     _redact,
     _redact_message,
-    defang,
     hidden_lines,
 )
 

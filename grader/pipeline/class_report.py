@@ -8,10 +8,11 @@
   those how many are pending (a written answer not graded by hand yet);
 - the failure messages met most often in those test cells, each with the number of students
   who met it: the `ename: evalue` that a failed test left in the autograded notebook, read
-  through the feedback pages' own filters (grader.pipeline.feedback's `defang`, then
-  `HideHiddenTests`), so that the page quotes what the students' feedback pages quote and
-  never a hidden test. A message is its first lines, without numpy's array dumps (which
-  differ from student to student); messages count as one where they read the same;
+  through the feedback pages' own filters (grader.notebooks.defang's `defang`, then
+  grader.notebooks.redaction's `HideHiddenTests`), so that the page quotes what the
+  students' feedback pages quote and never a hidden test. A message is its first lines,
+  without numpy's array dumps (which differ from student to student); messages count as
+  one where they read the same;
 - the distribution of totals, as an inline SVG histogram;
 - the submissions that timed out, crashed or were invalid, with their messages.
 
@@ -37,9 +38,10 @@ from pathlib import Path
 import nbformat
 
 from grader.config import GradingFolder
+from grader.notebooks.defang import MAX_NOTEBOOK_BYTES, defang
+from grader.notebooks.redaction import HideHiddenTests
 from grader.notebooks.sanitize import html_page
 from grader.notebooks.validate import graded_heading
-from grader.pipeline.feedback import MAX_NOTEBOOK_BYTES, HideHiddenTests, defang
 
 RAN = ("graded", "timeout", "crashed")
 PROBLEMS = ("timeout", "crashed", "invalid")

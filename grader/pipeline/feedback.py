@@ -5,18 +5,18 @@ preprocessors of ours. Everything in an autograded notebook comes from the submi
 the graded cells' sources, so the page must be safe to open and cheap to make. In order:
 
 - FeedbackExporter reads no notebook file over MAX_NOTEBOOK_BYTES (its page says why), and
-  reads the others as plain JSON, which `defang` turns into what the template expects before
-  nbconvert sees it: every field the template prints unescaped (a grade id, an image's
-  width, an execution count) of its type; outputs of allowed MIME types only (text, HTML,
-  markdown, LaTeX, base64 PNG and JPEG; any other output says what it was instead);
-  MAX_OUTPUTS outputs a cell and MAX_ITEMS cells and outputs a page, graded cells aside.
+  reads the others as plain JSON, which `defang` (grader.notebooks.defang) turns into what
+  the template expects before nbconvert sees it: every field the template prints unescaped
+  (a grade id, an image's width, an execution count) of its type; outputs of allowed MIME
+  types only; a bounded number of cells and outputs, graded cells aside.
 - GetGrades (nbgrader): the scores; then MarkPending: a written answer not graded by hand
   yet shows "pending" instead of a score, and the page's score says how many points are.
-- HideHiddenTests: graded test cells lose their hidden tests; every error is cut down to
-  what a student needs (see `HideHiddenTests`), and no output shows hidden-test source or
-  a path of the grading machine.
-- Bound: at most MAX_TEXT characters of each source and output and MAX_PAGE in all, cut
-  with a visible note (after HideHiddenTests, so that no cut splits a line to be redacted).
+- HideHiddenTests (grader.notebooks.redaction): graded test cells lose their hidden tests;
+  every error is cut down to what a student needs, and no output shows hidden-test source
+  or a path of the grading machine.
+- Bound (grader.notebooks.defang): a bounded number of characters of each source and
+  output and of the page, cut with a visible note (after HideHiddenTests, so that no cut
+  splits a line to be redacted).
 - The template: nbgrader's feedback template, with each test named by its grade id in the
   table of contents and no MathJax (TEMPLATES). nbconvert's `sanitize_html` is on (no script
   outputs or widgets), and every filter that makes HTML of submitted text ends in
@@ -38,7 +38,6 @@ import re
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from jinja2 import DictLoader, pass_context
@@ -47,217 +46,20 @@ from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.filters import strip_files_prefix
 from nbconvert.filters.markdown_mistune import InvalidNotebook, IPythonRenderer, MarkdownWithMath
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
-from nbformat import NotebookNode
-from nbformat.v4 import new_markdown_cell
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, default
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
+from traitlets import default
 
-from grader.config import REPO_ROOT, GradingFolder, load_config
-from grader.notebooks import cells as nbs
-from grader.notebooks.sanitize import BLANK_PNG, clean, html_page, with_csp
+from grader.config import GradingFolder, load_config
+from grader.notebooks.defang import MAX_NOTEBOOK_BYTES, Bound, defang
+from grader.notebooks.redaction import HideHiddenTests
+from grader.notebooks.sanitize import clean, html_page, with_csp
 from grader.workdir.folder import check_assignments, open_workdir
 from grader.workdir.gradebook import coursedir_config, graded_by_hand, is_pending
 from grader.workdir.late import apply_penalties
-
-REDACTED = "[a line quoting a hidden test, removed]"
-TEXT_DATA = ("text/plain", "text/html", "text/markdown", "text/latex")
-IMAGE_DATA = ("image/png", "image/jpeg")
-
-# What a page shows at most. A course notebook (about 1 MB, mostly figures) stays far below.
-MAX_NOTEBOOK_BYTES = 50 * 2**20  # a bigger autograded file is not read
-MAX_TEXT = 100_000  # characters of one source, one output's text of one type, one traceback
-MAX_IMAGE = 2_000_000  # base64 characters of one image
-MAX_OUTPUTS = 100  # outputs of one cell
-MAX_ITEMS = 1_000  # cells and outputs of a page, graded cells aside (a course notebook: 75)
-MAX_PAGE = 5_000_000  # characters of all sources and outputs of a page, images included
-ITEM_COST = 200  # what each cell and output counts on top of its text
-GRADED_SOURCE, GRADED_OUTPUT = 10_000, 1_000  # what a graded cell shows of a full page
-NOTE = "feedback_note"  # metadata of the cells that say what was left out
-
-BASE64 = re.compile(r"[A-Za-z0-9+/=]*\Z")
-GRADE_ID = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
-NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}\Z")
-ATTACHMENT = re.compile(r"attachment:([^\s()<>\"']{1,64})")
-
-
-def hidden_lines(nb) -> set[str]:
-    """Every line of every hidden test region and the delimiters, stripped (lines under 8
-    characters, such as `else:`, say nothing about the tests and would match everywhere;
-    a delimiter is longer)."""
-    return {
-        line.strip()
-        for cell in nb.cells
-        for line in nbs.hidden_test_lines(cell.source)
-        if len(line.strip()) >= 8
-    }
-
-
-def _redact(text: str, hidden: set[str]) -> str:
-    """Printed output: every line that contains a hidden line anywhere is replaced."""
-    if not any(h in text for h in hidden):  # the usual case, and quick on a huge output
-        return text
-    return "\n".join(
-        REDACTED if any(h in line for h in hidden) else line for line in text.split("\n")
-    )
-
-
-# Around a line of source that a program quotes: the start or the end of a line of its
-# output, or a quote (repr of inspect's code_context, "['    x = 1\n']").
-_OPENS = re.compile(r"(?:\A|['\"])[ \t]*\Z")
-_CLOSES = re.compile(r"[ \t]*(?:\Z|\\n|['\"])")
-
-
-def _quotes(line: str, hidden: str) -> bool:
-    """Whether `line` of a message quotes `hidden` as source: at a line boundary or in
-    quotes, not in the middle of a sentence."""
-    at = line.find(hidden)
-    while at >= 0:
-        if _OPENS.search(line, 0, at) or _CLOSES.match(line, at + len(hidden)):
-            return True
-        at = line.find(hidden, at + 1)
-    return False
-
-
-def _redact_message(text: str, hidden: set[str]) -> str:
-    """An error's name or message: a line is replaced only where it quotes a hidden line as
-    source (see `_quotes`), so that a sentence that names a tolerance or an expression that
-    a hidden test also holds (`... tolerance rtol=1e-10, atol=0`) stays."""
-    found = [h for h in hidden if h in text]
-    if not found:
-        return text
-    return "\n".join(
-        REDACTED if any(_quotes(line, h) for h in found) else line for line in text.split("\n")
-    )
-
-
-# An absolute path: not a part of a URL, a fraction, a date, a closing tag or base64.
-PATH = re.compile(r"(?<![\w/.:~+%<\\-])/[\w.@+~-]+(?:/[\w.@+~-]+)*/?")
-CELL_FILE = re.compile(r"tmp/ipykernel_\d+/\d+\.py")
-STDLIB = re.compile(r"python3(?:\.\d+)?")
-
-
-def _short_path(match: re.Match) -> str:
-    """A path of the grading machine as a student may see it: a module by its name
-    (numpy/linalg/_linalg.py), the kernel's file of a cell as [cell], a file of the
-    submission's folder by its name there, anything else as .../its last part."""
-    path = match[0]
-    parts = [p for p in path.split("/") if p]
-    if len(parts) < 2:
-        return "." if parts == ["submission"] else path
-    for marker in ("site-packages", "dist-packages"):
-        if marker in parts:
-            at = len(parts) - 1 - parts[::-1].index(marker)
-            return "/".join(parts[at + 1 :]) or "..."
-    if CELL_FILE.fullmatch("/".join(parts)):
-        return "[cell]"
-    if parts[0] == "submission":
-        return "/".join(parts[1:])
-    if path.startswith(f"{REPO_ROOT}/"):
-        return path[len(str(REPO_ROOT)) + 1 :]
-    for at, part in enumerate(parts[:-1]):
-        if part.startswith("lib") and STDLIB.fullmatch(parts[at + 1]):
-            return "/".join(parts[at + 2 :]) or "..."
-    return ".../" + parts[-1]
-
-
-def scrub_paths(text: str) -> str:
-    """`text` without any absolute path of the grading machine (see `_short_path`)."""
-    return PATH.sub(_short_path, text) if "/" in text else text
-
-
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# IPython's header of a frame in a cell: "Cell In[6], line 10, in perceptron(x, w, b, f)".
-CELL_FRAME = re.compile(r"\s*Cell In\[(\d{1,9})\], line (\d{1,9})(?:, in ([\w<>.]{1,100}))?")
-RED, END = "\x1b[31m", "\x1b[39m"
-FAILURE = "feedback_failure"  # metadata of a failed test cell: its sentence, for the contents
-SUMMARY = 200  # characters of that sentence at most
-
-
-def _summary(ename: str, evalue: str) -> str:
-    """An error in one line: the first line of its message, after its name unless it is a
-    failed check (an AssertionError with a message: the sentence says it all)."""
-    first = next((line.strip() for line in evalue.split("\n") if line.strip()), "")
-    if not first or ename != "AssertionError":
-        first = f"{ename}: {first}" if first else ename
-    return first if len(first) <= SUMMARY else first[: SUMMARY - 3] + "..."
-
-
-def _is_test(cell) -> bool:
-    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """What a page shows of outputs: no hidden-test source, no path of the grading machine.
-
-    Hidden-test source reaches outputs three ways, each handled where it arrives:
-    - a traceback quotes the lines of its frames, among them a test cell's. A traceback is
-      cut down to the error's name and message, after the one line that a student can act
-      on: that of the innermost frame in one of their own cells (not a test cell), taken
-      from the cell's source on the page, never from the traceback's text;
-    - a tested function can print its caller's source (inspect, linecache, an IPython
-      hook): every line of printed output (streams, displayed and returned values) that
-      contains a hidden line (8 characters or more) anywhere is replaced;
-    - an error's message can embed source the same way. But the message is also the
-      sentence the test's author wrote for the student, and it may name a fragment that a
-      hidden test holds too (`... tolerance rtol=1e-10, atol=0`), so in a message only a
-      line that quotes a hidden line as source (at its start or end, or in quotes, as
-      code_context, getsource and linecache give it) is replaced.
-    Absolute paths in outputs are shortened (`scrub_paths`)."""
-
-    def preprocess(self, nb, resources):
-        self.hidden = hidden_lines(nb)
-        # The student's own code cells, by execution count: where a traceback may point.
-        self.own = {
-            cell.execution_count: cell.source.split("\n")
-            for cell in nb.cells
-            if cell.cell_type == "code"
-            and not _is_test(cell)
-            and type(cell.get("execution_count")) is int
-        }
-        return super().preprocess(nb, resources)
-
-    def preprocess_cell(self, cell, resources, index):
-        if _is_test(cell):
-            ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(cell)
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                self._error(output)
-                if _is_test(cell) and FAILURE not in cell.metadata:
-                    cell.metadata[FAILURE] = _summary(output["ename"], output["evalue"])
-            if "text" in output:
-                output["text"] = scrub_paths(_redact(output["text"], self.hidden))
-            for mime in TEXT_DATA:
-                if isinstance(output.get("data", {}).get(mime), str):
-                    output["data"][mime] = scrub_paths(_redact(output["data"][mime], self.hidden))
-        return cell, resources
-
-    def _error(self, output) -> None:
-        ename = scrub_paths(_redact_message(output.get("ename", ""), self.hidden))
-        evalue = scrub_paths(_redact_message(output.get("evalue", ""), self.hidden))
-        sentence = f"{RED}{ename}{END}" + (f": {evalue.strip()}" if evalue.strip() else "")
-        output["ename"], output["evalue"] = ename, evalue
-        output["traceback"] = [*self._own_frame(output.get("traceback", [])), sentence]
-
-    def _own_frame(self, traceback: list[str]) -> list[str]:
-        """The header and the line of the innermost frame in a cell of the student's own,
-        or nothing."""
-        for entry in reversed(traceback):
-            found = CELL_FRAME.match(ANSI.sub("", entry[:1000]))
-            if not found or int(found[1]) not in self.own:
-                continue
-            lines, number = self.own[int(found[1])], int(found[2])
-            if 1 <= number <= len(lines):
-                where = f", in {found[3]}" if found[3] and found[3] != "<module>" else ""
-                return [
-                    f"Cell In[{found[1]}], line {number}{where}",
-                    f"----> {number} {lines[number - 1]}",
-                ]
-        return []
 
 
 class MarkPending(NbGraderPreprocessor):
@@ -284,243 +86,6 @@ class MarkPending(NbGraderPreprocessor):
                 meta["pending"] = True
         info["pending"] = sum(waiting.values())
         return nb, resources
-
-
-def _image(value) -> str | None:
-    """Base64 image data, whitespace removed, if it is that and not too big."""
-    text = nbs.text_of(value)
-    if text is None or len(text) > 2 * MAX_IMAGE:
-        return None
-    text = "".join(text.split())
-    return text if len(text) <= MAX_IMAGE and BASE64.match(text) else None
-
-
-def _dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _nbgrader(value) -> dict | None:
-    """The fields of nbgrader's cell metadata that the template and the preprocessors read,
-    each of its type; a grade id that could not be nbgrader's becomes a neutral one."""
-    if not isinstance(value, dict):
-        return None
-    fields: dict[str, bool | str | int | float] = {
-        key: value.get(key) is True for key in ("grade", "solution", "locked", "task")
-    }
-    grade_id = value.get("grade_id")
-    fields["grade_id"] = (
-        grade_id if isinstance(grade_id, str) and GRADE_ID.match(grade_id) else "unnamed"
-    )
-    points = value.get("points")
-    if isinstance(points, int | float) and not isinstance(points, bool) and 0 <= points < 1e6:
-        fields["points"] = points
-    return fields
-
-
-def _is_graded(cell) -> bool:
-    fields = _dict(_dict(cell.get("metadata")).get("nbgrader"))
-    return any(fields.get(key) is True for key in ("grade", "solution", "task"))
-
-
-def _stream(text: str, name: str = "stdout") -> dict:
-    return {"output_type": "stream", "name": name, "text": text}
-
-
-def _defang_output(output) -> dict:
-    output = _dict(output)
-    kind = output.get("output_type")
-    if kind == "stream":
-        return _stream(
-            nbs.text_of(output.get("text")) or "",
-            "stderr" if output.get("name") == "stderr" else "stdout",
-        )
-    if kind == "error":
-        traceback = output.get("traceback")
-        return {
-            "output_type": "error",
-            "ename": nbs.text_of(output.get("ename")) or "",
-            "evalue": nbs.text_of(output.get("evalue")) or "",
-            "traceback": [t for t in traceback if isinstance(t, str)]
-            if isinstance(traceback, list)
-            else [],
-        }
-    if kind not in ("display_data", "execute_result"):
-        return _stream("[an output of unknown type, not shown]")
-    data, metadata, dropped = {}, {}, []
-    for mime, value in _dict(output.get("data")).items():
-        kept = (
-            nbs.text_of(value)
-            if mime in TEXT_DATA
-            else _image(value)
-            if mime in IMAGE_DATA
-            else None
-        )
-        if kept is None:
-            dropped.append(
-                mime if isinstance(mime, str) and NAME.match(mime.replace("/", "")) else "unknown"
-            )
-        else:
-            data[mime] = kept
-    for mime in IMAGE_DATA:
-        size = _dict(_dict(output.get("metadata")).get(mime))
-        if mime in data and size:
-            metadata[mime] = {
-                key: size[key]
-                for key in ("width", "height")
-                if isinstance(size.get(key), int) and 0 < size[key] < 10_000
-            }
-    if not data:
-        data["text/plain"] = f"[an output of type {', '.join(sorted(dropped)[:5])}, not shown]"
-    result = {"output_type": kind, "data": data, "metadata": metadata}
-    if kind == "execute_result":
-        count = output.get("execution_count")
-        result["execution_count"] = count if type(count) is int else None
-    return result
-
-
-def _defang_cell(cell: dict, number: int, room: int) -> dict:
-    """The cell as the template expects it, with `room` outputs at most."""
-    kind, source = cell.get("cell_type"), nbs.text_of(cell.get("source"))
-    if kind not in ("code", "markdown", "raw") or source is None:
-        kind, source = "markdown", "*[a cell of unknown type, not shown]*"
-    # Ids of our own: the page uses them as anchors, and nbformat wants them unique.
-    new: dict[str, Any] = {
-        "id": f"cell-{number}",
-        "cell_type": kind,
-        "source": source,
-        "metadata": {},
-    }
-    fields = _nbgrader(_dict(cell.get("metadata")).get("nbgrader"))
-    if fields:
-        new["metadata"]["nbgrader"] = fields
-    if kind == "code":
-        count = cell.get("execution_count")
-        new["execution_count"] = count if type(count) is int else None
-        given = cell.get("outputs")
-        outputs: list = given if isinstance(given, list) else []
-        new["outputs"] = [_defang_output(o) for o in outputs[:room]]
-        if len(outputs) > room:
-            new["outputs"].append(_stream(f"[... {len(outputs) - room:,} more outputs not shown]"))
-    if kind == "markdown":
-        images = {}
-        for name, bundle in _dict(cell.get("attachments")).items():
-            kept = {m: d for m in IMAGE_DATA if (d := _image(_dict(bundle).get(m)))}
-            if isinstance(name, str) and NAME.match(name) and kept:
-                images[name] = kept
-        # nbconvert refuses a page with an image of a missing attachment: a blank one instead.
-        for name in ATTACHMENT.findall(source[:MAX_TEXT]):
-            images.setdefault(name, {"image/png": BLANK_PNG})
-        if images:
-            new["attachments"] = images
-    return new
-
-
-def defang(nb) -> NotebookNode:
-    """A notebook (as read from JSON, any shape) as the template expects it: every cell and
-    output of allowed types only (see the module's docstring), MAX_ITEMS cells and outputs
-    at most besides the graded cells, the notebook's metadata reduced to its language."""
-    nb = _dict(nb)
-    language = _dict(_dict(nb.get("metadata")).get("language_info")).get("name")
-    metadata = (
-        {"language_info": {"name": language}}
-        if isinstance(language, str) and NAME.match(language)
-        else {}
-    )
-    cells: list[dict] = []
-    items = skipped = 0
-    for cell in nb.get("cells") if isinstance(nb.get("cells"), list) else []:
-        cell = _dict(cell)
-        graded = _is_graded(cell)
-        if items >= MAX_ITEMS and not graded:
-            skipped += 1
-            continue
-        if skipped:
-            cells.append(_skipped_note(len(cells), skipped))
-            skipped = 0
-        room = MAX_OUTPUTS if graded else max(0, min(MAX_OUTPUTS, MAX_ITEMS - items - 1))
-        cells.append(_defang_cell(cell, len(cells), room))
-        items += 1 + len(cells[-1].get("outputs", []))
-    if skipped:
-        cells.append(_skipped_note(len(cells), skipped))
-    return nbformat.from_dict(
-        {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": cells}
-    )
-
-
-def _skipped_note(number: int, count: int) -> dict:
-    # Marked as ours (defang leaves no other metadata than nbgrader's), so Bound keeps it.
-    return {
-        "id": f"cell-{number}",
-        "cell_type": "markdown",
-        "metadata": {NOTE: True},
-        "source": f"*[... {count:,} cells not shown: a feedback page shows at most "
-        f"{MAX_ITEMS:,} cells and outputs]*",
-    }
-
-
-class Bound(Preprocessor):
-    """At most MAX_TEXT characters of each text and MAX_PAGE characters in all, each cut
-    marked. Once the page is full, the other cells are left out (a note counts them), except
-    graded cells: they show with their scores, the first GRADED_SOURCE characters of their
-    source and GRADED_OUTPUT of each output's text."""
-
-    enabled = Bool(True)
-
-    def preprocess(self, nb, resources):
-        self.left = MAX_PAGE
-        cells, skipped = [], 0
-        for cell in nb.cells:
-            note = NOTE in cell.metadata
-            if self.left <= 0 and not _is_graded(cell) and not note:
-                skipped += 1
-                continue
-            if skipped:
-                cells.append(self._skipped(skipped))
-                skipped = 0
-            cells.append(cell if note else self._bound_cell(cell, _is_graded(cell)))
-        if skipped:
-            cells.append(self._skipped(skipped))
-        nb.cells = cells
-        return nb, resources
-
-    def _take(self, text: str, floor: int, limit: int = MAX_TEXT) -> str:
-        keep = max(0, min(len(text), limit, max(self.left, floor)))
-        self.left -= keep
-        if keep == len(text):
-            return text
-        return f"{text[:keep]}\n[... {len(text) - keep:,} characters not shown]"
-
-    @staticmethod
-    def _skipped(count: int) -> NotebookNode:
-        return new_markdown_cell(
-            f"*[... {count:,} cells not shown: a feedback page shows "
-            f"at most {MAX_PAGE:,} characters]*"
-        )
-
-    def _bound_cell(self, cell, graded: bool) -> NotebookNode:
-        self.left -= ITEM_COST
-        cell.source = self._take(cell.source, GRADED_SOURCE if graded else 0)
-        if cell.cell_type != "code":
-            return cell
-        floor = GRADED_OUTPUT if graded else 0
-        for output in cell.outputs:
-            self.left -= ITEM_COST
-            if output.output_type == "stream":
-                output.text = self._take(output.text, floor)
-            elif output.output_type == "error":
-                output.ename = self._take(output.ename, floor, 1000)
-                output.evalue = self._take(output.evalue, floor, 1000)
-                output.traceback = [self._take("\n".join(output.traceback), floor)]
-            else:
-                for mime in list(output.data):
-                    if mime not in IMAGE_DATA:
-                        output.data[mime] = self._take(output.data[mime], floor)
-                    elif len(output.data[mime]) <= self.left:
-                        self.left -= len(output.data[mime])
-                    else:
-                        del output.data[mime]
-                        output.data.setdefault("text/plain", "[an image, not shown]")
-        return cell
 
 
 # The page's template: nbgrader's feedback template (nbconvert finds it as index.html.j2),
@@ -734,7 +299,9 @@ class FeedbackExporter(HTMLExporter):
         # then nbconvert copies it three times before the first preprocessor; for a notebook
         # of 100,000s of outputs, minutes. Defanged first, it is a page's worth of cells.
         nb = json.load(file_stream)
-        if _dict(nb).get("nbformat") == 3:  # cells in worksheets; defang reads any other shape
+        if (
+            isinstance(nb, dict) and nb.get("nbformat") == 3
+        ):  # cells in worksheets; defang reads any other shape
             nb = nbformat.convert(nbformat.from_dict(nb), 4)
         return self.from_notebook_node(nb, resources, **kw)
 

@@ -60,8 +60,8 @@ import numpy as np
 
 from grader.config import GradingFolder
 from grader.notebooks.cells import text_of
+from grader.notebooks.defang import MAX_NOTEBOOK_BYTES
 from grader.notebooks.sanitize import html_page
-from grader.pipeline.feedback import MAX_NOTEBOOK_BYTES
 from grader.workdir.folder import check_assignments
 
 K = 5  # tokens per fingerprint

@@ -29,6 +29,7 @@ import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -36,6 +37,9 @@ from grader.config import CourseConfig
 from grader.notebooks import cells as nbs
 from grader.notebooks.stubs import TagCellsThatMayFail
 from grader.pipeline.build import solution_notebook
+
+if TYPE_CHECKING:
+    from grader.pipeline.similarity import Answer
 
 EARLY = dt.datetime(2026, 11, 20, 9, 0, 0)
 DEADLINE = dt.datetime(2026, 11, 27, 9, 0, 0)
@@ -367,8 +371,11 @@ def similarity_class(
     return answers, stubs, pairs
 
 
-def fingerprinted(answers: dict[str, dict[str, str]], stubs: dict[str, str]) -> dict:
-    """similarity_class's answers as grader.pipeline.similarity compares them."""
+def fingerprinted(
+    answers: dict[str, dict[str, str]], stubs: dict[str, str]
+) -> dict[str, dict[str, Answer]]:
+    """similarity_class's answers as grader.pipeline.similarity compares them, by grade id
+    and student."""
     from grader.pipeline.similarity import make_answer
 
     return {

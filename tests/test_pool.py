@@ -152,6 +152,50 @@ def test_the_local_executor_answers_every_job(tmp_path):
     ]
 
 
+def test_a_dask_workers_slots_follow_the_preload(monkeypatch):
+    """On a Dask worker (executors.grade_remotely), a grading worker serves jobs of one
+    preload, since its kernel template keeps its first job's: another preload gets a worker
+    of its own, and the idle ones of the old preload end."""
+    from grader.execution import executors
+
+    monkeypatch.setattr(executors, "_slots", {})
+    monkeypatch.setattr(executors, "worker_command", lambda *args, **kwargs: COMMAND)
+
+    def worker_for(preload: tuple[str, ...]) -> int:
+        """The pid of the (fake) grading worker that graded a job of this preload."""
+        answer, _ = executors.grade_remotely(
+            {"a/a.ipynb": b"{}"}, "a/a.ipynb", b"", {}, 30, 60, False, 1.0, preload
+        )
+        return int(answer["message"])
+
+    try:
+        first = worker_for(("numpy",))
+        assert worker_for(("numpy",)) == first  # one preload: the worker is kept
+        second = worker_for(("numpy", "torch"))
+        assert second != first
+        assert gone(first), "the idle worker of the old preload still runs"
+        assert worker_for(("numpy",)) not in (first, second)
+        assert gone(second)
+        assert len(executors._slots) == 1
+    finally:
+        for idle in executors._slots.values():
+            for slot in executors._drain(idle):
+                slot.close()
+
+
+def test_a_busy_slot_of_a_retired_preload_ends_when_its_job_is_done(monkeypatch, tmp_path):
+    from queue import Queue
+
+    from grader.execution import executors
+
+    monkeypatch.setattr(executors, "_slots", {})
+    busy = WorkerSlot(COMMAND, {}, tmp_path / "worker.log")
+    assert busy.run(job("ada")).status == "graded"
+    pid = busy.process.pid
+    executors._give_back(("course", ("numpy",)), Queue(), busy)  # a key no longer in _slots
+    assert busy.process is None and gone(pid)
+
+
 class CallersExecutor:
     """An executor autograde is given: every job ends as `crashed` at once; what it saw."""
 

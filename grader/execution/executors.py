@@ -23,6 +23,7 @@ its main process.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import queue
 import tempfile
@@ -262,11 +263,20 @@ def grade_remotely(
     """A Dask task: run one job in a grading worker of this Dask worker process; the
     worker's result as a JSON object (ExecutionResult.to_json: what crosses to the grader is
     data, not this code's classes) and the executed notebook (None if there is none)."""
-    key = (config, tuple(sorted(env.items())), sandbox, cpus)
+    # A grading worker's kernel template keeps the preload of its first job, and a Dask
+    # worker outlives grading runs (each run asks for one preload): slots are kept per
+    # preload, and those of another preload of the same course end when they are idle.
+    course = (config, tuple(sorted(env.items())), sandbox, cpus)
+    key = (*course, preload)
+    stale: list[WorkerSlot] = []
     with _slots_lock:
         if key not in _slots:
+            for other in [k for k in _slots if k[:-1] == course]:
+                stale += _drain(_slots.pop(other))
             _slots[key] = queue.Queue()
-    idle = _slots[key]
+        idle = _slots[key]
+    for old in stale:
+        old.close()
     try:
         slot = idle.get_nowait()
     except queue.Empty:
@@ -288,6 +298,24 @@ def grade_remotely(
         try:
             result = slot.run(job)
         finally:
-            idle.put(slot)
+            _give_back(key, idle, slot)
         executed = job.notebook
         return result.to_json(), executed.read_bytes() if executed.exists() else None
+
+
+def _drain(idle: queue.Queue) -> list[WorkerSlot]:
+    slots = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            slots.append(idle.get_nowait())
+    return slots
+
+
+def _give_back(key: tuple, idle: queue.Queue, slot: WorkerSlot) -> None:
+    """The slot back among the idle ones of its key; ended instead where a job of another
+    preload has retired that key meanwhile."""
+    with _slots_lock:
+        if _slots.get(key) is idle:
+            idle.put(slot)
+            return
+    slot.close()

@@ -211,12 +211,8 @@ def test_a_blank_written_answer_is_named_and_its_points_are_apart():
     results = {"summary": check.summarize(with_a_written_question(None))}
     summary = results["summary"]
     # Its points are a person's to give: neither earned nor missed by the tests.
-    assert (summary["passed"], summary["tests"], summary["points"], summary["max_points"]) == (
-        1,
-        1,
-        1,
-        1,
-    )
+    assert summary["passed"] == summary["tests"] == 1
+    assert summary["points"] == summary["max_points"] == 1
     assert (summary["written"], summary["unwritten"]) == (2, 1)
     [entry] = check.dialog(results)["failed"]  # not nbgrader's "Success!" over a blank answer
     assert entry["source"] == (
